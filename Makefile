@@ -1,0 +1,49 @@
+# ikou — two commands on a fresh machine: `make demo` and `make test`.
+# Everything (virtualenv, install, Cython build) is set up on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.ikou-installed
+export GX_ANALYTICS_ENABLED := false
+export PYTHONHASHSEED := 0
+
+.PHONY: all setup build demo test bench lint clean debug-test
+
+all: test
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=68" wheel "Cython>=3.0,<4"
+
+$(STAMP): $(BIN)/python pyproject.toml setup.py
+	$(BIN)/python -m pip install -q --no-build-isolation -e '.[test,bench]'
+	touch $@
+
+setup: $(STAMP)
+
+# Re-compiles only the kernels whose .pyx changed (cythonize checks timestamps).
+build: $(STAMP)
+	$(BIN)/python setup.py -q build_ext --inplace
+
+demo: build
+	$(BIN)/ikou demo --workdir demo-run
+
+test: build
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The test suite with bounds checking switched back on, to hunt memory errors.
+debug-test: $(STAMP)
+	IKOU_DEBUG_BUILD=1 $(BIN)/python setup.py -q build_ext --inplace --force
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; \
+	$(BIN)/python setup.py -q build_ext --inplace --force; exit $$rc
+
+bench: build
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf build demo-run .pytest_cache .hypothesis
+	find kernels -name '*.c' -delete -o -name '*.so' -delete -o -name '*.html' -delete

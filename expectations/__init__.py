@@ -1,0 +1,1 @@
+"""Great Expectations suites (versioned files) and custom expectations."""

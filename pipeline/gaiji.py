@@ -1,0 +1,129 @@
+"""外字 tables: a municipality's mapping of CP932 user-defined codes to standard characters.
+
+CSV, UTF-8 (a BOM is accepted), header ``sjis,unicode,mj,note`` plus optional extra columns
+(``fallback``: a standard character for target systems that cannot take the MJ character or IVS)::
+
+    sjis,unicode,mj,note
+    F040,U+9AD9,MJ028902,はしご高
+    F041,U+845B U+E0100,,葛 (IVS)
+
+``sjis`` is a user-defined code F040–F9FC (lead byte F0–F9, trail byte 40–7E or 80–FC);
+``unicode`` one or more code points written ``U+XXXX`` separated by spaces (a base character plus
+an optional variation selector). Every problem raises :class:`GaijiError` naming file and line.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ikou.pipeline.yamlio import ConfigError
+
+__all__ = ["GaijiError", "GaijiTable", "is_user_defined", "load_gaiji", "load_gaiji_table"]
+
+REQUIRED_COLUMNS = ("sjis", "unicode")
+_CODEPOINT = re.compile(r"^U\+([0-9A-Fa-f]{4,6})$")
+
+
+class GaijiError(ConfigError):
+    """A 外字 table is invalid."""
+
+
+def is_user_defined(code: int) -> bool:
+    """True for a CP932 user-defined (外字) code F040–F9FC."""
+    lead, trail = code >> 8, code & 0xFF
+    return 0xF0 <= lead <= 0xF9 and (0x40 <= trail <= 0x7E or 0x80 <= trail <= 0xFC)
+
+
+@dataclass
+class GaijiTable:
+    """The loaded table: ``mapping`` code → string, ``fallback`` code → string (where given),
+    ``mj`` code → MJ number (where given)."""
+
+    path: str
+    mapping: dict[int, str] = field(default_factory=dict)
+    fallback: dict[int, str] = field(default_factory=dict)
+    mj: dict[int, str] = field(default_factory=dict)
+
+
+def _parse_chars(text: str, where: str, column: str) -> str:
+    tokens = text.split()
+    if not tokens:
+        raise GaijiError(f"{where}: column '{column}' is empty")
+    chars = []
+    for token in tokens:
+        m = _CODEPOINT.match(token)
+        if not m:
+            raise GaijiError(
+                f"{where}: column '{column}': {token!r} is not a code point written U+XXXX"
+            )
+        cp = int(m.group(1), 16)
+        if cp > 0x10FFFF or 0xD800 <= cp <= 0xDFFF:
+            raise GaijiError(f"{where}: column '{column}': {token} is not a Unicode scalar value")
+        if unicodedata.category(chr(cp)) == "Cc":
+            raise GaijiError(f"{where}: column '{column}': {token} is a control character")
+        chars.append(chr(cp))
+    return "".join(chars)
+
+
+def load_gaiji_table(path: str | Path) -> GaijiTable:
+    """Read and validate a 外字 CSV."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise GaijiError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GaijiError(f"{path}: cannot read as UTF-8: {exc}") from None
+    reader = csv.reader(text.splitlines())
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except StopIteration:
+        raise GaijiError(f"{path}: the file is empty (expected a header sjis,unicode,mj,note)") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise GaijiError(f"{path}:1: missing column(s) {', '.join(missing)} in the header")
+    table = GaijiTable(str(path))
+    col = {name: i for i, name in enumerate(header)}
+    first_line: dict[int, int] = {}
+    for lineno, row in enumerate(reader, start=2):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if row[0].lstrip().startswith("#"):
+            continue
+        where = f"{path}:{lineno}"
+        if len(row) > len(header):
+            raise GaijiError(f"{where}: {len(row)} columns, the header has {len(header)}")
+        row = row + [""] * (len(header) - len(row))
+        sjis = row[col["sjis"]].strip()
+        try:
+            code = int(sjis, 16)
+        except ValueError:
+            raise GaijiError(f"{where}: sjis {sjis!r} is not a hexadecimal code") from None
+        if len(sjis) != 4 or not is_user_defined(code):
+            raise GaijiError(
+                f"{where}: sjis {sjis!r} is not a CP932 user-defined code (F040–F9FC, trail byte "
+                f"40–7E or 80–FC)"
+            )
+        if code in first_line:
+            raise GaijiError(f"{where}: code {sjis.upper()} is already mapped on line {first_line[code]}")
+        first_line[code] = lineno
+        table.mapping[code] = _parse_chars(row[col["unicode"]], where, "unicode")
+        if "fallback" in col and row[col["fallback"]].strip():
+            table.fallback[code] = _parse_chars(row[col["fallback"]], where, "fallback")
+        if "mj" in col and row[col["mj"]].strip():
+            mj = row[col["mj"]].strip()
+            if not re.match(r"^MJ\d{6}$", mj):
+                raise GaijiError(f"{where}: mj {mj!r} is not an MJ character number (MJ + 6 digits)")
+            table.mj[code] = mj
+    return table
+
+
+def load_gaiji(path: str | Path | None) -> dict[int, str]:
+    """The code → string mapping of a 外字 CSV (empty for ``None``)."""
+    if path is None:
+        return {}
+    return load_gaiji_table(path).mapping

@@ -1,0 +1,64 @@
+"""Build script: the package ``ikou`` is assembled from the top-level folders
+``kernels/``, ``transforms/``, ``pipeline/`` and ``expectations/``, and every
+``kernels/*.pyx`` is compiled with Cython.
+
+Compiler directives are set once here. ``IKOU_DEBUG_BUILD=1`` turns bounds
+checking, wrap-around and initialised-memory checks back on (use it to hunt
+memory errors; see README).  Beam's ``--setup_file`` uses this same file to
+build workers.
+"""
+
+import glob
+import os
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("IKOU_DEBUG_BUILD", "") not in ("", "0")
+
+directives = {
+    "language_level": "3",
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": not DEBUG,
+    "embedsignature": True,
+}
+
+extensions = [
+    Extension(
+        "ikou.kernels." + os.path.splitext(os.path.basename(path))[0],
+        [path],
+        extra_compile_args=["-O3"] if not DEBUG else ["-O0", "-g"],
+    )
+    for path in sorted(glob.glob("kernels/*.pyx"))
+    # IKOU_KERNELS=_decode,_compare builds only those modules (a quicker edit-compile loop).
+    if not os.environ.get("IKOU_KERNELS")
+    or os.path.splitext(os.path.basename(path))[0] in os.environ["IKOU_KERNELS"].split(",")
+]
+
+setup(
+    packages=[
+        "ikou.kernels",
+        "ikou.transforms",
+        "ikou.pipeline",
+        "ikou.expectations",
+    ],
+    package_dir={
+        "ikou.kernels": "kernels",
+        "ikou.transforms": "transforms",
+        "ikou.pipeline": "pipeline",
+        "ikou.expectations": "expectations",
+    },
+    package_data={
+        "ikou.kernels": ["*.pyx", "*.pxd"],
+        "ikou.pipeline": ["data/*", "data/*/*"],
+        "ikou.expectations": ["suites/*.json", "suites/*/*.json"],
+    },
+    ext_modules=cythonize(
+        extensions,
+        compiler_directives=directives,
+        annotate=os.environ.get("IKOU_ANNOTATE", "") not in ("", "0"),
+    ),
+    zip_safe=False,
+)

@@ -1,0 +1,1 @@
+"""Apache Beam transforms around the kernels."""
