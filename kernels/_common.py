@@ -1,0 +1,719 @@
+"""What the compiled kernel (``_decode``) and its pure-Python twin (``_decode_py``) share.
+
+Constants, error codes, the field specification and the decode plan, the result
+containers, the CP932 text tables (built once from CPython's own ``cp932`` codec) and
+``format_error``.  Neither implementation defines any of these twice.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import threading
+import unicodedata
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+__all__ = [
+    "BlockError",
+    "DecodeErrors",
+    "DecodePlan",
+    "DecodeResult",
+    "ErrorCode",
+    "FieldSpec",
+    "PlanError",
+    "WAREKI_STATUSES",
+    "format_error",
+]
+
+
+class PlanError(ValueError):
+    """A field specification or decode plan is invalid."""
+
+
+class BlockError(ValueError):
+    """The buffer or record starts given to ``decode_block`` are unusable."""
+
+
+class ErrorCode(IntEnum):
+    """Per-field decode errors reported in ``DecodeErrors.code``."""
+
+    INVALID_BYTES = 1  # a CP932 lead byte whose trail byte makes no character
+    CUT_DOUBLE_BYTE = 2  # a lead byte is the last byte of the field
+    UNMAPPED_GAIJI = 3  # a user-defined code F040-F9FC with no row in the 外字 table
+    NOT_DIGITS = 4  # a byte (or packed nibble) that is not a digit where one is required
+    INT_OVERFLOW = 5  # the number does not fit int64
+    IMPOSSIBLE_DATE = 6  # a `date` field that is not a calendar date
+    INVALID_SIGN = 7  # a zoned/packed sign that is invalid (or negative in an unsigned field)
+    BLANK_VALUE = 8  # an all-space field where the field's `blank` policy is `error`
+    LOW_VALUE = 9  # an all-0x00 field where the field's `low_value` policy is `error`
+    HIGH_VALUE = 10  # an all-0xFF field where the field's `high_value` policy is `error`
+
+
+_CODE_TEXT = {
+    ErrorCode.INVALID_BYTES: "invalid CP932 byte sequence",
+    ErrorCode.CUT_DOUBLE_BYTE: "double-byte character cut by the field end",
+    ErrorCode.UNMAPPED_GAIJI: "user-defined character (外字) not in the 外字 table",
+    ErrorCode.NOT_DIGITS: "not a digit",
+    ErrorCode.INT_OVERFLOW: "number does not fit int64",
+    ErrorCode.IMPOSSIBLE_DATE: "not a calendar date",
+    ErrorCode.INVALID_SIGN: "invalid sign",
+    ErrorCode.BLANK_VALUE: "blank field not allowed",
+    ErrorCode.LOW_VALUE: "LOW-VALUE (0x00) field not allowed",
+    ErrorCode.HIGH_VALUE: "HIGH-VALUE (0xFF) field not allowed",
+}
+
+# Field types and their type codes (shared with the compiled kernel).
+TYPE_CODES = {
+    "text": 1,
+    "digits": 2,
+    "int": 3,
+    "date": 4,
+    "wareki": 5,
+    "filler": 6,
+    "zoned": 7,
+    "packed": 8,
+    "decimal": 9,
+    "bytes": 10,
+}
+FIELD_TYPES = tuple(TYPE_CODES)
+
+# on_error policies
+ON_ERROR = {"reject": 0, "null": 1, "replace": 2}
+# blank / low_value / high_value policies
+POLICY = {"decode": 0, "null": 1, "empty": 2, "error": 3}
+TRIM = {"none": 0, "left": 1, "right": 2, "both": 3}
+ZONES = {"ascii": 0, "ebcdic": 1}
+
+WAREKI_STATUSES = ("valid", "out_of_era", "impossible", "unknown", "blank")
+ST_VALID, ST_OUT_OF_ERA, ST_IMPOSSIBLE, ST_UNKNOWN, ST_BLANK = range(5)
+
+# era code -> (start, end or None, base year); year = base + YY - 1; start/end inclusive.
+DEFAULT_ERAS = {
+    1: ("1868-01-25", "1912-07-30", 1868),  # 明治
+    2: ("1912-07-30", "1926-12-25", 1912),  # 大正
+    3: ("1926-12-25", "1989-01-07", 1926),  # 昭和
+    4: ("1989-01-08", "2019-04-30", 1989),  # 平成
+    5: ("2019-05-01", None, 2019),  # 令和
+}
+DEFAULT_UNKNOWN = ("000000", "999999")
+EPOCH_ORDINAL = _dt.date(1970, 1, 1).toordinal()
+MAX_DAY = 2**31 - 1
+
+# Largest precision of Arrow decimal128.
+MAX_PRECISION = 38
+
+# Which options each field type accepts, with defaults.
+_COMMON_DEFAULTS = {"on_error": "reject"}
+_TYPE_OPTIONS: dict[str, dict[str, Any]] = {
+    "text": {
+        "replacement": None,
+        "gaiji_fallback": None,
+        "kana_widen": False,
+        "ascii_narrow": False,
+        "trim": "right",
+        "blank": "empty",
+        "low_value": "decode",
+        "high_value": "decode",
+    },
+    "digits": {"blank": "null", "low_value": "null", "high_value": "null"},
+    "int": {"blank": "null", "low_value": "null", "high_value": "null", "signed": True},
+    "decimal": {
+        "blank": "null",
+        "low_value": "null",
+        "high_value": "null",
+        "signed": True,
+        "scale": 0,
+    },
+    "zoned": {
+        "blank": "null",
+        "low_value": "null",
+        "high_value": "null",
+        "signed": True,
+        "scale": 0,
+        "zone": "ascii",
+    },
+    "packed": {
+        "blank": "null",
+        "low_value": "null",
+        "high_value": "null",
+        "signed": True,
+        "scale": 0,
+    },
+    "date": {"blank": "null", "low_value": "null", "high_value": "null"},
+    "wareki": {
+        "blank": "null",
+        "low_value": "null",
+        "high_value": "null",
+        "eras": None,
+        "unknown": DEFAULT_UNKNOWN,
+        "unknown_zero_parts": True,
+    },
+    "bytes": {"blank": "decode", "low_value": "decode", "high_value": "decode"},
+    "filler": {},
+}
+# Policies each type allows for blank / low_value / high_value.
+_ALLOWED_POLICIES = {
+    "text": {"blank": ("empty", "null", "error"), "other": ("decode", "empty", "null", "error")},
+    "digits": {"blank": ("null", "empty", "error"), "other": ("null", "empty", "error")},
+    "bytes": {"blank": ("decode", "empty", "null", "error"),
+              "other": ("decode", "empty", "null", "error")},
+}
+_NUMERIC_POLICIES = {"blank": ("null", "error"), "other": ("null", "error")}
+
+
+def _is_bool(v: Any) -> bool:
+    return isinstance(v, (bool, np.bool_))
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not _is_bool(v)
+
+
+def _to_date(value: Any, what: str) -> _dt.date:
+    if isinstance(value, _dt.datetime):
+        return value.date()
+    if isinstance(value, _dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return _dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise PlanError(f"{what} must be a date (YYYY-MM-DD), got {value!r}")
+
+
+def _normalise_eras(eras: Any) -> tuple[tuple[int, int, int, int], ...]:
+    """Era table → sorted tuple of (code, start_day, end_day, base_year), days since epoch."""
+    if eras is None:
+        eras = DEFAULT_ERAS
+    if not isinstance(eras, dict) or not eras:
+        raise PlanError("eras must be a non-empty mapping of era code -> {start, end, base}")
+    out = []
+    for code, spec in eras.items():
+        if not _is_int(code) or not 0 <= int(code) <= 99:
+            raise PlanError(f"era code must be an integer 0..99, got {code!r}")
+        if isinstance(spec, dict):
+            unknown = set(spec) - {"start", "end", "base", "name"}
+            if unknown:
+                raise PlanError(f"era {code}: unknown keys {sorted(unknown)}")
+            if "start" not in spec:
+                raise PlanError(f"era {code}: 'start' is required")
+            start, end, base = spec["start"], spec.get("end"), spec.get("base")
+        elif isinstance(spec, (tuple, list)) and len(spec) in (2, 3):
+            start, end = spec[0], spec[1]
+            base = spec[2] if len(spec) == 3 else None
+        else:
+            raise PlanError(f"era {code}: expected {{start, end, base}} or (start, end[, base])")
+        start_d = _to_date(start, f"era {code} start")
+        end_d = None if end is None else _to_date(end, f"era {code} end")
+        if end_d is not None and end_d < start_d:
+            raise PlanError(f"era {code}: end before start")
+        if base is None:
+            base = start_d.year
+        if not _is_int(base) or not 1 <= int(base) <= 9999 - 98:
+            raise PlanError(f"era {code}: base year must be an integer 1..9901, got {base!r}")
+        out.append((
+            int(code),
+            start_d.toordinal() - EPOCH_ORDINAL,
+            MAX_DAY if end_d is None else end_d.toordinal() - EPOCH_ORDINAL,
+            int(base),
+        ))
+    return tuple(sorted(out))
+
+
+class FieldSpec:
+    """One field of a fixed-length record: ``FieldSpec(name, offset=, length=, type=, **options)``.
+
+    Validates its options and raises :class:`PlanError` (a ``ValueError``) with a message
+    that names the option (the layout loader adds file, kind and field context).
+    ``options`` holds every option with its default filled in.
+    """
+
+    __slots__ = ("name", "offset", "length", "type", "options")
+
+    def __init__(self, name: str, offset: int, length: int, type: str, **options: Any):  # noqa: A002
+        if not isinstance(name, str) or not name.isascii() or not name.isidentifier():
+            raise PlanError(f"field name must be an ASCII identifier, got {name!r}")
+        if name.startswith("_"):
+            raise PlanError(f"field name must not start with '_': {name!r}")
+        if not _is_int(offset) or offset < 0:
+            raise PlanError(f"offset must be an integer >= 0, got {offset!r}")
+        if not _is_int(length) or length < 1:
+            raise PlanError(f"length must be an integer >= 1, got {length!r}")
+        if type not in TYPE_CODES:
+            raise PlanError(f"unknown field type {type!r} (expected one of {', '.join(FIELD_TYPES)})")
+        self.name = name
+        self.offset = int(offset)
+        self.length = int(length)
+        self.type = type
+        self.options = self._check_options(options)
+
+    # -- validation -------------------------------------------------------------------------
+    def _check_options(self, given: dict[str, Any]) -> dict[str, Any]:
+        t = self.type
+        defaults = dict(_TYPE_OPTIONS[t])
+        if t != "filler":
+            defaults.update(_COMMON_DEFAULTS)
+        unknown = sorted(set(given) - set(defaults))
+        if unknown:
+            allowed = ", ".join(sorted(defaults)) or "none"
+            raise PlanError(f"unknown option(s) {', '.join(unknown)} for type {t} (allowed: {allowed})")
+        opts = {**defaults, **given}
+        n = self.length
+
+        if "on_error" in opts:
+            v = opts["on_error"]
+            if v not in ON_ERROR:
+                raise PlanError(f"on_error must be reject, null or replace, got {v!r}")
+            if v == "replace" and t != "text":
+                raise PlanError("on_error: replace is only for text fields (use reject or null)")
+        if t == "text":
+            r = opts["replacement"]
+            if r is not None and (not isinstance(r, str) or r == "" or len(r) > 8):
+                raise PlanError(f"replacement must be a string of 1..8 characters, got {r!r}")
+            if r is not None:
+                try:
+                    r.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    raise PlanError("replacement is not valid Unicode") from exc
+            if opts["on_error"] == "replace" and r is None:
+                raise PlanError("on_error: replace needs a replacement character (option replacement)")
+            gf = opts["gaiji_fallback"]
+            if gf is not None and not _is_bool(gf):
+                raise PlanError(f"gaiji_fallback must be true or false, got {gf!r}")
+            for key in ("kana_widen", "ascii_narrow"):
+                if not _is_bool(opts[key]):
+                    raise PlanError(f"{key} must be true or false, got {opts[key]!r}")
+                opts[key] = bool(opts[key])
+            if opts["trim"] not in TRIM:
+                raise PlanError(f"trim must be none, left, right or both, got {opts['trim']!r}")
+        if "signed" in opts:
+            if not _is_bool(opts["signed"]):
+                raise PlanError(f"signed must be true or false, got {opts['signed']!r}")
+            opts["signed"] = bool(opts["signed"])
+        if "zone" in opts and opts["zone"] not in ZONES:
+            raise PlanError(f"zone must be ascii or ebcdic, got {opts['zone']!r}")
+        if t in ("zoned", "packed", "decimal"):
+            prec = self.precision
+            if prec > MAX_PRECISION or prec < 1:
+                limit = {"packed": 19}.get(t, MAX_PRECISION)
+                raise PlanError(f"length {n} too long for {t} (at most {limit} bytes)")
+            s = opts["scale"]
+            if not _is_int(s) or not 0 <= s <= prec:
+                raise PlanError(f"scale must be an integer 0..{prec}, got {s!r}")
+            opts["scale"] = int(s)
+        if t == "date" and n != 8:
+            raise PlanError(f"date fields are YYYYMMDD: length must be 8, got {n}")
+        if t == "wareki":
+            if n not in (7, 8):
+                raise PlanError(f"wareki fields are era code (1 or 2 digits) + YYMMDD: length must be 7 or 8, got {n}")
+            opts["eras"] = _normalise_eras(opts["eras"])
+            if n == 7 and any(code > 9 for code, *_ in opts["eras"]):
+                raise PlanError("a 1-digit era code field cannot use era codes above 9")
+            markers = opts["unknown"]
+            if isinstance(markers, str) or not isinstance(markers, (list, tuple)):
+                raise PlanError(f"unknown must be a list of 6-character YYMMDD markers, got {markers!r}")
+            for m in markers:
+                if not isinstance(m, str) or len(m) != 6 or not m.isascii() or not all(
+                    c.isdigit() or c == " " for c in m
+                ):
+                    raise PlanError(f"unknown marker must be 6 ASCII digits or spaces, got {m!r}")
+            opts["unknown"] = tuple(markers)
+            if not _is_bool(opts["unknown_zero_parts"]):
+                raise PlanError("unknown_zero_parts must be true or false")
+            opts["unknown_zero_parts"] = bool(opts["unknown_zero_parts"])
+        for key in ("blank", "low_value", "high_value"):
+            if key not in opts:
+                continue
+            allowed = _ALLOWED_POLICIES.get(t, _NUMERIC_POLICIES)
+            choices = allowed["blank" if key == "blank" else "other"]
+            if opts[key] not in choices:
+                raise PlanError(f"{key} must be one of {', '.join(choices)} for type {t}, got {opts[key]!r}")
+        return opts
+
+    # -- derived ---------------------------------------------------------------------------
+    @property
+    def precision(self) -> int:
+        if self.type == "packed":
+            return 2 * self.length - 1
+        return self.length
+
+    def output_fields(self) -> list[pa.Field]:
+        """Arrow fields this spec produces (none for a filler)."""
+        t = self.type
+        if t == "filler":
+            return []
+        if t in ("text", "digits"):
+            return [pa.field(self.name, pa.string())]
+        if t == "bytes":
+            return [pa.field(self.name, pa.binary())]
+        if t == "int":
+            return [pa.field(self.name, pa.int64())]
+        if t == "date":
+            return [pa.field(self.name, pa.date32())]
+        if t in ("zoned", "packed", "decimal"):
+            return [pa.field(self.name, pa.decimal128(self.precision, self.options["scale"]))]
+        # wareki
+        return [
+            pa.field(self.name, pa.date32()),
+            pa.field(self.name + "_raw", pa.string()),
+            pa.field(self.name + "_status", pa.dictionary(pa.int8(), pa.string())),
+        ]
+
+    def __repr__(self) -> str:
+        opts = "".join(f", {k}={v!r}" for k, v in self.options.items() if v != self._default(k))
+        return f"FieldSpec({self.name!r}, offset={self.offset}, length={self.length}, type={self.type!r}{opts})"
+
+    def _default(self, key: str) -> Any:
+        d = {**_COMMON_DEFAULTS, **_TYPE_OPTIONS[self.type]}.get(key)
+        if key == "on_error" and self.type == "filler":
+            return None
+        if key == "eras":
+            return _normalise_eras(None)
+        return d
+
+    def given_options(self) -> dict[str, Any]:
+        """Options that differ from the defaults (what pickling ships)."""
+        return {k: v for k, v in self.options.items() if v != self._default(k)}
+
+    def __reduce__(self):
+        opts = self.given_options()
+        if "eras" in opts:  # normalised form -> re-acceptable form
+            opts["eras"] = {
+                c: (_dt.date.fromordinal(s + EPOCH_ORDINAL).isoformat(),
+                    None if e == MAX_DAY else _dt.date.fromordinal(e + EPOCH_ORDINAL).isoformat(), b)
+                for c, s, e, b in opts["eras"]
+            }
+        return (_make_field, (self.name, self.offset, self.length, self.type, opts))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FieldSpec):
+            return NotImplemented
+        return (self.name, self.offset, self.length, self.type, self.options) == (
+            other.name, other.offset, other.length, other.type, other.options)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _make_field(name, offset, length, type_, options):
+    return FieldSpec(name, offset=offset, length=length, type=type_, **options)
+
+
+def _check_gaiji(gaiji: Any) -> dict[int, tuple[str, str]]:
+    """{code: str | (primary, fallback)} → {code: (primary, fallback)}."""
+    if gaiji is None:
+        return {}
+    if not isinstance(gaiji, dict):
+        raise PlanError("gaiji must be a mapping of user-defined code -> string")
+    out = {}
+    for code, value in gaiji.items():
+        if not _is_int(code) or not is_user_defined(int(code)):
+            raise PlanError(f"gaiji code must be a user-defined CP932 code F040-F9FC, got {code!r}")
+        if isinstance(value, str):
+            primary, fallback = value, None
+        elif isinstance(value, (tuple, list)) and len(value) == 2:
+            primary, fallback = value
+        else:
+            raise PlanError(f"gaiji {int(code):04X}: expected a string or (primary, fallback)")
+        if fallback is None:
+            fallback = primary
+        for s in (primary, fallback):
+            if not isinstance(s, str) or not s or len(s) > 16:
+                raise PlanError(f"gaiji {int(code):04X}: mapping must be a string of 1..16 characters")
+            try:
+                s.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise PlanError(f"gaiji {int(code):04X}: mapping is not valid Unicode") from exc
+        out[int(code)] = (primary, fallback)
+    return out
+
+
+def is_user_defined(code: int) -> bool:
+    lead, trail = code >> 8, code & 0xFF
+    return 0xF0 <= lead <= 0xF9 and (0x40 <= trail <= 0x7E or 0x80 <= trail <= 0xFC)
+
+
+class DecodePlan:
+    """The compiled form of one record kind's layout.
+
+    ``DecodePlan(record_length, fields, gaiji=None, gaiji_fallback=False)``.
+    ``gaiji`` maps a user-defined code (F040-F9FC) to its string, or to a pair
+    ``(primary, fallback)``; text fields use the fallback when their ``gaiji_fallback``
+    option is true, or when it is unset and the plan's ``gaiji_fallback`` is true.
+    Pickles as its specification only; tables are rebuilt lazily where it is used.
+    """
+
+    def __init__(self, record_length: int, fields: list[FieldSpec], gaiji: dict | None = None,
+                 gaiji_fallback: bool = False):
+        if not _is_int(record_length) or record_length < 1:
+            raise PlanError(f"record_length must be an integer >= 1, got {record_length!r}")
+        if not _is_bool(gaiji_fallback):
+            raise PlanError("gaiji_fallback must be true or false")
+        fields = list(fields)
+        names: set[str] = set()
+        for f in fields:
+            if not isinstance(f, FieldSpec):
+                raise PlanError(f"fields must be FieldSpec objects, got {type(f).__name__}")
+            if f.offset + f.length > record_length:
+                raise PlanError(
+                    f"field {f.name!r} (offset {f.offset}, length {f.length}) ends after the record "
+                    f"(record_length {record_length})")
+            for out in f.output_fields() or [pa.field(f.name, pa.null())]:
+                if out.name in names:
+                    raise PlanError(f"duplicate output column {out.name!r}")
+                names.add(out.name)
+        self.record_length = int(record_length)
+        self.fields = tuple(fields)
+        self.gaiji = _check_gaiji(gaiji)
+        self.gaiji_fallback = bool(gaiji_fallback)
+        self.schema = pa.schema([o for f in self.fields for o in f.output_fields()])
+        self._cache: dict[str, Any] = {}
+
+    def __reduce__(self):
+        gaiji = {c: (p if p == fb else (p, fb)) for c, (p, fb) in self.gaiji.items()}
+        return (DecodePlan, (self.record_length, list(self.fields), gaiji, self.gaiji_fallback))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DecodePlan):
+            return NotImplemented
+        return (self.record_length, self.fields, self.gaiji, self.gaiji_fallback) == (
+            other.record_length, other.fields, other.gaiji, other.gaiji_fallback)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"DecodePlan(record_length={self.record_length}, fields={len(self.fields)}, "
+                f"gaiji={len(self.gaiji)})")
+
+    def field_fallback(self, f: FieldSpec) -> bool:
+        gf = f.options.get("gaiji_fallback")
+        return self.gaiji_fallback if gf is None else bool(gf)
+
+    def text_table(self, fallback: bool, narrow: bool, widen: bool) -> TextTable:
+        key = ("text", fallback, narrow, widen)
+        t = self._cache.get(key)
+        if t is None:
+            with _BUILD_LOCK:
+                t = self._cache.get(key)
+                if t is None:
+                    t = self._cache[key] = TextTable(self.gaiji, fallback, narrow, widen)
+        return t
+
+    def cached(self, key: str, build):
+        """Per-implementation lazily built state (not pickled); built once, thread-safe."""
+        v = self._cache.get(key)
+        if v is None:
+            with _BUILD_LOCK:
+                v = self._cache.get(key)
+                if v is None:
+                    v = self._cache[key] = build(self)
+        return v
+
+
+# -- CP932 tables ----------------------------------------------------------------------------
+# Table strings are built from CPython's codec; both implementations consume them.
+LEAD_BYTES = bytes(b for b in range(256) if b in range(0x81, 0xA0) or b in range(0xE0, 0xFD))
+SPACE_CHARS = frozenset(" \u3000")
+_NARROW = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)}
+_NARROW[0x3000] = 0x20
+
+
+def _cp932_single() -> list[str | None]:
+    out: list[str | None] = []
+    for b in range(256):
+        try:
+            out.append(bytes([b]).decode("cp932"))
+        except UnicodeDecodeError:
+            out.append(None)  # needs a second byte (lead byte)
+    return out
+
+
+def _cp932_double() -> dict[int, str]:
+    """Every valid 2-byte CP932 code outside the user-defined area -> its character."""
+    out = {}
+    for lead in LEAD_BYTES:
+        for trail in range(256):
+            code = lead << 8 | trail
+            if is_user_defined(code):
+                continue
+            try:
+                s = bytes([lead, trail]).decode("cp932")
+            except UnicodeDecodeError:
+                continue
+            out[code] = s
+    return out
+
+
+_BASE: dict[str, Any] = {}
+# Lazily built tables may be first needed by several threads at once (Beam workers).
+_BUILD_LOCK = threading.RLock()
+
+
+def cp932_base() -> tuple[list[str | None], dict[int, str]]:
+    with _BUILD_LOCK:
+        if "double" not in _BASE:
+            _BASE["single"] = _cp932_single()
+            _BASE["double"] = _cp932_double()
+        return _BASE["single"], _BASE["double"]
+
+
+def _widen_tables() -> tuple[dict[int, str], dict[int, str]]:
+    """Half-width katakana byte -> full-width; (byte<<8 | mark byte) -> merged character."""
+    single, _ = cp932_base()
+    widen = {}
+    for b in range(0xA1, 0xE0):
+        ch = single[b]
+        if ch == "\uff9e":
+            widen[b] = "\u309b"  # ゛
+        elif ch == "\uff9f":
+            widen[b] = "\u309c"  # ゜
+        else:
+            widen[b] = unicodedata.normalize("NFKC", ch)
+    merge = {}
+    for b in range(0xA1, 0xDE):
+        for mark in (0xDE, 0xDF):
+            m = unicodedata.normalize("NFKC", single[b] + single[mark])
+            if len(m) == 1:
+                merge[b << 8 | mark] = m
+    return widen, merge
+
+
+class TextTable:
+    """Decoding table for one text variant (外字 primary/fallback, narrowing, widening).
+
+    ``single[b]``: string for a single byte, ``None`` for a lead byte.
+    ``double[(lead<<8)|trail]``: string, or an ``ErrorCode`` (INVALID_BYTES → the lead byte
+    is an error and decoding resumes at the next byte; UNMAPPED_GAIJI → both bytes consumed).
+    ``merge[(b<<8)|mark]``: widened kana with 濁点/半濁点 merged (empty unless widening).
+    ``space``: strings that count as spaces for trimming/blank detection.
+    """
+
+    def __init__(self, gaiji: dict[int, tuple[str, str]], fallback: bool, narrow: bool,
+                 widen: bool):
+        base_single, base_double = cp932_base()
+        tr = (lambda s: s.translate(_NARROW)) if narrow else (lambda s: s)
+        single = list(base_single)
+        self.merge: dict[int, str] = {}
+        if widen:
+            wide, merge = _widen_tables()
+            for b, s in wide.items():
+                single[b] = s
+            self.merge = merge
+        self.single = [None if s is None else tr(s) for s in single]
+        double: dict[int, Any] = {}
+        for lead in LEAD_BYTES:
+            for trail in range(256):
+                code = lead << 8 | trail
+                if is_user_defined(code):
+                    g = gaiji.get(code)
+                    double[code] = ErrorCode.UNMAPPED_GAIJI if g is None else tr(g[1 if fallback else 0])
+                else:
+                    s = base_double.get(code)
+                    double[code] = ErrorCode.INVALID_BYTES if s is None else tr(s)
+        self.double = double
+
+
+def is_space_string(s: str) -> bool:
+    return bool(s) and all(c in SPACE_CHARS for c in s)
+
+
+# -- results ---------------------------------------------------------------------------------
+class DecodeErrors:
+    """Per-field errors of one block, sorted by (row, field, pos); all arrays the same length.
+
+    ``row``: row index in the block; ``field``: index into ``plan.fields``; ``code``: ErrorCode;
+    ``pos``: byte offset within the record; ``value``: the byte or 2-byte code (0 if none);
+    ``reject``: True when the field's ``on_error`` is ``reject`` (the row is in ``bad_rows``).
+    """
+
+    __slots__ = ("row", "field", "code", "pos", "value", "reject")
+
+    def __init__(self, row, field, code, pos, value, reject):
+        order = np.lexsort((pos, field, row))
+        self.row = np.asarray(row, dtype=np.int64)[order]
+        self.field = np.asarray(field, dtype=np.int32)[order]
+        self.code = np.asarray(code, dtype=np.int32)[order]
+        self.pos = np.asarray(pos, dtype=np.int32)[order]
+        self.value = np.asarray(value, dtype=np.int64)[order]
+        self.reject = np.asarray(reject, dtype=np.bool_)[order]
+
+    def __len__(self) -> int:
+        return len(self.row)
+
+    def __iter__(self):
+        """(row, field, code, pos, value, reject) tuples of Python ints/bools."""
+        return zip(self.row.tolist(), self.field.tolist(), self.code.tolist(),
+                   self.pos.tolist(), self.value.tolist(), self.reject.tolist(), strict=True)
+
+    def equals(self, other: DecodeErrors) -> bool:
+        return all(np.array_equal(getattr(self, k), getattr(other, k)) for k in self.__slots__)
+
+    def __repr__(self) -> str:
+        return f"DecodeErrors({len(self)} errors)"
+
+
+class DecodeResult:
+    __slots__ = ("batch", "errors", "bad_rows")
+
+    def __init__(self, batch: pa.RecordBatch, errors: DecodeErrors):
+        self.batch = batch
+        self.errors = errors
+        self.bad_rows = np.unique(errors.row[errors.reject])
+
+    def __repr__(self) -> str:
+        return (f"DecodeResult(rows={self.batch.num_rows}, errors={len(self.errors)}, "
+                f"bad_rows={len(self.bad_rows)})")
+
+
+def make_batch(columns: list, schema: pa.Schema, n: int) -> pa.RecordBatch:
+    """A RecordBatch of n rows (also when the plan has no columns, e.g. only fillers)."""
+    if not columns:
+        empty = pa.Array.from_buffers(pa.struct([]), n, [None], children=[])
+        return pa.RecordBatch.from_struct_array(empty)
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def check_block(buf: Any, starts: Any, plan: DecodePlan) -> tuple[memoryview, np.ndarray]:
+    """Validate decode_block's inputs; return a byte memoryview and int64 starts."""
+    if not isinstance(plan, DecodePlan):
+        raise BlockError(f"plan must be a DecodePlan, got {type(plan).__name__}")
+    try:
+        mv = memoryview(buf)
+    except TypeError as exc:
+        raise BlockError(f"buf must be a bytes-like object, got {type(buf).__name__}") from exc
+    if not mv.c_contiguous:
+        raise BlockError("buf must be C-contiguous")
+    mv = mv.cast("B") if (mv.format != "B" or mv.ndim != 1) else mv
+    try:
+        st = np.asarray(starts)
+    except Exception as exc:  # noqa: BLE001 - any conversion failure is a bad argument
+        raise BlockError("starts must be a sequence of integers") from exc
+    if st.ndim != 1 or (st.size and st.dtype.kind not in "iu"):
+        raise BlockError("starts must be a 1-dimensional array of integers")
+    st = np.ascontiguousarray(st, dtype=np.int64)
+    if st.size:
+        lo, hi = int(st.min()), int(st.max())
+        if lo < 0 or hi + plan.record_length > len(mv):
+            raise BlockError(
+                f"record starts must lie in [0, {len(mv) - plan.record_length}] so that whole "
+                f"records of {plan.record_length} bytes fit in the {len(mv)}-byte buffer")
+    return mv, st
+
+
+def format_error(plan: DecodePlan, field: int, code: int, pos: int, value: int) -> str:
+    """A quarantine message: field name, error, byte position and byte hex — never a decoded value."""
+    f = plan.fields[int(field)]
+    try:
+        c = ErrorCode(int(code))
+    except ValueError:
+        return f"field {f.name} ({f.type}): unknown error code {int(code)} at byte {int(pos)}"
+    msg = f"field {f.name} ({f.type}): {c.name}: {_CODE_TEXT[c]} at byte {int(pos)}"
+    v = int(value)
+    if c in (ErrorCode.INVALID_BYTES, ErrorCode.UNMAPPED_GAIJI):
+        msg += f" (code 0x{v:04X})"
+    elif c in (ErrorCode.CUT_DOUBLE_BYTE, ErrorCode.NOT_DIGITS, ErrorCode.INVALID_SIGN):
+        msg += f" (byte 0x{v:02X})"
+    return msg

@@ -1,0 +1,1098 @@
+# cython: language_level=3
+"""Compiled decoding kernel: fixed-length CP932 records → Arrow RecordBatch + per-field errors.
+
+Twin: ``_decode_py.py`` (same behaviour). Shared definitions: ``_common.py``.
+The plan is turned once into C structs and lookup tables (cached on the plan, never pickled);
+``decode_block`` validates its arguments, allocates, then runs every field over every record
+with the GIL released, filling malloc'd buffers that are handed to Arrow without a copy.
+"""
+
+from cpython.buffer cimport PyBuffer_FillInfo
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memcmp, memcpy, memset
+
+import numpy as np
+import pyarrow as pa
+
+from ._common import (
+    ON_ERROR,
+    POLICY,
+    TRIM,
+    TYPE_CODES,
+    WAREKI_STATUSES,
+    BlockError,
+    DecodeErrors,
+    DecodePlan,
+    DecodeResult,
+    ErrorCode,
+    check_block,
+    is_space_string,
+    make_batch,
+)
+
+__all__ = ["decode_block", "CYTHON_MODULE"]
+
+CYTHON_MODULE = 1
+
+cdef extern from *:
+    """
+    #include <string.h>
+    #include <stdint.h>
+    #if !defined(__SIZEOF_INT128__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+    #error "ikou.kernels._decode needs a little-endian target and a compiler with __int128"
+    #endif
+    typedef __int128 ikou_i128;
+    static inline uint64_t ikou_load64(const unsigned char *p) {
+        uint64_t w; memcpy(&w, p, 8); return w;
+    }
+    static inline void ikou_store64(unsigned char *o, uint64_t w) { memcpy(o, &w, 8); }
+    static inline void ikou_store32(unsigned char *o, uint32_t w) { memcpy(o, &w, 4); }
+    /* 1 + index of the last byte of a little-endian word that is not an ASCII space (0: none) */
+    static inline int ikou_last_nonspace(uint64_t w) {
+        uint64_t x = w ^ 0x2020202020202020ULL;
+        return x ? 8 - (__builtin_clzll(x) >> 3) : 0;
+    }
+    """
+    # Cython only needs an integer type name; C sees a 128-bit integer.
+    ctypedef long long ikou_i128
+    uint64_t ikou_load64(const uint8_t *p) noexcept nogil
+    void ikou_store64(uint8_t *o, uint64_t w) noexcept nogil
+    void ikou_store32(uint8_t *o, uint32_t w) noexcept nogil
+    int ikou_last_nonspace(uint64_t w) noexcept nogil
+
+# -- constants shared with _common (checked at import) ----------------------------------------
+cdef enum: E_INVALID_BYTES = 1
+cdef enum: E_CUT_DOUBLE_BYTE = 2
+cdef enum: E_UNMAPPED_GAIJI = 3
+cdef enum: E_NOT_DIGITS = 4
+cdef enum: E_INT_OVERFLOW = 5
+cdef enum: E_IMPOSSIBLE_DATE = 6
+cdef enum: E_INVALID_SIGN = 7
+cdef enum: E_BLANK_VALUE = 8
+cdef enum: E_LOW_VALUE = 9
+cdef enum: E_HIGH_VALUE = 10
+
+cdef enum: T_TEXT = 1
+cdef enum: T_DIGITS = 2
+cdef enum: T_INT = 3
+cdef enum: T_DATE = 4
+cdef enum: T_WAREKI = 5
+cdef enum: T_FILLER = 6
+cdef enum: T_ZONED = 7
+cdef enum: T_PACKED = 8
+cdef enum: T_DECIMAL = 9
+cdef enum: T_BYTES = 10
+
+cdef enum: P_DECODE = 0
+cdef enum: P_NULL = 1
+cdef enum: P_EMPTY = 2
+cdef enum: P_ERROR = 3
+
+cdef enum: OE_REJECT = 0
+cdef enum: OE_NULL = 1
+cdef enum: OE_REPLACE = 2
+
+cdef enum: ST_VALID = 0
+cdef enum: ST_OUT_OF_ERA = 1
+cdef enum: ST_IMPOSSIBLE = 2
+cdef enum: ST_UNKNOWN = 3
+cdef enum: ST_BLANK = 4
+
+# Table entry: bits 0-23 UTF-8 bytes (or long-entry index, or error code), 24-25 length,
+# 26 kana that may merge with a following ﾞ/ﾟ, 27 space, 28 long entry, 29 error, 30 lead byte.
+cdef enum: F_MERGE = 0x04000000
+cdef enum: F_SPACE = 0x08000000
+cdef enum: F_LONG = 0x10000000
+cdef enum: F_ERROR = 0x20000000
+cdef enum: F_LEAD = 0x40000000
+
+cdef enum: INT32_MAX = 2147483647
+cdef enum: CHUNK_ROWS = 256
+
+assert (E_INVALID_BYTES, E_CUT_DOUBLE_BYTE, E_UNMAPPED_GAIJI, E_NOT_DIGITS, E_INT_OVERFLOW,
+        E_IMPOSSIBLE_DATE, E_INVALID_SIGN, E_BLANK_VALUE, E_LOW_VALUE, E_HIGH_VALUE) == tuple(
+    int(c) for c in ErrorCode)
+assert TYPE_CODES == {"text": T_TEXT, "digits": T_DIGITS, "int": T_INT, "date": T_DATE,
+                      "wareki": T_WAREKI, "filler": T_FILLER, "zoned": T_ZONED,
+                      "packed": T_PACKED, "decimal": T_DECIMAL, "bytes": T_BYTES}
+assert POLICY == {"decode": P_DECODE, "null": P_NULL, "empty": P_EMPTY, "error": P_ERROR}
+assert ON_ERROR == {"reject": OE_REJECT, "null": OE_NULL, "replace": OE_REPLACE}
+assert WAREKI_STATUSES == ("valid", "out_of_era", "impossible", "unknown", "blank")
+
+_STATUS_DICT = pa.array(WAREKI_STATUSES, pa.string())
+
+
+# -- C structures ----------------------------------------------------------------------------
+cdef struct Buf:
+    char *ptr
+    Py_ssize_t size
+    Py_ssize_t cap
+
+cdef struct Col:
+    Buf data
+    Buf offsets
+    Buf valid
+    Py_ssize_t nulls
+
+cdef struct Err:
+    int64_t row
+    int64_t value
+    int32_t field
+    int32_t code
+    int32_t pos
+    int32_t reject
+
+cdef struct Errs:
+    Err *items
+    Py_ssize_t n
+    Py_ssize_t cap
+
+cdef struct TTable:
+    const uint32_t *single      # 256 entries
+    const uint32_t *dbl         # 60 * 256 entries: lead_idx[lead] * 256 + trail
+    const uint8_t *lead_idx     # 256
+    const uint32_t *merge       # 64 * 2 entries: (kana - 0xA0) * 2 + (mark - 0xDE); 0 = none
+    const char *blob            # long entries' UTF-8
+    const uint32_t *long_off
+    const uint32_t *long_len
+    int max_exp                 # most output bytes per input byte
+
+cdef struct FSpec:
+    int kind
+    int index
+    int offset
+    int length
+    int on_error
+    int trim_left
+    int trim_right
+    int blank
+    int low
+    int high
+    int table
+    const char *repl
+    int repl_len
+    int scale
+    int is_signed
+    int ebcdic
+    int precision
+    int zero_parts
+    const char *markers
+    int n_markers
+    const int32_t *era_start
+    const int32_t *era_end
+    const int32_t *era_base
+    const uint8_t *era_valid
+    int col
+
+
+# -- memory ----------------------------------------------------------------------------------
+cdef int buf_init(Buf *b, Py_ssize_t cap, bint zero) except -1 nogil:
+    if cap < 16:
+        cap = 16
+    b.ptr = <char *>malloc(cap)
+    if b.ptr == NULL:
+        with gil:
+            raise MemoryError()
+    if zero:
+        memset(b.ptr, 0, cap)
+    b.size = 0
+    b.cap = cap
+    return 0
+
+
+cdef inline int buf_reserve(Buf *b, Py_ssize_t extra) except -1 nogil:
+    cdef Py_ssize_t need = b.size + extra
+    cdef Py_ssize_t ncap
+    cdef char *p
+    if need <= b.cap:
+        return 0
+    ncap = b.cap * 2
+    if ncap < need:
+        ncap = need
+    p = <char *>realloc(b.ptr, ncap)
+    if p == NULL:
+        with gil:
+            raise MemoryError()
+    b.ptr = p
+    b.cap = ncap
+    return 0
+
+
+cdef void buf_free(Buf *b) noexcept nogil:
+    if b.ptr != NULL:
+        free(b.ptr)
+        b.ptr = NULL
+
+
+cdef class _Mem:
+    """Owns one malloc'd buffer and exposes it through the buffer protocol (read-only)."""
+    cdef char *ptr
+    cdef Py_ssize_t size
+
+    def __dealloc__(self):
+        if self.ptr != NULL:
+            free(self.ptr)
+            self.ptr = NULL
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        PyBuffer_FillInfo(view, self, <void *>self.ptr, self.size, 1, flags)
+
+    def __releasebuffer__(self, Py_buffer *view):
+        pass
+
+
+cdef object wrap(Buf *b):
+    """Hand a Buf to Arrow without copying (ownership moves to a _Mem object)."""
+    cdef _Mem m = _Mem.__new__(_Mem)
+    m.ptr = b.ptr
+    m.size = b.size
+    b.ptr = NULL
+    return pa.py_buffer(m)
+
+
+# -- small helpers ---------------------------------------------------------------------------
+cdef int add_err(Errs *errs, Py_ssize_t row, FSpec *f, int code, Py_ssize_t i,
+                 int64_t value) except -1 nogil:
+    cdef Err *p
+    cdef Py_ssize_t ncap
+    if errs.n == errs.cap:
+        ncap = errs.cap * 2 if errs.cap else 64
+        p = <Err *>realloc(errs.items, ncap * sizeof(Err))
+        if p == NULL:
+            with gil:
+                raise MemoryError()
+        errs.items = p
+        errs.cap = ncap
+    p = &errs.items[errs.n]
+    p.row = row
+    p.value = value
+    p.field = f.index
+    p.code = code
+    p.pos = <int32_t>(f.offset + i)
+    p.reject = f.on_error == OE_REJECT
+    errs.n += 1
+    return 0
+
+
+cdef inline void set_null(Col *c, Py_ssize_t row) noexcept nogil:
+    c.valid.ptr[row >> 3] &= ~(1 << (row & 7))
+    c.nulls += 1
+
+
+cdef inline bint all_eq(const uint8_t *p, Py_ssize_t n, uint8_t v) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        if p[i] != v:
+            return False
+    return True
+
+
+cdef inline int classify(const uint8_t *p, FSpec *f, bint with_blank, int *code,
+                         int *byte) noexcept nogil:
+    """Policy of a LOW-VALUE / HIGH-VALUE / blank field, or P_DECODE."""
+    cdef uint8_t c0 = p[0]
+    if c0 == 0x00 and f.low != P_DECODE and all_eq(p, f.length, 0x00):
+        code[0] = E_LOW_VALUE
+        byte[0] = 0x00
+        return f.low
+    if c0 == 0xFF and f.high != P_DECODE and all_eq(p, f.length, 0xFF):
+        code[0] = E_HIGH_VALUE
+        byte[0] = 0xFF
+        return f.high
+    if with_blank and c0 == 0x20 and f.blank != P_DECODE and all_eq(p, f.length, 0x20):
+        code[0] = E_BLANK_VALUE
+        byte[0] = 0x20
+        return f.blank
+    return P_DECODE
+
+
+cdef inline int apply_policy(int policy, int code, int byte, Col *c, Py_ssize_t row,
+                             FSpec *f, Errs *errs) except -1 nogil:
+    """Null / error for a policy field (P_EMPTY leaves an empty value: nothing to do)."""
+    if policy == P_ERROR:
+        add_err(errs, row, f, code, 0, byte)
+        set_null(c, row)
+    elif policy == P_NULL:
+        set_null(c, row)
+    return 0
+
+
+cdef inline bint is_leap(int y) noexcept nogil:
+    return (y % 4 == 0 and y % 100 != 0) or y % 400 == 0
+
+
+cdef inline int days_in_month(int y, int m) noexcept nogil:
+    if m == 2:
+        return 29 if is_leap(y) else 28
+    if m == 4 or m == 6 or m == 9 or m == 11:
+        return 30
+    return 31
+
+
+cdef inline int32_t days_from_civil(int y, int m, int d) noexcept nogil:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm), y >= 1."""
+    cdef int yy = y - (1 if m <= 2 else 0)
+    cdef int era = yy // 400
+    cdef int yoe = yy - era * 400
+    cdef int doy = (153 * (m - 3 if m > 2 else m + 9) + 2) // 5 + d - 1
+    cdef int doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+cdef inline int digit_run(const uint8_t *p, int n, int *value) noexcept nogil:
+    """Parse n ASCII digits; return the index of the first non-digit or -1."""
+    cdef int i, v = 0
+    cdef unsigned int d
+    for i in range(n):
+        d = p[i] - 0x30
+        if d > 9:
+            return i
+        v = v * 10 + <int>d
+    value[0] = v
+    return -1
+
+
+# -- field kernels ---------------------------------------------------------------------------
+cdef int k_text(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ssize_t r1, FSpec *f,
+                TTable *t, Col *col, Errs *errs) except -1 nogil:
+    cdef Py_ssize_t row, idx
+    cdef const uint8_t *p
+    cdef const uint8_t *p0
+    cdef const uint8_t *end
+    cdef uint8_t *o
+    cdef uint8_t *base
+    cdef uint8_t *last
+    cdef uint8_t c
+    cdef uint32_t e, e2
+    cdef uint64_t w
+    cdef int nerr, policy, code = 0, byte = 0, ecode, k
+    cdef bint trim_left = f.trim_left, trim_right = f.trim_right
+    cdef bint replace = f.on_error == OE_REPLACE
+    cdef Py_ssize_t maxout = <Py_ssize_t>f.length * (
+        t.max_exp if t.max_exp > f.repl_len else f.repl_len) + 8
+    cdef int32_t *offs = <int32_t *>col.offsets.ptr
+    for row in range(r0, r1):
+        p0 = buf + starts[row] + f.offset
+        p = p0
+        end = p + f.length
+        if f.low != P_DECODE or f.high != P_DECODE:
+            policy = classify(p, f, False, &code, &byte)
+            if policy != P_DECODE:
+                apply_policy(policy, code, byte, col, row, f, errs)
+                offs[row + 1] = <int32_t>col.data.size
+                continue
+        buf_reserve(&col.data, maxout)
+        base = <uint8_t *>col.data.ptr + col.data.size
+        o = base
+        last = base
+        nerr = 0
+        while p < end:
+            c = p[0]
+            if c < 0x80:
+                # ASCII: itself in every variant; eight bytes at a time where possible
+                if p + 8 <= end and not (trim_left and o == base):
+                    w = ikou_load64(p)
+                    if (w & 0x8080808080808080ULL) == 0:
+                        ikou_store64(o, w)
+                        k = ikou_last_nonspace(w)
+                        if k:
+                            last = o + k
+                        o += 8
+                        p += 8
+                        continue
+                if c == 0x20:
+                    if not (trim_left and o == base):
+                        o[0] = c
+                        o += 1
+                else:
+                    o[0] = c
+                    o += 1
+                    last = o
+                p += 1
+                continue
+            e = t.single[c]
+            if (e & (F_LEAD | F_MERGE | F_LONG | F_SPACE)) == 0:
+                # common single-byte character (half-width kana): inline UTF-8
+                ikou_store32(o, e)
+                o += (e >> 24) & 3
+                last = o
+                p += 1
+                continue
+            if e & F_LEAD:
+                if p + 1 >= end:
+                    add_err(errs, row, f, E_CUT_DOUBLE_BYTE, p - p0, c)
+                    nerr += 1
+                    if replace:
+                        memcpy(o, f.repl, f.repl_len)
+                        o += f.repl_len
+                        last = o
+                    p += 1
+                    continue
+                e = t.dbl[<Py_ssize_t>t.lead_idx[c] * 256 + p[1]]
+                if (e & (F_ERROR | F_LONG)) == 0:
+                    # common double-byte character (or U+3000 padding): inline UTF-8
+                    p += 2
+                    if (e & F_SPACE) == 0:
+                        ikou_store32(o, e)
+                        o += (e >> 24) & 3
+                        last = o
+                    elif not (trim_left and o == base):
+                        ikou_store32(o, e)
+                        o += (e >> 24) & 3
+                    continue
+                if e & F_ERROR:
+                    ecode = e & 0xFF
+                    add_err(errs, row, f, ecode, p - p0, (<int64_t>c << 8) | p[1])
+                    nerr += 1
+                    if replace:
+                        memcpy(o, f.repl, f.repl_len)
+                        o += f.repl_len
+                        last = o
+                    p += 1 if ecode == E_INVALID_BYTES else 2
+                    continue
+                p += 2
+            elif (e & F_MERGE) and p + 1 < end and (p[1] == 0xDE or p[1] == 0xDF):
+                e2 = t.merge[(c - 0xA0) * 2 + (p[1] - 0xDE)]
+                if e2 != 0:
+                    e = e2
+                    p += 2
+                else:
+                    p += 1
+            else:
+                p += 1
+            if e & F_SPACE:
+                if trim_left and o == base:
+                    continue
+            if e & F_LONG:
+                idx = e & 0xFFFFFF
+                memcpy(o, t.blob + t.long_off[idx], t.long_len[idx])
+                o += t.long_len[idx]
+            else:
+                ikou_store32(o, e)  # the UTF-8 bytes, then scratch overwritten by what follows
+                o += (e >> 24) & 3
+            if not (e & F_SPACE):
+                last = o
+        if nerr and not replace:
+            set_null(col, row)
+        elif nerr == 0 and last == base:
+            # blank: nothing but spaces
+            if f.blank == P_ERROR:
+                add_err(errs, row, f, E_BLANK_VALUE, 0, 0x20)
+                set_null(col, row)
+            elif f.blank == P_NULL:
+                set_null(col, row)
+        else:
+            col.data.size = ((last if trim_right else o) - <uint8_t *>col.data.ptr)
+            if col.data.size > INT32_MAX:
+                with gil:
+                    raise BlockError("block too large: a text column exceeds 2 GiB")
+        offs[row + 1] = <int32_t>col.data.size
+    return 0
+
+
+cdef int k_digits(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ssize_t r1, FSpec *f,
+                  Col *col, Errs *errs) except -1 nogil:
+    """digits → string; bytes → binary (copied as is)."""
+    cdef Py_ssize_t row, i, L = f.length
+    cdef const uint8_t *p
+    cdef int policy, code = 0, byte = 0
+    cdef bint bad
+    cdef bint is_bytes = f.kind == T_BYTES
+    cdef int32_t *offs = <int32_t *>col.offsets.ptr
+    for row in range(r0, r1):
+        p = buf + starts[row] + f.offset
+        policy = classify(p, f, True, &code, &byte)
+        if policy != P_DECODE:
+            apply_policy(policy, code, byte, col, row, f, errs)
+            offs[row + 1] = <int32_t>col.data.size
+            continue
+        bad = False
+        if not is_bytes:
+            for i in range(L):
+                if <unsigned int>(p[i] - 0x30) > 9:
+                    add_err(errs, row, f, E_NOT_DIGITS, i, p[i])
+                    set_null(col, row)
+                    bad = True
+                    break
+        if not bad:
+            memcpy(col.data.ptr + col.data.size, p, L)
+            col.data.size += L
+        offs[row + 1] = <int32_t>col.data.size
+    return 0
+
+
+cdef int k_int(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ssize_t r1, FSpec *f,
+               Col *col, Errs *errs) except -1 nogil:
+    """int → int64; decimal → decimal128 (same syntax: [spaces][sign]digits[spaces])."""
+    cdef Py_ssize_t row
+    cdef int i, L = f.length, policy, code = 0, byte = 0
+    cdef const uint8_t *p
+    cdef bint neg, is_dec = f.kind == T_DECIMAL
+    cdef unsigned int d
+    cdef uint64_t v, limit
+    cdef ikou_i128 w, r
+    cdef int64_t *out64 = <int64_t *>col.data.ptr
+    cdef char *out128 = col.data.ptr
+    for row in range(r0, r1):
+        p = buf + starts[row] + f.offset
+        policy = classify(p, f, True, &code, &byte)
+        if policy != P_DECODE:
+            apply_policy(policy, code, byte, col, row, f, errs)
+            continue
+        i = 0
+        while i < L and p[i] == 0x20:
+            i += 1
+        neg = False
+        if i < L and (p[i] == 0x2B or p[i] == 0x2D):
+            neg = p[i] == 0x2D
+            if neg and not f.is_signed:
+                add_err(errs, row, f, E_INVALID_SIGN, i, p[i])
+                set_null(col, row)
+                continue
+            i += 1
+        if i >= L or <unsigned int>(p[i] - 0x30) > 9:
+            if i >= L:
+                i = L - 1
+            add_err(errs, row, f, E_NOT_DIGITS, i, p[i])
+            set_null(col, row)
+            continue
+        code = 0
+        if is_dec:
+            w = 0
+            while i < L:
+                d = p[i] - 0x30
+                if d > 9:
+                    break
+                # at most `length` = precision digits: cannot exceed 10**precision - 1
+                w = w * 10 + d
+                i += 1
+        else:
+            limit = (<uint64_t>9223372036854775807) + (1 if neg else 0)
+            v = 0
+            while i < L:
+                d = p[i] - 0x30
+                if d > 9:
+                    break
+                if v > (limit - d) // 10:
+                    code = E_INT_OVERFLOW
+                    break
+                v = v * 10 + d
+                i += 1
+        if code == 0:
+            while i < L and p[i] == 0x20:
+                i += 1
+            if i < L:
+                code = E_NOT_DIGITS
+        if code != 0:
+            add_err(errs, row, f, code, i, p[i])
+            set_null(col, row)
+            continue
+        if is_dec:
+            r = -w if neg else w
+            memcpy(out128 + 16 * row, &r, 16)
+        else:
+            out64[row] = <int64_t>(0 - v) if neg else <int64_t>v
+    return 0
+
+
+cdef inline int ascii_overpunch(uint8_t c, int *neg) noexcept nogil:
+    """Digit of an ASCII zoned last byte (sign in neg), or -1."""
+    if 0x30 <= c <= 0x39:
+        neg[0] = 0
+        return c - 0x30
+    if c == 0x7B:  # {
+        neg[0] = 0
+        return 0
+    if c == 0x7D:  # }
+        neg[0] = 1
+        return 0
+    if 0x41 <= c <= 0x49:  # A-I
+        neg[0] = 0
+        return c - 0x40
+    if 0x4A <= c <= 0x52:  # J-R
+        neg[0] = 1
+        return c - 0x49
+    if 0x70 <= c <= 0x79:  # p-y
+        neg[0] = 1
+        return c - 0x70
+    return -1
+
+
+cdef int k_zoned_packed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ssize_t r1, FSpec *f,
+                        Col *col, Errs *errs) except -1 nogil:
+    cdef Py_ssize_t row
+    cdef int i, L = f.length, policy, code = 0, byte = 0, neg = 0, digit, bad_at
+    cdef const uint8_t *p
+    cdef uint8_t c, hi, lo
+    cdef ikou_i128 w
+    cdef char *out = col.data.ptr
+    for row in range(r0, r1):
+        p = buf + starts[row] + f.offset
+        policy = classify(p, f, True, &code, &byte)
+        if policy != P_DECODE:
+            apply_policy(policy, code, byte, col, row, f, errs)
+            continue
+        w = 0
+        code = 0
+        bad_at = 0
+        if f.kind == T_ZONED:
+            for i in range(L - 1):
+                c = p[i]
+                if f.ebcdic:
+                    if c < 0xF0 or c > 0xF9:
+                        code = E_NOT_DIGITS
+                        bad_at = i
+                        break
+                    w = w * 10 + (c & 0x0F)
+                else:
+                    if c < 0x30 or c > 0x39:
+                        code = E_NOT_DIGITS
+                        bad_at = i
+                        break
+                    w = w * 10 + (c - 0x30)
+            if code == 0:
+                c = p[L - 1]
+                bad_at = L - 1
+                if f.ebcdic:
+                    hi = c >> 4
+                    if (c & 0x0F) > 9:
+                        code = E_NOT_DIGITS
+                    elif hi != 0xC and hi != 0xD and hi != 0xF:
+                        code = E_INVALID_SIGN
+                    else:
+                        digit = c & 0x0F
+                        neg = hi == 0xD
+                else:
+                    digit = ascii_overpunch(c, &neg)
+                    if digit < 0:
+                        code = E_INVALID_SIGN
+                if code == 0 and neg and not f.is_signed:
+                    code = E_INVALID_SIGN
+                if code == 0:
+                    w = w * 10 + digit
+        else:
+            for i in range(L):
+                c = p[i]
+                hi = c >> 4
+                lo = c & 0x0F
+                bad_at = i
+                if hi > 9:
+                    code = E_NOT_DIGITS
+                    break
+                w = w * 10 + hi
+                if i < L - 1:
+                    if lo > 9:
+                        code = E_NOT_DIGITS
+                        break
+                    w = w * 10 + lo
+                else:
+                    if (lo != 0xC and lo != 0xD and lo != 0xF) or (lo == 0xD and not f.is_signed):
+                        code = E_INVALID_SIGN
+                        break
+                    neg = lo == 0xD
+        if code != 0:
+            add_err(errs, row, f, code, bad_at, p[bad_at])
+            set_null(col, row)
+            continue
+        if neg:
+            w = -w
+        memcpy(out + 16 * row, &w, 16)
+    return 0
+
+
+cdef int k_date(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ssize_t r1, FSpec *f,
+                Col *col, Errs *errs) except -1 nogil:
+    cdef Py_ssize_t row
+    cdef const uint8_t *p
+    cdef int policy, code = 0, byte = 0, y = 0, m = 0, d = 0, bad
+    cdef int32_t *out = <int32_t *>col.data.ptr
+    for row in range(r0, r1):
+        p = buf + starts[row] + f.offset
+        policy = classify(p, f, True, &code, &byte)
+        if policy != P_DECODE:
+            apply_policy(policy, code, byte, col, row, f, errs)
+            continue
+        bad = digit_run(p, 4, &y)
+        if bad < 0:
+            bad = digit_run(p + 4, 2, &m)
+            if bad >= 0:
+                bad += 4
+        if bad < 0:
+            bad = digit_run(p + 6, 2, &d)
+            if bad >= 0:
+                bad += 6
+        if bad >= 0:
+            add_err(errs, row, f, E_NOT_DIGITS, bad, p[bad])
+            set_null(col, row)
+            continue
+        if y == 0 and m == 0 and d == 0:
+            set_null(col, row)
+            continue
+        if y < 1 or m < 1 or m > 12 or d < 1 or d > days_in_month(y, m):
+            add_err(errs, row, f, E_IMPOSSIBLE_DATE, 0, 0)
+            set_null(col, row)
+            continue
+        out[row] = days_from_civil(y, m, d)
+    return 0
+
+
+cdef int k_wareki(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ssize_t r1, FSpec *f,
+                  Col *cd, Col *cr, Col *cs, Errs *errs) except -1 nogil:
+    cdef Py_ssize_t row
+    cdef const uint8_t *p
+    cdef int policy, code = 0, byte = 0, bad, k, ew = f.length - 6
+    cdef int era = 0, yy = 0, mm = 0, dd = 0, y, status
+    cdef int32_t days
+    cdef bint keep_raw
+    cdef int32_t *dates = <int32_t *>cd.data.ptr
+    cdef int8_t *st = <int8_t *>cs.data.ptr
+    cdef int32_t *offs = <int32_t *>cr.offsets.ptr
+    for row in range(r0, r1):
+        p = buf + starts[row] + f.offset
+        keep_raw = True
+        policy = classify(p, f, False, &code, &byte)
+        if policy != P_DECODE:
+            # LOW-VALUE / HIGH-VALUE: status blank (null policy) or an error
+            set_null(cd, row)
+            set_null(cr, row)
+            if policy == P_ERROR:
+                add_err(errs, row, f, code, 0, byte)
+                set_null(cs, row)
+            else:
+                st[row] = ST_BLANK
+            offs[row + 1] = <int32_t>cr.data.size
+            continue
+        status = -1
+        if p[0] == 0x20 and all_eq(p, f.length, 0x20):
+            if f.blank == P_ERROR:
+                add_err(errs, row, f, E_BLANK_VALUE, 0, 0x20)
+                status = -2
+            else:
+                status = ST_BLANK
+        else:
+            bad = digit_run(p, ew, &era)
+            if bad < 0:
+                for k in range(f.n_markers):
+                    if memcmp(p + ew, f.markers + 6 * k, 6) == 0:
+                        status = ST_UNKNOWN
+                        break
+                if status < 0:
+                    bad = digit_run(p + ew, 2, &yy)
+                    if bad < 0:
+                        bad = digit_run(p + ew + 2, 2, &mm)
+                        if bad >= 0:
+                            bad += 2
+                    if bad < 0:
+                        bad = digit_run(p + ew + 4, 2, &dd)
+                        if bad >= 0:
+                            bad += 4
+                    if bad >= 0:
+                        bad += ew
+            if bad >= 0:
+                add_err(errs, row, f, E_NOT_DIGITS, bad, p[bad])
+                status = -2
+            elif status < 0:
+                if f.zero_parts and (mm == 0 or dd == 0):
+                    status = ST_UNKNOWN
+                elif not f.era_valid[era]:
+                    status = ST_IMPOSSIBLE
+                else:
+                    y = f.era_base[era] + yy - 1
+                    if y < 1 or mm < 1 or mm > 12 or dd < 1 or dd > days_in_month(y, mm):
+                        status = ST_IMPOSSIBLE
+                    else:
+                        days = days_from_civil(y, mm, dd)
+                        if f.era_start[era] <= days <= f.era_end[era]:
+                            status = ST_VALID
+                            dates[row] = days
+                        else:
+                            status = ST_OUT_OF_ERA
+        if status != ST_VALID:
+            set_null(cd, row)
+        if status == -2:
+            set_null(cr, row)
+            set_null(cs, row)
+        else:
+            st[row] = status
+            memcpy(cr.data.ptr + cr.data.size, p, f.length)
+            cr.data.size += f.length
+        offs[row + 1] = <int32_t>cr.data.size
+    return 0
+
+
+# -- compiled plan ---------------------------------------------------------------------------
+cdef uint32_t _entry(str s, list longs, dict long_index) except? 0:
+    cdef bytes u = s.encode("utf-8")
+    cdef uint32_t flags = F_SPACE if is_space_string(s) else 0
+    if len(u) <= 3:
+        return flags | (<uint32_t>len(u) << 24) | <uint32_t>int.from_bytes(u.ljust(3, b"\0"), "little")
+    if u not in long_index:
+        long_index[u] = len(longs)
+        longs.append(u)
+    return flags | F_LONG | <uint32_t>long_index[u]
+
+
+cdef class _CPlan:
+    cdef FSpec *specs
+    cdef int nspecs
+    cdef TTable *tables
+    cdef int ntables
+    cdef list keep
+    cdef public int ncols
+    cdef object schema
+
+    def __cinit__(self):
+        self.specs = NULL
+        self.tables = NULL
+
+    def __dealloc__(self):
+        free(self.specs)
+        free(self.tables)
+
+    def __init__(self, plan):
+        cdef FSpec *s
+        cdef int i, col = 0
+        cdef const uint8_t[::1] u8
+        cdef const int32_t[::1] i32
+        self.keep = []
+        self.schema = plan.schema
+        fields = [(i, f) for i, f in enumerate(plan.fields) if f.type != "filler"]
+        self.nspecs = len(fields)
+        self.specs = <FSpec *>malloc(max(1, self.nspecs) * sizeof(FSpec))
+        if self.specs == NULL:
+            raise MemoryError()
+        memset(self.specs, 0, max(1, self.nspecs) * sizeof(FSpec))
+        variants = {}
+        for k, (index, f) in enumerate(fields):
+            o = f.options
+            s = &self.specs[k]
+            s.kind = TYPE_CODES[f.type]
+            s.index = index
+            s.offset = f.offset
+            s.length = f.length
+            s.on_error = ON_ERROR[o.get("on_error", "reject")]
+            s.blank = POLICY.get(o.get("blank", "decode"), P_DECODE)
+            s.low = POLICY[o.get("low_value", "decode")]
+            s.high = POLICY[o.get("high_value", "decode")]
+            s.col = col
+            col += 3 if f.type == "wareki" else 1
+            s.is_signed = o.get("signed", True)
+            s.scale = o.get("scale", 0)
+            s.precision = f.precision
+            s.ebcdic = o.get("zone") == "ebcdic"
+            if f.type == "text":
+                trim = TRIM[o["trim"]]
+                s.trim_left = trim & 1
+                s.trim_right = (trim & 2) >> 1
+                key = (plan.field_fallback(f), o["ascii_narrow"], o["kana_widen"])
+                if key not in variants:
+                    variants[key] = len(variants)
+                s.table = variants[key]
+                repl = (o["replacement"] or "").encode("utf-8")
+                self.keep.append(repl)
+                s.repl = repl
+                s.repl_len = len(repl)
+            if f.type == "wareki":
+                zero = np.zeros(100, np.int32)
+                start, end, base = zero.copy(), zero.copy(), zero.copy()
+                valid = np.zeros(100, np.uint8)
+                for code, st, en, b in o["eras"]:
+                    start[code], end[code], base[code], valid[code] = st, en, b, 1
+                self.keep.extend([start, end, base, valid])
+                i32 = start
+                s.era_start = &i32[0]
+                i32 = end
+                s.era_end = &i32[0]
+                i32 = base
+                s.era_base = &i32[0]
+                u8 = valid
+                s.era_valid = &u8[0]
+                markers = "".join(o["unknown"]).encode("ascii") + b"\0"
+                self.keep.append(markers)
+                s.markers = markers
+                s.n_markers = len(o["unknown"])
+                s.zero_parts = o["unknown_zero_parts"]
+        self.ncols = col
+        self.ntables = len(variants)
+        self.tables = <TTable *>malloc(max(1, self.ntables) * sizeof(TTable))
+        if self.tables == NULL:
+            raise MemoryError()
+        for key, ti in variants.items():
+            self._build_table(&self.tables[ti], plan.text_table(*key))
+
+    cdef _build_table(self, TTable *t, table):
+        cdef const uint32_t[::1] u32
+        cdef const uint8_t[::1] u8
+        longs, long_index = [], {}
+        single = np.zeros(256, np.uint32)
+        lead_idx = np.zeros(256, np.uint8)
+        leads = [b for b in range(256) if table.single[b] is None]
+        for b in range(256):
+            s = table.single[b]
+            if s is None:
+                single[b] = F_LEAD
+                lead_idx[b] = leads.index(b)
+            else:
+                single[b] = _entry(s, longs, long_index)
+        merge = np.zeros(128, np.uint32)
+        for key, s in table.merge.items():
+            kana, mark = key >> 8, key & 0xFF
+            merge[(kana - 0xA0) * 2 + (mark - 0xDE)] = _entry(s, longs, long_index)
+            single[kana] |= F_MERGE
+        dbl = np.zeros(len(leads) * 256, np.uint32)
+        for li, lead in enumerate(leads):
+            for trail in range(256):
+                s = table.double[lead << 8 | trail]
+                if isinstance(s, ErrorCode):
+                    dbl[li * 256 + trail] = F_ERROR | int(s)
+                else:
+                    dbl[li * 256 + trail] = _entry(s, longs, long_index)
+        blob = b"".join(longs) + b"\0"
+        long_off = np.zeros(len(longs) + 1, np.uint32)
+        long_len = np.zeros(len(longs) + 1, np.uint32)
+        pos = 0
+        for k, u in enumerate(longs):
+            long_off[k] = pos
+            long_len[k] = len(u)
+            pos += len(u)
+        self.keep.extend([single, lead_idx, merge, dbl, blob, long_off, long_len])
+        u32 = single
+        t.single = &u32[0]
+        u32 = dbl
+        t.dbl = &u32[0]
+        u32 = merge
+        t.merge = &u32[0]
+        u8 = lead_idx
+        t.lead_idx = &u8[0]
+        u32 = long_off
+        t.long_off = &u32[0]
+        u32 = long_len
+        t.long_len = &u32[0]
+        t.blob = blob
+        t.max_exp = max([3] + [len(u) for u in longs])
+
+
+cdef _CPlan _get_cplan(plan):
+    return plan.cached("compiled", _CPlan)
+
+
+# -- entry point -----------------------------------------------------------------------------
+def decode_block(buf, starts, plan) -> DecodeResult:
+    """Decode the records of ``buf`` that begin at ``starts`` with ``plan`` (compiled)."""
+    mv, st = check_block(buf, starts, plan)
+    cdef _CPlan cp = _get_cplan(plan)
+    cdef const uint8_t[::1] bv = mv
+    cdef const int64_t[::1] sv = st
+    cdef Py_ssize_t n = sv.shape[0]
+    cdef const uint8_t *bp = &bv[0] if bv.shape[0] else NULL
+    cdef const int64_t *sp = &sv[0] if n else NULL
+    cdef Col *cols = <Col *>malloc(max(1, cp.ncols) * sizeof(Col))
+    cdef Errs errs
+    cdef FSpec *f
+    cdef int k, c
+    cdef Py_ssize_t vbytes = (n + 7) >> 3
+    cdef Py_ssize_t text_cap, r0, r1
+    if cols == NULL:
+        raise MemoryError()
+    memset(cols, 0, max(1, cp.ncols) * sizeof(Col))
+    errs.items = NULL
+    errs.n = 0
+    errs.cap = 0
+    try:
+        for k in range(cp.nspecs):
+            f = &cp.specs[k]
+            for c in range(f.col, f.col + (3 if f.kind == T_WAREKI else 1)):
+                buf_init(&cols[c].valid, vbytes, False)
+                memset(cols[c].valid.ptr, 0xFF, cols[c].valid.cap)
+            c = f.col
+            if f.kind == T_TEXT:
+                buf_init(&cols[c].offsets, (n + 1) * 4, True)
+                text_cap = n * f.length + n * f.length // 2 + 64
+                buf_init(&cols[c].data, text_cap, False)
+            elif f.kind == T_DIGITS or f.kind == T_BYTES:
+                buf_init(&cols[c].offsets, (n + 1) * 4, True)
+                buf_init(&cols[c].data, n * f.length, False)
+            elif f.kind == T_INT:
+                buf_init(&cols[c].data, n * 8, True)
+            elif f.kind == T_DATE:
+                buf_init(&cols[c].data, n * 4, True)
+            elif f.kind == T_WAREKI:
+                buf_init(&cols[c].data, n * 4, True)
+                buf_init(&cols[c + 1].offsets, (n + 1) * 4, True)
+                buf_init(&cols[c + 1].data, n * f.length, False)
+                buf_init(&cols[c + 2].data, n, True)
+            else:  # zoned, packed, decimal
+                buf_init(&cols[c].data, n * 16, True)
+        if n * <Py_ssize_t>plan.record_length > INT32_MAX // 2:
+            raise BlockError("block too large: at most about 1 GiB of records per call")
+        with nogil:
+            # rows in chunks (their records stay in cache), every field over each chunk
+            r0 = 0
+            while r0 < n:
+                r1 = r0 + CHUNK_ROWS if r0 + CHUNK_ROWS < n else n
+                for k in range(cp.nspecs):
+                    f = &cp.specs[k]
+                    c = f.col
+                    if f.kind == T_TEXT:
+                        k_text(bp, sp, r0, r1, f, &cp.tables[f.table], &cols[c], &errs)
+                    elif f.kind == T_DIGITS or f.kind == T_BYTES:
+                        k_digits(bp, sp, r0, r1, f, &cols[c], &errs)
+                    elif f.kind == T_INT or f.kind == T_DECIMAL:
+                        k_int(bp, sp, r0, r1, f, &cols[c], &errs)
+                    elif f.kind == T_DATE:
+                        k_date(bp, sp, r0, r1, f, &cols[c], &errs)
+                    elif f.kind == T_WAREKI:
+                        k_wareki(bp, sp, r0, r1, f, &cols[c], &cols[c + 1], &cols[c + 2], &errs)
+                    else:
+                        k_zoned_packed(bp, sp, r0, r1, f, &cols[c], &errs)
+                r0 = r1
+        arrays = []
+        for c in range(cp.ncols):
+            arrays.append(_to_arrow(&cols[c], cp.schema.field(c).type, n))
+        batch = make_batch(arrays, cp.schema, n)
+        errors = _errors(&errs)
+    finally:
+        for c in range(cp.ncols):
+            buf_free(&cols[c].data)
+            buf_free(&cols[c].offsets)
+            buf_free(&cols[c].valid)
+        free(cols)
+        free(errs.items)
+    return DecodeResult(batch, errors)
+
+
+cdef object _to_arrow(Col *c, typ, Py_ssize_t n):
+    c.valid.size = (n + 7) >> 3
+    validity = wrap(&c.valid) if c.nulls else None
+    if c.offsets.ptr != NULL:
+        c.offsets.size = (n + 1) * 4
+        return pa.Array.from_buffers(typ, n, [validity, wrap(&c.offsets), wrap(&c.data)],
+                                     null_count=c.nulls)
+    if pa.types.is_dictionary(typ):
+        c.data.size = n
+        indices = pa.Array.from_buffers(pa.int8(), n, [validity, wrap(&c.data)], null_count=c.nulls)
+        return pa.DictionaryArray.from_arrays(indices, _STATUS_DICT)
+    c.data.size = n * (typ.bit_width // 8)
+    return pa.Array.from_buffers(typ, n, [validity, wrap(&c.data)], null_count=c.nulls)
+
+
+cdef object _errors(Errs *errs):
+    cdef Py_ssize_t i, m = errs.n
+    row = np.empty(m, np.int64)
+    field = np.empty(m, np.int32)
+    code = np.empty(m, np.int32)
+    pos = np.empty(m, np.int32)
+    value = np.empty(m, np.int64)
+    reject = np.empty(m, np.bool_)
+    cdef int64_t[::1] vr = row, vv = value
+    cdef int32_t[::1] vf = field, vc = code, vp = pos
+    cdef uint8_t[::1] vj = reject.view(np.uint8)
+    for i in range(m):
+        vr[i] = errs.items[i].row
+        vf[i] = errs.items[i].field
+        vc[i] = errs.items[i].code
+        vp[i] = errs.items[i].pos
+        vv[i] = errs.items[i].value
+        vj[i] = errs.items[i].reject
+    return DecodeErrors(row, field, code, pos, value, reject)
