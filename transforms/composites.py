@@ -1,0 +1,130 @@
+"""The pipeline's composite transforms: ``PlanBlocks``, ``DecodeBlocks``, ``Finalize``.
+
+They are thin: the work lives in :mod:`ikou.transforms.blocks` and
+:mod:`ikou.transforms.outputs` (plain functions, also used by ``ikou decode``).
+
+``DecodeBlocks`` has two outputs: the main one (``results``) carries one small
+:class:`~ikou.transforms.blocks.BlockResult` per block (counts, part files,
+header/trailer values, no quarantined records), the tagged one
+(``quarantine``) one element per quarantined record (raw bytes + reasons).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import apache_beam as beam
+from apache_beam import pvalue
+from apache_beam.metrics import Metrics
+
+from ikou.transforms.blocks import DEFAULT_BLOCK_SIZE, BlockDecoder, file_size, plan_blocks
+from ikou.transforms.outputs import OUTPUT_BATCH_ROWS, finalize_results
+
+__all__ = ["QUARANTINE", "RESULTS", "DecodeBlocks", "Finalize", "PlanBlocks"]
+
+RESULTS = "results"
+QUARANTINE = "quarantine"
+_NS = "ikou"
+
+
+class _PlanFn(beam.DoFn):
+    def __init__(self, layout, block_size):
+        self.layout = layout
+        self.block_size = block_size
+        self.files = Metrics.counter(_NS, "input_files")
+        self.blocks = Metrics.counter(_NS, "blocks_planned")
+
+    def process(self, element):
+        index, path = element
+        blocks = plan_blocks(index, path, file_size(path), self.layout, self.block_size)
+        self.files.inc()
+        self.blocks.inc(len(blocks))
+        yield from blocks
+
+
+class PlanBlocks(beam.PTransform):
+    """(input index, path) -> ``Block``s of whole records (arithmetic only)."""
+
+    def __init__(self, layout, block_size: int = DEFAULT_BLOCK_SIZE):
+        super().__init__()
+        self.layout = layout
+        self.block_size = block_size
+
+    def expand(self, inputs):
+        return inputs | "Split" >> beam.ParDo(_PlanFn(self.layout, self.block_size))
+
+
+class _DecodeFn(beam.DoFn):
+    def __init__(self, layout, gaiji, staging_dir):
+        self.layout = layout
+        self.gaiji = gaiji
+        self.staging_dir = staging_dir
+        self.decoder = None
+        self.records = Metrics.counter(_NS, "records_read")
+        self.rows = Metrics.counter(_NS, "rows_written")
+        self.quarantined = Metrics.counter(_NS, "records_quarantined")
+        self.bytes = Metrics.counter(_NS, "bytes_read")
+        self.blocks = Metrics.counter(_NS, "blocks_decoded")
+
+    def setup(self):
+        self.decoder = BlockDecoder(self.layout, self.gaiji, self.staging_dir)
+
+    def process(self, block):
+        result = self.decoder.decode(block)
+        self.blocks.inc()
+        self.records.inc(result.n_records)
+        self.bytes.inc(result.bytes_read)
+        self.rows.inc(sum(result.rows.values()))
+        self.quarantined.inc(result.n_quarantined)
+        for rec in result.quarantined:
+            yield pvalue.TaggedOutput(QUARANTINE, rec)
+        yield dataclasses.replace(result, quarantined=[])
+
+
+class DecodeBlocks(beam.PTransform):
+    """``Block`` -> ``BlockResult`` (main) and quarantined records (``quarantine``).
+
+    The block's good rows are written as Arrow IPC part files under
+    ``<staging_dir>/parts``.
+    """
+
+    def __init__(self, layout, gaiji, staging_dir: str):
+        super().__init__()
+        self.layout = layout
+        self.gaiji = gaiji
+        self.staging_dir = staging_dir
+
+    def expand(self, blocks):
+        out = blocks | "Decode" >> beam.ParDo(
+            _DecodeFn(self.layout, self.gaiji, self.staging_dir)
+        ).with_outputs(QUARANTINE, main=RESULTS)
+        return {RESULTS: out[RESULTS], QUARANTINE: out[QUARANTINE]}
+
+
+def _finalize(results, quarantined, layout, staging_dir, sync_marker, batch_rows):
+    return finalize_results(layout, results, quarantined, staging_dir, sync_marker,
+                            batch_rows=batch_rows)
+
+
+class Finalize(beam.PTransform):
+    """Gathers ``DecodeBlocks``' outputs and writes the run's staged outputs.
+
+    Input: the ``DecodeBlocks`` outputs (a dict with ``RESULTS`` and
+    ``QUARANTINE``).  Output: a single summary dict, also written as
+    ``<staging_dir>/summary.json``.
+    """
+
+    def __init__(self, layout, staging_dir: str, sync_marker: bytes,
+                 batch_rows: int | None = None):
+        super().__init__()
+        self.layout = layout
+        self.staging_dir = staging_dir
+        self.sync_marker = sync_marker
+        self.batch_rows = batch_rows or OUTPUT_BATCH_ROWS
+
+    def expand(self, decoded):
+        results = decoded[RESULTS] | "GatherResults" >> beam.combiners.ToList()
+        quarantined = decoded[QUARANTINE] | "GatherQuarantine" >> beam.combiners.ToList()
+        return results | "Write" >> beam.Map(
+            _finalize, pvalue.AsSingleton(quarantined), self.layout, self.staging_dir,
+            self.sync_marker, self.batch_rows)

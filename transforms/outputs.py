@@ -1,0 +1,248 @@
+"""Gathering block results into the run's outputs, usable with or without Beam.
+
+:func:`finalize_results` sorts the :class:`~ikou.transforms.blocks.BlockResult`s
+by (input, block), merges the part files of every row kind into one Arrow IPC
+*file* (re-chunked to a fixed batch size, so the bytes do not depend on the
+block size or on which worker decoded what), writes ``quarantine.avro`` sorted
+by (input, record) with a fixed sync marker, and returns a JSON-able summary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import fastavro
+import pyarrow as pa
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from ikou.transforms.blocks import (
+    HEADER,
+    TRAILER,
+    BlockResult,
+    data_kinds,
+    output_name,
+    row_schema,
+)
+
+__all__ = [
+    "OUTPUT_BATCH_ROWS",
+    "QUARANTINE_FILE",
+    "QUARANTINE_SCHEMA",
+    "SUMMARY_FILE",
+    "finalize_results",
+    "merge_parts",
+    "quarantine_sync_marker",
+    "read_summary",
+    "summarize",
+    "write_quarantine",
+]
+
+OUTPUT_BATCH_ROWS = 65536
+QUARANTINE_FILE = "quarantine.avro"
+SUMMARY_FILE = "summary.json"
+
+QUARANTINE_SCHEMA = {
+    "type": "record",
+    "name": "QuarantinedRecord",
+    "namespace": "ikou",
+    "doc": "A legacy record that could not be migrated, with its raw bytes and every reason.",
+    "fields": [
+        {"name": "source", "type": "string", "doc": "input file name"},
+        {"name": "input", "type": "int", "doc": "0-based index of the input in the run"},
+        {"name": "record", "type": "long", "doc": "1-based record number in the file"},
+        {"name": "offset", "type": "long", "doc": "byte offset of the record in the file"},
+        {"name": "kind", "type": ["null", "string"], "doc": "record kind, null if unknown"},
+        {"name": "raw", "type": "bytes", "doc": "the record's bytes as read"},
+        {"name": "reasons", "type": {"type": "array", "items": {
+            "type": "record", "name": "Reason", "fields": [
+                {"name": "field", "type": ["null", "string"]},
+                {"name": "code", "type": "string"},
+                {"name": "position", "type": ["null", "int"]},
+                {"name": "message", "type": "string"},
+            ]}}},
+    ],
+}
+_PARSED_SCHEMA = fastavro.parse_schema(QUARANTINE_SCHEMA)
+
+
+def quarantine_sync_marker(input_digests: Sequence[str]) -> bytes:
+    """16 bytes derived from the inputs' sha256 digests (hex), in input order."""
+    h = hashlib.sha256(b"ikou quarantine.avro\0")
+    for d in input_digests:
+        h.update(bytes.fromhex(d))
+    return h.digest()[:16]
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(data)
+
+
+def _read_bytes(path: str) -> bytes:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        return f.read()
+
+
+def merge_parts(part_paths: Iterable[str], schema: pa.Schema, out_path: str,
+                batch_rows: int = OUTPUT_BATCH_ROWS) -> int:
+    """Concatenate part files (in the given order) into one IPC file; returns rows.
+
+    Rows are re-chunked into batches of exactly ``batch_rows`` (the last one
+    shorter) so that the file's bytes depend only on the rows.
+    """
+    sink = pa.BufferOutputStream() if "://" in out_path else None
+    target = sink if sink is not None else pa.OSFile(out_path, "wb")
+    total = 0
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    try:
+        with pa.ipc.new_file(target, schema) as writer:
+            def flush(final: bool):
+                # Exactly batch_rows per written batch; concat_arrays copies the slices into
+                # compact buffers (a slice would carry its parent's whole data buffer).
+                nonlocal pending, pending_rows
+                while pending_rows >= batch_rows or (final and pending_rows):
+                    take = min(batch_rows, pending_rows)
+                    pieces, rest, need = [], [], take
+                    for b in pending:
+                        if need >= b.num_rows:
+                            pieces.append(b)
+                            need -= b.num_rows
+                        elif need > 0:
+                            pieces.append(b.slice(0, need))
+                            rest.append(b.slice(need))
+                            need = 0
+                        else:
+                            rest.append(b)
+                    columns = [pa.concat_arrays([p.column(j) for p in pieces])
+                               for j in range(len(schema))]
+                    writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
+                    pending, pending_rows = rest, pending_rows - take
+
+            for path in part_paths:
+                reader = pa.ipc.open_file(pa.py_buffer(_read_bytes(path)))
+                for i in range(reader.num_record_batches):
+                    b = reader.get_batch(i)
+                    if b.num_rows == 0:
+                        continue
+                    b = pa.RecordBatch.from_arrays(b.columns, schema=schema)
+                    pending.append(b)
+                    pending_rows += b.num_rows
+                    total += b.num_rows
+                    if pending_rows >= batch_rows:
+                        flush(False)
+            flush(True)
+    finally:
+        if sink is None:
+            target.close()
+    if sink is not None:
+        _write_bytes(out_path, sink.getvalue().to_pybytes())
+    return total
+
+
+def write_quarantine(records: Iterable[dict[str, Any]], out_path: str,
+                     sync_marker: bytes) -> int:
+    """Write quarantined records sorted by (input, record); returns the count."""
+    recs = sorted(records, key=lambda r: (r["input"], r["record"]))
+    buf = io.BytesIO()
+    fastavro.writer(buf, _PARSED_SCHEMA, recs, codec="null", sync_marker=sync_marker,
+                    validator=True)
+    _write_bytes(out_path, buf.getvalue())
+    return len(recs)
+
+
+def summarize(layout, results: Sequence[BlockResult]) -> dict[str, Any]:
+    """Counts per input and overall, from sorted block results (JSON-able)."""
+    row_kinds = data_kinds(layout)
+    inputs: dict[int, dict[str, Any]] = {}
+    for r in results:
+        s = inputs.setdefault(r.input_index, {
+            "index": r.input_index, "path": r.path, "source": r.source, "blocks": 0,
+            "records": 0, "bytes_read": 0, "records_by_kind": {}, "rows": {},
+            "quarantined": 0, "quarantined_by_kind": {}, "quarantined_by_code": {},
+            "tolerated_by_code": {}, "headers": [], "trailers": [],
+        })
+        s["blocks"] += 1
+        s["records"] += r.n_records
+        s["bytes_read"] += r.bytes_read
+        for d_name, d in (("records_by_kind", r.counts), ("rows", r.rows),
+                          ("quarantined_by_kind", r.quarantined_by_kind),
+                          ("quarantined_by_code", r.quarantined_by_code),
+                          ("tolerated_by_code", r.tolerated_by_code)):
+            for k, v in d.items():
+                s[d_name][k] = s[d_name].get(k, 0) + v
+        s["quarantined"] += r.n_quarantined
+        s["headers"].extend(r.headers)
+        s["trailers"].extend(r.trailers)
+    for s in inputs.values():
+        s["data_records"] = sum(s["records_by_kind"].get(k, 0) for k in row_kinds)
+        s["data_quarantined"] = sum(s["quarantined_by_kind"].get(k, 0) for k in row_kinds)
+        s["rows_written"] = sum(s["rows"].get(k, 0) for k in row_kinds)
+        for k in s:
+            if isinstance(s[k], dict):
+                s[k] = dict(sorted(s[k].items()))
+
+    def total(key):
+        out: dict[str, int] = {}
+        for s in inputs.values():
+            for k, v in s[key].items():
+                out[k] = out.get(k, 0) + v
+        return dict(sorted(out.items()))
+
+    ordered = [inputs[i] for i in sorted(inputs)]
+    return {
+        "layout": layout.name,
+        "inputs": ordered,
+        "blocks": sum(s["blocks"] for s in ordered),
+        "records": sum(s["records"] for s in ordered),
+        "bytes_read": sum(s["bytes_read"] for s in ordered),
+        "records_by_kind": total("records_by_kind"),
+        "data_records": sum(s["data_records"] for s in ordered),
+        "rows": total("rows"),
+        "rows_written": sum(s["rows_written"] for s in ordered),
+        "quarantined": sum(s["quarantined"] for s in ordered),
+        "data_quarantined": sum(s["data_quarantined"] for s in ordered),
+        "quarantined_by_kind": total("quarantined_by_kind"),
+        "quarantined_by_code": total("quarantined_by_code"),
+        "tolerated_by_code": total("tolerated_by_code"),
+        "header_kind": HEADER in layout.kinds,
+        "trailer_kind": TRAILER in layout.kinds,
+        "outputs": {},
+    }
+
+
+def finalize_results(layout, results: Iterable[BlockResult], quarantined: Iterable[dict],
+                     out_dir: str, sync_marker: bytes,
+                     outputs: dict[str, str] | None = None,
+                     quarantine_path: str | None = None,
+                     batch_rows: int = OUTPUT_BATCH_ROWS) -> dict[str, Any]:
+    """Merge parts, write the quarantine and return (and store) the summary.
+
+    ``quarantined`` are the quarantined records (dicts) of all blocks (from the
+    results themselves or from the tagged output of a pipeline).  Outputs go to
+    ``out_dir`` unless ``outputs`` (kind -> path) / ``quarantine_path`` say
+    otherwise; ``summary.json`` is always written to ``out_dir``.
+    """
+    ordered = sorted(results, key=lambda r: r.sort_key)
+    summary = summarize(layout, ordered)
+    for kind in data_kinds(layout):
+        name = output_name(layout, kind)
+        path = (outputs or {}).get(kind) or FileSystems.join(out_dir, name)
+        parts = [r.parts[kind] for r in ordered if kind in r.parts]
+        rows = merge_parts(parts, row_schema(layout, kind), path, batch_rows)
+        summary["outputs"][name] = {"path": path, "kind": kind, "rows": rows}
+    qpath = quarantine_path or FileSystems.join(out_dir, QUARANTINE_FILE)
+    n = write_quarantine(quarantined, qpath, sync_marker)
+    summary["outputs"][QUARANTINE_FILE] = {"path": qpath, "kind": None, "rows": n}
+    _write_bytes(FileSystems.join(out_dir, SUMMARY_FILE),
+                 json.dumps(summary, ensure_ascii=False, indent=1, sort_keys=True).encode())
+    return summary
+
+
+def read_summary(out_dir: str) -> dict[str, Any]:
+    return json.loads(_read_bytes(FileSystems.join(out_dir, SUMMARY_FILE)))
