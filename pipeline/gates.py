@@ -1,0 +1,391 @@
+"""Quality gates: run the expectation suites on staged outputs before they are published.
+
+::
+
+    report = run_gates({"juki": staging / "juki.arrow", "kojin_juminzei": ...}, run_dir,
+                       mode="fail", expected_rows={"juki": 1000})
+    print(report.summary()); report.publish  # True only if every gate passed (or mode "warn")
+
+For every staged output that has a suite (``expectations/suites/<name>/<name>.json``) the gates
+validate the Arrow IPC file with Great Expectations 1.x (ephemeral context, pandas data source,
+whole-dataframe batch definition, a Checkpoint per output). ``expected_rows[name]`` feeds the
+suite parameter ``expected_rows`` (what reconciliation says); without it the row-count
+expectation is left out and the report says so.
+
+Cross-file rule: for every item marked ``references: resident`` (宛名番号 in the tax and
+insurance files) the gates build a joined table — one row per row of that output with
+``found_in`` = the reference output (``juki`` or ``jutogai``) holding the same 宛名番号, null if
+none — and validate it with ``expectations/suites/cross/atena_reference.json``.
+
+Personal values never leave: results use ``result_format`` SUMMARY with
+``exclude_unexpected_values`` and ``unexpected_index_column_names`` = ``_record`` + the
+宛名番号 column; the results are then trimmed (at most ``sample`` failing rows per expectation,
+no value lists) before they are written to ``run_dir/validations/*.json`` and before Data Docs
+are built into ``run_dir/data_docs/`` from them.
+
+``mode="fail"``: ``report.publish`` is False when any gate fails (the caller publishes nothing
+and exits with ``report.exit_code`` = 1). ``mode="warn"``: failures are reported, but
+``publish`` is True and ``exit_code`` 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ["GX_ANALYTICS_ENABLED"] = "false"  # before great_expectations is imported
+
+import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
+
+from ikou.expectations.context import assert_analytics_off, gx, new_context  # noqa: E402
+from ikou.expectations.suites import CROSS_SUITE, SUITES_DIR, load_suite  # noqa: E402
+from ikou.pipeline.standard import STANDARD_DIR, Standard, load_standard  # noqa: E402
+
+__all__ = ["MODES", "REFERENCE_OUTPUTS", "Failure", "GateError", "GateReport", "OutputGate",
+           "run_gates"]
+
+MODES = ("fail", "warn")
+#: Outputs whose 宛名番号 form the reference key set of the cross-file rule, in lookup order.
+REFERENCE_OUTPUTS = ("juki", "jutogai")
+REFERENCE_KEY = "atena_no"
+_ROW_COUNT = "expect_table_row_count_to_equal"
+_VALUE_KEYS = ("partial_unexpected_list", "partial_unexpected_counts", "unexpected_list",
+               "unexpected_index_list", "unexpected_rows", "unexpected_index_query",
+               "details")
+
+
+class GateError(ValueError):
+    """Gates cannot run (bad mode, unreadable staged file, missing suite...)."""
+
+
+@dataclass
+class Failure:
+    expectation: str
+    column: str | None
+    item: str | None              # "3 氏名" when the expectation belongs to an item
+    unexpected_count: int | None
+    element_count: int | None
+    observed: Any = None          # aggregate expectations: e.g. the row count
+    sample: list[dict] = field(default_factory=list)  # [{_record, 宛名番号 column}], capped
+
+    def describe(self) -> str:
+        what = self.expectation + (f" [{self.column}]" if self.column else "")
+        if self.item:
+            what += f" ({self.item})"
+        if self.unexpected_count is not None:
+            what += f": {self.unexpected_count} of {self.element_count} rows"
+        elif self.observed is not None and not isinstance(self.observed, (list, dict)):
+            what += f": observed {self.observed}"
+        if self.sample:
+            what += "; e.g. " + ", ".join(
+                " ".join(f"{k}={v}" for k, v in row.items()) for row in self.sample[:3])
+        return what
+
+
+@dataclass
+class OutputGate:
+    name: str
+    suite: str
+    success: bool
+    rows: int
+    evaluated: int
+    failures: list[Failure]
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+    results_file: str | None = None
+
+
+@dataclass
+class GateReport:
+    mode: str
+    gates: dict[str, OutputGate]
+    unchecked: list[str]
+    run_dir: Path
+    data_docs: Path | None
+    seconds: float
+    analytics: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(g.success for g in self.gates.values())
+
+    @property
+    def publish(self) -> bool:
+        """May the staged outputs be published?"""
+        return self.passed or self.mode == "warn"
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.publish else 1
+
+    @property
+    def failed(self) -> list[str]:
+        return [name for name, g in self.gates.items() if not g.success]
+
+    def summary(self) -> str:
+        lines = [f"gates ({self.mode}): {'PASSED' if self.passed else 'FAILED'}"
+                 + ("" if self.passed or self.publish is False else " - published anyway")]
+        for name, g in self.gates.items():
+            state = "ok" if g.success else f"FAILED {len(g.failures)} of {g.evaluated}"
+            lines.append(f"  {name}: {state} ({g.rows} rows, suite {g.suite})")
+            lines.extend(f"    - {f.describe()}" for f in g.failures)
+            lines.extend(f"    note: {n}" for n in g.notes)
+        for name in self.unchecked:
+            lines.append(f"  {name}: no suite - not validated")
+        if self.data_docs:
+            lines.append(f"  data docs: {self.data_docs}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict:
+        return {
+            "mode": self.mode, "passed": self.passed, "publish": self.publish,
+            "exit_code": self.exit_code, "seconds": round(self.seconds, 3),
+            "unchecked": self.unchecked, "analytics": self.analytics,
+            "data_docs": str(self.data_docs) if self.data_docs else None,
+            "gates": {k: asdict(v) for k, v in self.gates.items()},
+        }
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _read_arrow(path: Path) -> pa.Table:
+    try:
+        with pa.memory_map(str(path)) as src:
+            try:
+                return pa.ipc.open_file(src).read_all()
+            except pa.ArrowInvalid:
+                src.seek(0)
+                return pa.ipc.open_stream(src).read_all()
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise GateError(f"{path}: cannot read staged Arrow IPC file: {exc}") from None
+
+
+def _to_pandas(table: pa.Table):
+    cols = []
+    for f, col in zip(table.schema, table.columns, strict=True):
+        if pa.types.is_dictionary(f.type):
+            col = col.cast(f.type.value_type)
+        cols.append(col)
+    # One chunk per column: pandas' Arrow-backed columns call take() per chunk, and a table
+    # merged from many Beam blocks has hundreds of chunks.
+    plain = pa.Table.from_arrays(cols, names=table.column_names).combine_chunks()
+    return plain.to_pandas(date_as_object=False)
+
+
+def _index_columns(std: Standard | None, table: pa.Table) -> list[str]:
+    """``_record`` plus the 宛名番号 column: the only values a report may show."""
+    out = ["_record"] if "_record" in table.column_names else []
+    if std is not None:
+        for it in std.items:
+            if "宛名番号" in it.name and it.field in table.column_names:
+                out.append(it.field)
+                break
+    elif REFERENCE_KEY in table.column_names:
+        out.append(REFERENCE_KEY)
+    return out
+
+
+def _result_format(index_cols: list[str], sample: int) -> dict:
+    fmt: dict = {"result_format": "SUMMARY", "partial_unexpected_count": sample,
+                 "exclude_unexpected_values": True, "return_unexpected_index_query": False}
+    if index_cols:
+        fmt["unexpected_index_column_names"] = index_cols
+    return fmt
+
+
+def _trim_index_list(value, index_cols: list[str], sample: int) -> list[dict]:
+    """GX's partial_unexpected_index_list as at most ``sample`` rows of index columns only."""
+    if not value:
+        return []
+    if isinstance(value[0], dict) and all(isinstance(v, list) for v in value[0].values()):
+        cols = {k: v for k, v in value[0].items() if k in index_cols}  # exclude_unexpected_values
+        n = min((len(v) for v in cols.values()), default=0)
+        return [{k: cols[k][i] for k in cols} for i in range(min(n, sample))]
+    return [{k: row[k] for k in index_cols if k in row} for row in value[:sample]]
+
+
+def _jsonable(v):
+    if hasattr(v, "item"):
+        return v.item()
+    return v
+
+
+def _sanitize(result, index_cols: list[str], sample: int) -> list[Failure]:
+    """Trim a suite validation result in place; return its failures."""
+    failures = []
+    for r in result.results:
+        res = r.result or {}
+        rows = _trim_index_list(res.pop("partial_unexpected_index_list", None), index_cols,
+                                sample)
+        rows = [{k: _jsonable(v) for k, v in row.items()} for row in rows]
+        for key in _VALUE_KEYS:
+            res.pop(key, None)
+        if rows:
+            res["partial_unexpected_index_list"] = rows
+        r.result = res
+        if r.success:
+            continue
+        cfg = r.expectation_config
+        meta = cfg.meta or {}
+        item = f"{meta['item_no']} {meta['item']}" if "item_no" in meta else meta.get("rule")
+        exc = (r.exception_info or {}).get("exception_message") if isinstance(
+            r.exception_info, dict) else None
+        observed = res.get("observed_value")
+        if exc:
+            observed = f"error: {str(exc)[:200]}"
+        failures.append(Failure(
+            expectation=cfg.type, column=cfg.kwargs.get("column"), item=item,
+            unexpected_count=res.get("unexpected_count"),
+            element_count=res.get("element_count"),
+            observed=observed if not isinstance(observed, (list, dict)) else None,
+            sample=rows,
+        ))
+    return failures
+
+
+# ----------------------------------------------------------------------------- gates
+
+class _Runner:
+    def __init__(self, run_dir: Path, data_docs: bool, sample: int):
+        self.context = new_context()
+        self.analytics = assert_analytics_off(self.context)
+        self.docs_dir = run_dir / "data_docs" if data_docs else None
+        if self.docs_dir is not None:
+            self.context.add_data_docs_site("ikou", {
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                                  "base_directory": str(self.docs_dir)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            })
+        self.source = self.context.data_sources.add_pandas("ikou")
+        self.results_dir = run_dir / "validations"
+        self.results_dir.mkdir(parents=True, exist_ok=True)
+        self.sample = sample
+
+    def validate(self, name: str, df, suite: gx.ExpectationSuite, index_cols: list[str],
+                 params: dict, rows: int) -> OutputGate:
+        t0 = time.perf_counter()
+        suite = self.context.suites.add(suite)
+        asset = self.source.add_dataframe_asset(name)
+        batch = asset.add_batch_definition_whole_dataframe(name)
+        vd = self.context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch, suite=suite))
+        checkpoint = self.context.checkpoints.add(gx.Checkpoint(
+            name=f"gate-{name}", validation_definitions=[vd], actions=[],
+            result_format=_result_format(index_cols, self.sample)))
+        cp_result = checkpoint.run(batch_parameters={"dataframe": df},
+                                   expectation_parameters=params)
+        (key, result), = cp_result.run_results.items()
+        failures = _sanitize(result, index_cols, self.sample)
+        # Overwrite the stored result with the trimmed one: Data Docs render from the store.
+        self.context.validation_results_store.set(key, result)
+        out = self.results_dir / f"{name}.json"
+        out.write_text(json.dumps(result.to_json_dict(), ensure_ascii=False, indent=1,
+                                  default=str), encoding="utf-8")
+        stats = result.statistics or {}
+        return OutputGate(name=name, suite=suite.name, success=bool(result.success), rows=rows,
+                          evaluated=int(stats.get("evaluated_expectations", 0)),
+                          failures=failures, seconds=time.perf_counter() - t0,
+                          results_file=str(out))
+
+    def build_docs(self) -> Path | None:
+        if self.docs_dir is None:
+            return None
+        self.context.build_data_docs(site_names=["ikou"])
+        return self.docs_dir / "index.html"
+
+
+def _standard_for(name: str) -> Standard | None:
+    return load_standard(name) if (STANDARD_DIR / f"{name}.yaml").exists() else None
+
+
+def _reference_keys(tables: dict[str, pa.Table]) -> list[tuple[str, pa.Array]]:
+    out = []
+    for ref in REFERENCE_OUTPUTS:
+        t = tables.get(ref)
+        if t is not None and REFERENCE_KEY in t.column_names:
+            out.append((ref, pc.drop_null(t.column(REFERENCE_KEY).combine_chunks()).unique()))
+    return out
+
+
+def _joined(table: pa.Table, column: str, refs: list[tuple[str, pa.Array]]) -> pa.Table:
+    """One row per row of ``table``: _record, atena_no (the referencing value) and found_in."""
+    keys = table.column(column).combine_chunks()
+    found = pa.nulls(len(keys), pa.string())
+    for ref, ref_keys in reversed(refs):  # the first reference output wins
+        hit = pc.fill_null(pc.is_in(keys, value_set=ref_keys), False)
+        found = pc.if_else(hit, pa.scalar(ref), found)
+    record = (table.column("_record") if "_record" in table.column_names
+              else pa.array(range(1, len(keys) + 1), pa.int64()))
+    return pa.table({"_record": record, REFERENCE_KEY: keys, "found_in": found})
+
+
+def run_gates(staged: dict[str, Path | str], run_dir: Path | str, mode: str = "fail",
+              expected_rows: dict[str, int] | None = None, *, suites_dir: Path | str | None = None,
+              data_docs: bool = True, sample: int = 20) -> GateReport:
+    """Validate staged Arrow IPC outputs (name → path) and write results into ``run_dir``.
+
+    ``name`` is the output (= standard definition) name, e.g. ``juki``; the suite is
+    ``<suites_dir>/<name>/<name>.json``. Outputs without a suite (e.g. ``jutogai``) are only used
+    as references and listed in ``report.unchecked``.
+    """
+    if mode not in MODES:
+        raise GateError(f"gates mode must be one of {', '.join(MODES)}, got {mode!r}")
+    t0 = time.perf_counter()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    suites = Path(suites_dir) if suites_dir else SUITES_DIR
+    expected_rows = dict(expected_rows or {})
+    unknown = sorted(set(expected_rows) - set(staged))
+    if unknown:
+        raise GateError(f"expected_rows names outputs that are not staged: {', '.join(unknown)}")
+    tables = {name: _read_arrow(Path(p)) for name, p in staged.items()}
+    runner = _Runner(run_dir, data_docs, sample)
+    gates: dict[str, OutputGate] = {}
+    unchecked: list[str] = []
+    refs = _reference_keys(tables)
+    for name, table in tables.items():
+        suite_file = suites / name / f"{name}.json"
+        if not suite_file.exists():
+            unchecked.append(name)
+            continue
+        std = _standard_for(name)
+        notes, params, drop = [], {}, ()
+        if name in expected_rows:
+            params["expected_rows"] = int(expected_rows[name])
+        else:
+            drop = (_ROW_COUNT,)
+            notes.append("row count not reconciled: no expected_rows given")
+        suite = load_suite(suite_file, drop_types=drop)
+        index_cols = _index_columns(std, table)
+        gate = runner.validate(name, _to_pandas(table), suite, index_cols, params,
+                               table.num_rows)
+        gate.notes.extend(notes)
+        gates[name] = gate
+        for it in (std.items if std else ()):
+            if it.references != "resident" or it.field not in table.column_names:
+                continue
+            joined = _joined(table, it.field, refs)
+            cross_name = f"{name}.{it.field}.reference"
+            cross_suite = load_suite(CROSS_SUITE)
+            cross_suite.name = f"{cross_suite.name}.{name}.{it.field}"  # unique per context
+            cross = runner.validate(cross_name, _to_pandas(joined), cross_suite,
+                                    ["_record", REFERENCE_KEY], {}, joined.num_rows)
+            if not refs:
+                cross.notes.append("no reference output (juki / jutogai) was staged")
+            else:
+                cross.notes.append("reference outputs: " + ", ".join(r for r, _ in refs))
+            gates[cross_name] = cross
+    docs = runner.build_docs()
+    report = GateReport(mode=mode, gates=gates, unchecked=unchecked, run_dir=run_dir,
+                        data_docs=docs, seconds=time.perf_counter() - t0,
+                        analytics=runner.analytics)
+    (run_dir / "gates.json").write_text(
+        json.dumps(report.to_dict(), ensure_ascii=False, indent=1, default=str),
+        encoding="utf-8")
+    return report

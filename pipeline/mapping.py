@@ -1,0 +1,607 @@
+"""Mappings: how each 中間標準レイアウト item is filled from decoded legacy columns.
+
+A mapping file (YAML) names its target definition and maps standard items (Japanese name or
+ASCII field name) to exactly one operation::
+
+    target: juki                       # a shipped definition name, or a path relative to this file
+    tables:                            # named legacy code → standard code tables
+      sex: {"1": "1", "2": "2", "0": "9"}
+      zokugara: zokugara_map.csv       # CSV with columns legacy,standard (path relative to here)
+    items:
+      宛名番号: {copy: atena_no}
+      氏名: {concat: [shi, mei]}         # blank parts skipped; sep defaults to U+3000
+      氏名フリガナ: {kana: kana}          # half-width → full-width katakana, 濁点 merged
+      住所: {trim: addr}                 # ASCII spaces and U+3000 trimmed at both ends
+      性別: {code: sex, table: sex}      # table: a name under `tables`, an inline mapping or a CSV
+      続柄コード: {code: zoku}           # no table: the legacy code must already be a standard code
+      生年月日: {date: birth}            # wareki (birth, birth_raw, birth_status) or date32
+      住民種別: {const: "1"}
+
+:func:`load_mapping` checks the file against the target definition and the legacy columns and
+raises :class:`MappingError` (a ``ValueError``) naming the file and line for an unknown legacy
+field, an unknown standard item, an unfilled required item, a table value that is not in the
+standard code table, and the like.
+
+:func:`apply_mapping` turns a pyarrow Table of decoded legacy rows into a standard table (schema
+from :meth:`Standard.schema`, lineage columns kept) plus a table of rejected rows with their
+reasons; all work is done with ``pyarrow.compute`` on whole columns. A row is rejected only when a
+value cannot be converted (an unknown legacy code, a non-integer for an int item); rule checks
+(required, lengths, check digits, …) are the gates' job. Reasons never contain personal values:
+they name the item and the legacy field, plus the offending value for code lookups only.
+"""
+
+from __future__ import annotations
+
+import csv
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ikou.pipeline.standard import (
+    LINEAGE_FIELDS,
+    Item,
+    Standard,
+    StandardError,
+    load_standard,
+    status_type,
+)
+from ikou.pipeline.yamlio import ConfigError, LineDict, load_yaml, where
+
+__all__ = [
+    "OPS",
+    "REJECT_SCHEMA",
+    "Mapping",
+    "MappingError",
+    "MappingResult",
+    "Rule",
+    "apply_mapping",
+    "load_mapping",
+    "parse_mapping",
+    "widen_kana",
+]
+
+#: Operations and the extra keys each accepts.
+OPS: dict[str, set[str]] = {
+    "copy": set(),
+    "trim": set(),
+    "concat": {"sep"},
+    "code": {"table"},
+    "date": set(),
+    "kana": set(),
+    "const": set(),
+}
+FULL_SPACE = "\u3000"
+_TRIM = " \u3000"
+REJECT_SCHEMA = pa.schema([
+    ("_row", pa.int64()), ("_source", pa.string()), ("_record", pa.int64()),
+    ("_offset", pa.int64()), ("reason", pa.string()),
+])
+
+
+class MappingError(ConfigError):
+    """A mapping file is invalid (message names the file and line)."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One standard item filled by one operation."""
+
+    item: Item
+    op: str
+    sources: tuple[str, ...] = ()     # legacy fields read
+    value: Any = None                 # const value / concat separator
+    table: dict[str, str] | None = None  # code lookup legacy → standard (None: identity)
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Mapping:
+    standard: Standard
+    rules: tuple[Rule, ...]
+    path: Path | None = None
+    legacy_fields: frozenset[str] = field(default_factory=frozenset)
+
+    def rule(self, key: str) -> Rule:
+        for r in self.rules:
+            if key in (r.item.field, r.item.name):
+                return r
+        raise KeyError(key)
+
+
+class MappingResult(NamedTuple):
+    table: pa.Table      # standard rows (accepted)
+    rejected: pa.Table   # REJECT_SCHEMA: input row, lineage, reasons joined with "; "
+
+
+# ----------------------------------------------------------------------------- loading
+
+def _legacy_schema(legacy) -> tuple[frozenset[str], pa.Schema | None]:
+    if isinstance(legacy, pa.Schema):
+        return frozenset(legacy.names), legacy
+    if hasattr(legacy, "arrow_schema"):  # ikou.pipeline.layout.Layout
+        schema = legacy.arrow_schema("data")
+        return frozenset(schema.names), schema
+    if isinstance(legacy, Iterable) and not isinstance(legacy, (str, bytes)):
+        return frozenset(legacy), None
+    raise TypeError("legacy must be a pyarrow Schema, a Layout or an iterable of column names")
+
+
+def load_mapping(path: str | Path, legacy, codes_dir: str | Path | None = None) -> Mapping:
+    """Load and check a mapping YAML file against the decoded legacy columns.
+
+    ``legacy``: the decoded legacy table's ``pa.Schema`` (types are checked too), a
+    :class:`ikou.pipeline.layout.Layout` (its data kind) or an iterable of column names.
+    """
+    path = Path(path)
+    doc = load_yaml(path, MappingError)
+    return parse_mapping(doc, legacy, path, codes_dir)
+
+
+def _err(path, node, msg) -> MappingError:
+    return MappingError(f"{where(path, node)}: {msg}")
+
+
+def parse_mapping(doc, legacy, path: str | Path = "<mapping>",
+                  codes_dir: str | Path | None = None) -> Mapping:
+    path = Path(path)
+    names, schema = _legacy_schema(legacy)
+    if not isinstance(doc, dict):
+        raise _err(path, doc, "a mapping file must be a mapping with 'target' and 'items'")
+    unknown = set(doc) - {"target", "tables", "items", "codes_dir", "label"}
+    if unknown:
+        raise _err(path, doc, f"unknown keys: {', '.join(sorted(map(str, unknown)))}")
+    target = doc.get("target")
+    if not isinstance(target, str) or not target:
+        raise _err(path, doc, "'target' must name a standard definition")
+    if codes_dir is None and doc.get("codes_dir"):
+        codes_dir = path.parent / str(doc["codes_dir"])
+    target_path = path.parent / target if target.endswith((".yaml", ".yml")) else target
+    try:
+        standard = load_standard(target_path, codes_dir)
+    except StandardError as exc:
+        raise _err(path, doc, f"target {target!r}: {exc}") from None
+    tables_doc = doc.get("tables") or {}
+    if not isinstance(tables_doc, dict):
+        raise _err(path, doc, "'tables' must be a mapping of table names")
+    tables = {name: _load_table(node, path, f"table {name!r}", tables_doc)
+              for name, node in tables_doc.items()}
+    items_doc = doc.get("items")
+    if not isinstance(items_doc, dict) or not items_doc:
+        raise _err(path, doc, "'items' must be a non-empty mapping of standard item → operation")
+    rules: list[Rule] = []
+    filled: dict[str, int] = {}
+    for key, node in items_doc.items():
+        line_node = node if isinstance(node, LineDict) else items_doc
+        if not isinstance(key, str) or not standard.has_item(key):
+            raise _err(path, line_node, f"unknown standard item {key!r} in {standard.name}")
+        item = standard.item(key)
+        if item.field in filled:
+            raise _err(path, line_node, f"item {item.no} '{item.name}' is mapped twice "
+                                        f"(also on line {filled[item.field]})")
+        rule = _parse_rule(item, node, path, names, schema, tables, standard, items_doc)
+        filled[item.field] = rule.line
+        rules.append(rule)
+    missing = [it for it in standard.required if it.field not in filled]
+    if missing:
+        listed = ", ".join(f"{it.no} '{it.name}' ({it.field})" for it in missing)
+        raise _err(path, items_doc, f"required items not filled: {listed}")
+    rules.sort(key=lambda r: r.item.no)
+    return Mapping(standard=standard, rules=tuple(rules), path=path, legacy_fields=names)
+
+
+def _load_table(node, path: Path, what: str, parent) -> dict[str, str]:
+    if isinstance(node, dict):
+        return {str(k).strip(): str(v).strip() for k, v in node.items()}
+    if isinstance(node, str):
+        csv_path = path.parent / node
+        try:
+            lines = csv_path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise _err(path, parent, f"{what}: cannot read {csv_path}: {exc}") from None
+        rows = [(i, r) for i, r in enumerate(csv.reader(lines), start=1)
+                if r and not r[0].startswith("#")]
+        if not rows or [c.strip() for c in rows[0][1]] != ["legacy", "standard"]:
+            raise _err(path, parent, f"{what}: {csv_path} must start with the header "
+                                     f"'legacy,standard'")
+        out: dict[str, str] = {}
+        for i, r in rows[1:]:
+            if len(r) != 2:
+                raise MappingError(f"{csv_path}:{i}: expected 2 columns, got {len(r)}")
+            if r[0].strip() in out:
+                raise MappingError(f"{csv_path}:{i}: duplicate legacy code {r[0].strip()!r}")
+            out[r[0].strip()] = r[1].strip()
+        return out
+    raise _err(path, parent, f"{what}: must be an inline mapping or a CSV path")
+
+
+def _is_str(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or (
+        pa.types.is_dictionary(t) and pa.types.is_string(t.value_type))
+
+
+def _parse_rule(item: Item, node, path, names, schema, tables, standard, parent) -> Rule:
+    label = f"item {item.no} '{item.name}'"
+    if not isinstance(node, dict):
+        raise _err(path, parent, f"{label}: expected a mapping like {{copy: field}}")
+    ops = [k for k in node if k in OPS]
+    if len(ops) != 1:
+        raise _err(path, node, f"{label}: give exactly one of {', '.join(OPS)}")
+    op = ops[0]
+    extra = set(node) - {op} - OPS[op]
+    if extra:
+        raise _err(path, node, f"{label}: unknown keys for '{op}': {', '.join(sorted(extra))}")
+    arg = node[op]
+    line = getattr(node, "line", 0)
+
+    def need(fname) -> str:
+        if not isinstance(fname, str) or fname not in names:
+            raise _err(path, node, f"{label}: unknown legacy field {fname!r}")
+        return fname
+
+    def ltype(fname) -> pa.DataType | None:
+        return schema.field(fname).type if schema is not None else None
+
+    if op == "const":
+        value = _check_const(item, arg, path, node, label, standard)
+        return Rule(item, op, (), value, None, line)
+    if op == "concat":
+        if not isinstance(arg, list) or len(arg) < 2:
+            raise _err(path, node, f"{label}: 'concat' needs a list of at least 2 legacy fields")
+        srcs = tuple(need(a) for a in arg)
+        if item.type not in ("text", "kana"):
+            raise _err(path, node, f"{label}: 'concat' fills text or kana items only")
+        sep = node.get("sep", FULL_SPACE)
+        if not isinstance(sep, str):
+            raise _err(path, node, f"{label}: 'sep' must be a string")
+        return Rule(item, op, srcs, sep, None, line)
+    src = need(arg)
+    t = ltype(src)
+    if op == "date":
+        if item.type != "date":
+            raise _err(path, node, f"{label}: 'date' fills date items only")
+        wareki = {src + "_raw", src + "_status"} <= names
+        if t is not None and not (pa.types.is_date32(t) or _is_str(t)):
+            raise _err(path, node, f"{label}: legacy field {src!r} is {t}, not a date, "
+                                   f"wareki or YYYYMMDD string")
+        srcs = (src, src + "_raw", src + "_status") if wareki else (src,)
+        return Rule(item, op, srcs, None, None, line)
+    if item.type == "date":
+        raise _err(path, node, f"{label}: a date item is filled with 'date'")
+    if op in ("trim", "kana"):
+        if item.type not in ("text", "kana", "digits", "code"):
+            raise _err(path, node, f"{label}: '{op}' fills string items only")
+        if t is not None and not _is_str(t):
+            raise _err(path, node, f"{label}: '{op}' needs a string legacy field, {src!r} is {t}")
+        return Rule(item, op, (src,), None, None, line)
+    if op == "code":
+        if item.type != "code":
+            raise _err(path, node, f"{label}: 'code' fills code items only")
+        std_codes = standard.codes(item).codes
+        tname = node.get("table")
+        table = None
+        if tname is not None:
+            table = tables.get(tname) if isinstance(tname, str) and not tname.endswith(
+                ".csv") else _load_table(tname, path, "table", node)
+            if table is None:
+                raise _err(path, node, f"{label}: unknown table {tname!r} (not under 'tables')")
+            bad = sorted({v for v in table.values() if v not in std_codes})
+            if bad:
+                raise _err(path, node, f"{label}: table {tname!r} maps to codes not in the "
+                                       f"standard table {item.codes!r}: {', '.join(bad[:5])}")
+        if t is not None and not (_is_str(t) or pa.types.is_integer(t)):
+            raise _err(path, node, f"{label}: 'code' needs a string or integer field")
+        return Rule(item, op, (src,), None, table, line)
+    # copy
+    if t is not None:
+        ok = (_is_str(t) or pa.types.is_integer(t)) if item.type != "int" else (
+            pa.types.is_integer(t) or _is_str(t))
+        if not ok:
+            raise _err(path, node, f"{label}: cannot copy {src!r} ({t}) into a {item.type} item")
+    return Rule(item, op, (src,), None, None, line)
+
+
+def _check_const(item: Item, value, path, node, label, standard) -> Any:
+    if item.type == "date":
+        raise _err(path, node, f"{label}: a date item cannot be a constant")
+    if item.type == "int":
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise _err(path, node, f"{label}: constant must be an integer")
+        return value
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise _err(path, node, f"{label}: constant must be a string")
+    value = str(value)
+    if len(value) > item.length:
+        raise _err(path, node, f"{label}: constant is longer than 桁数 {item.length}")
+    if item.type == "code" and value not in standard.codes(item).codes:
+        raise _err(path, node, f"{label}: constant {value!r} is not in code table {item.codes!r}")
+    if item.type == "digits" and not (value.isascii() and value.isdigit()):
+        raise _err(path, node, f"{label}: constant must be ASCII digits")
+    return value
+
+
+# ----------------------------------------------------------------------------- kana
+
+def _build_kana_table() -> list[tuple[str, str]]:
+    """Replacement pairs half-width → full-width, voiced pairs (ｶﾞ → ガ) first."""
+    singles = [chr(c) for c in range(0xFF61, 0xFFA0)]
+    pairs: list[tuple[str, str]] = []
+    for ch in singles:
+        for mark in ("\uff9e", "\uff9f"):
+            composed = unicodedata.normalize("NFKC", ch + mark)
+            if len(composed) == 1:
+                pairs.append((ch + mark, composed))
+    pairs += [(ch, unicodedata.normalize("NFKC", ch)) for ch in singles]
+    # A lone voiced mark becomes the spacing full-width mark, not a combining one.
+    pairs = [(a, {"\u3099": "\u309b", "\u309a": "\u309c"}.get(b, b)) for a, b in pairs]
+    pairs.append((" ", FULL_SPACE))
+    return pairs
+
+
+_KANA_PAIRS = _build_kana_table()
+_HALF_KANA_RE = "[\uff61-\uff9f ]"
+
+
+def _widen_by_pairs(arr: pa.Array) -> pa.Array:
+    for half, full in _KANA_PAIRS:
+        arr = pc.replace_substring(arr, half, full)
+    return arr
+
+
+def _build_byte_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(half-width U+FF61..U+FF9F → full-width code point, with ﾞ/ﾟ → combining U+3099/U+309A;
+    katakana U+30A0..U+30FF × {U+3099, U+309A} → composed code point or 0)."""
+    half = np.array([ord(unicodedata.normalize("NFKC", chr(c))) for c in range(0xFF61, 0xFFA0)],
+                    dtype=np.int64)
+    compose = np.zeros((0x60, 2), dtype=np.int64)
+    for c in range(0x30A0, 0x3100):
+        for k, mark in enumerate(("\u3099", "\u309a")):
+            composed = unicodedata.normalize("NFC", chr(c) + mark)
+            if len(composed) == 1:
+                compose[c - 0x30A0, k] = ord(composed)
+    return half, compose
+
+
+_HALF_TO_FULL, _COMPOSE = _build_byte_tables()
+
+
+def _cp3(data: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    return (((data[pos].astype(np.int64) & 0x0F) << 12) | ((data[pos + 1].astype(np.int64) & 0x3F)
+            << 6) | (data[pos + 2].astype(np.int64) & 0x3F))
+
+
+def _put3(data: np.ndarray, pos: np.ndarray, cp: np.ndarray) -> None:
+    data[pos] = 0xE0 | (cp >> 12)
+    data[pos + 1] = 0x80 | ((cp >> 6) & 0x3F)
+    data[pos + 2] = 0x80 | (cp & 0x3F)
+
+
+def _widen_by_bytes(arr: pa.Array) -> pa.Array:
+    """Vectorised widening on the UTF-8 bytes with numpy: every half-width kana and its
+    full-width form are 3 bytes, so step 1 rewrites in place; step 2 merges a base kana with a
+    following voiced mark (deleting 3 bytes) and gives lone marks their spacing form; offsets
+    are then shifted by the bytes deleted before them."""
+    arr = pc.replace_substring(arr, " ", FULL_SPACE)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    n = len(arr)
+    validity, offs_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offs_buf, dtype=np.int32, count=n + 1, offset=4 * arr.offset)
+    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0]:offsets[-1]].copy()
+    offsets = (offsets - offsets[0]).astype(np.int64)
+    if len(data) < 3:
+        return arr
+    lead = np.flatnonzero(data[:-2] == 0xEF)
+    cp = _cp3(data, lead)
+    sel = (cp >= 0xFF61) & (cp <= 0xFF9F)
+    _put3(data, lead[sel], _HALF_TO_FULL[cp[sel] - 0xFF61])
+    marks = np.flatnonzero((data[:-2] == 0xE3) & (data[1:-1] == 0x82)
+                           & ((data[2:] == 0x99) | (data[2:] == 0x9A)))
+    deleted = np.zeros(0, dtype=np.int64)
+    if len(marks):
+        kind = (data[marks + 2] == 0x9A).astype(np.int64)
+        row_start = offsets[np.searchsorted(offsets, marks, side="right") - 1]
+        has_base = marks - 3 >= row_start
+        base = np.where(has_base, marks - 3, 0)
+        base_cp = _cp3(data, base)
+        in_block = has_base & (data[base] == 0xE3) & (base_cp >= 0x30A0) & (base_cp < 0x3100)
+        composed = np.where(in_block, _COMPOSE[np.clip(base_cp - 0x30A0, 0, 0x5F), kind], 0)
+        merge = composed > 0
+        _put3(data, base[merge], composed[merge])
+        deleted = marks[merge]  # sorted; 3 bytes each
+        lone = marks[~merge]
+        data[lone + 2] = np.where(data[lone + 2] == 0x99, 0x9B, 0x9C)
+    if len(deleted):
+        keep = np.ones(len(data), dtype=bool)
+        keep[deleted] = keep[deleted + 1] = keep[deleted + 2] = False
+        offsets = offsets - 3 * np.searchsorted(deleted, offsets, side="left")
+        data = data[keep]
+    return pa.Array.from_buffers(pa.string(), n, [validity, pa.py_buffer(
+        offsets.astype(np.int32)), pa.py_buffer(data)], null_count=arr.null_count)
+
+
+def widen_kana(arr: pa.Array | pa.ChunkedArray, method: str = "bytes"):
+    """Half-width katakana (and ASCII spaces) → full-width, 濁点/半濁点 merged (ｶﾞ → ガ).
+
+    Only rows that contain half-width kana are rewritten, with numpy on the UTF-8 bytes (a
+    voiced mark already in combining form is merged too). ``method="pairs"`` uses one
+    ``replace_substring`` pass per table entry instead (slow; the tests compare both).
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    mask = pc.fill_null(pc.match_substring_regex(arr, _HALF_KANA_RE), False)
+    if not pc.any(mask).as_py():
+        return arr
+    widen = _widen_by_pairs if method == "pairs" else _widen_by_bytes
+    return pc.replace_with_mask(arr, mask, widen(pc.filter(arr, mask)))
+
+
+# ----------------------------------------------------------------------------- applying
+
+def _blank_to_null(arr):
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
+
+
+def _as_string(arr):
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.cast(arr.type.value_type)
+    if not pa.types.is_string(arr.type):
+        arr = pc.cast(arr, pa.string())
+    return arr
+
+
+def _const(value, n: int, typ: pa.DataType):
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(n, dtype=np.int8)), pa.array([value], typ)).cast(typ)
+
+
+def _date_columns(rule: Rule, table: pa.Table):
+    src = rule.sources[0]
+    col = table.column(src)
+    st = status_type()
+    if len(rule.sources) == 3:  # decoded wareki: keep date, raw and status as they are
+        raw = _as_string(table.column(rule.sources[1]))
+        status = table.column(rule.sources[2]).cast(st)
+        return col.cast(pa.date32()), raw, status
+    if pa.types.is_date32(col.type):
+        raw = pc.strftime(col, format="%Y%m%d")
+        status = pc.if_else(pc.is_null(col), "blank", "valid")
+        return col, raw, status.cast(st)
+    # YYYYMMDD strings: valid, blank, unknown (zeros / 99 / month-or-day 00) or impossible.
+    raw = _as_string(col)
+    trimmed = pc.utf8_trim(raw, _TRIM)
+    parsed = pc.strptime(trimmed, format="%Y%m%d", unit="s", error_is_null=True).cast(
+        pa.date32())
+    # strptime rolls impossible days over (20230229 → 2023-03-01): keep only exact round trips.
+    exact = pc.fill_null(pc.equal(pc.strftime(parsed, format="%Y%m%d"), trimmed), False)
+    parsed = pc.if_else(exact, parsed, pa.scalar(None, pa.date32()))
+    eight = pc.match_substring_regex(trimmed, "^[0-9]{8}$")
+    unknown = pc.match_substring_regex(trimmed, "^(0{8}|[0-9]{4}(00[0-9]{2}|[0-9]{2}00)|"
+                                                "[0-9]{2}9{6}|[0-9]{4}9999)$")
+    blank = pc.or_kleene(pc.is_null(trimmed), pc.equal(trimmed, ""))
+    status = pc.case_when(
+        pc.make_struct(pc.fill_null(blank, True), pc.fill_null(unknown, False),
+                       pc.is_valid(parsed), pc.fill_null(eight, False)),
+        "blank", "unknown", "valid", "impossible", "impossible")
+    date = pc.if_else(pc.equal(status, "valid"), parsed, pa.scalar(None, pa.date32()))
+    return date, pc.if_else(blank, pa.scalar(None, pa.string()), raw), status.cast(st)
+
+
+def apply_mapping(mapping: Mapping, table: pa.Table) -> MappingResult:
+    """Map decoded legacy rows to the standard layout: (standard table, rejected rows)."""
+    missing = sorted({s for r in mapping.rules for s in r.sources} - set(table.column_names))
+    if missing:
+        raise MappingError(f"{mapping.path}: legacy table lacks columns {', '.join(missing)}")
+    table = table.combine_chunks()  # one chunk per column: a merged Beam output has many
+    n = table.num_rows
+    schema = mapping.standard.schema(lineage=True)
+    columns: dict[str, Any] = {}
+    problems: list[tuple[pa.Array, str]] = []   # (bad-row mask, reason)
+    for rule in mapping.rules:
+        it = rule.item
+        where_ = f"{it.field} ({it.name})"
+        if rule.op == "date" or it.type == "date":
+            d, raw, st = _date_columns(rule, table)
+            columns[it.field], columns[it.field + "_raw"], columns[it.field + "_status"] = (
+                d, raw, st)
+            continue
+        if rule.op == "const":
+            columns[it.field] = _const(rule.value, n, it.arrow_type())
+            continue
+        if rule.op == "concat":
+            parts = [_blank_to_null(pc.utf8_trim(_as_string(table.column(s)), _TRIM))
+                     for s in rule.sources]
+            joined = pc.binary_join_element_wise(*parts, rule.value, null_handling="skip")
+            columns[it.field] = _blank_to_null(joined)
+            continue
+        src = table.column(rule.sources[0])
+        if rule.op == "trim":
+            columns[it.field] = _blank_to_null(pc.utf8_trim(_as_string(src), _TRIM))
+        elif rule.op == "kana":
+            columns[it.field] = _blank_to_null(
+                pc.utf8_trim(widen_kana(_as_string(src)), _TRIM))
+        elif rule.op == "code":
+            codes = _blank_to_null(pc.utf8_trim(_as_string(src), " "))
+            if rule.table is None:
+                keys = pa.array(list(mapping.standard.codes(it).codes), pa.string())
+                values = keys
+            else:
+                keys = pa.array(list(rule.table), pa.string())
+                values = pa.array(list(rule.table.values()), pa.string())
+            idx = pc.index_in(codes, value_set=keys)
+            out = pc.take(values, idx)
+            unknown = pc.and_(pc.is_valid(codes), pc.is_null(idx))
+            if pc.any(unknown).as_py():
+                bad = pc.filter(codes, unknown).unique().to_pylist()
+                for code in bad[:20]:
+                    problems.append((pc.and_(unknown, pc.fill_null(pc.equal(codes, code), False)),
+                                     f"{where_}: unknown code {code!r} in legacy field "
+                                     f"{rule.sources[0]}"))
+                if len(bad) > 20:
+                    rest = pc.and_(unknown, pc.invert(pc.is_in(codes, pa.array(bad[:20]))))
+                    problems.append((rest, f"{where_}: unknown code in legacy field "
+                                           f"{rule.sources[0]}"))
+            columns[it.field] = out
+        else:  # copy
+            if it.type == "int":
+                if pa.types.is_integer(src.type):
+                    columns[it.field] = src.cast(pa.int64())
+                else:
+                    s = pc.utf8_trim(_as_string(src), _TRIM)
+                    ok = pc.match_substring_regex(s, r"^[+-]?[0-9]{1,18}$")
+                    bad = pc.and_(pc.fill_null(pc.invert(ok), False),
+                                  pc.fill_null(pc.not_equal(s, ""), False))
+                    if pc.any(bad).as_py():
+                        problems.append((bad, f"{where_}: legacy field {rule.sources[0]} is not "
+                                              f"an integer"))
+                    good = pc.if_else(pc.fill_null(ok, False), s, pa.scalar(None, pa.string()))
+                    columns[it.field] = pc.cast(good, pa.int64())
+            else:
+                columns[it.field] = _blank_to_null(_as_string(src))
+    for name, typ in LINEAGE_FIELDS:
+        columns[name] = (table.column(name).cast(typ) if name in table.column_names
+                         else pa.nulls(n, typ))
+    arrays = []
+    for f in schema:
+        col = columns.get(f.name)
+        if col is None and f.metadata.get(b"ikou.role") == b"status":
+            col = _const("blank", n, pa.string())  # an unmapped date item is blank
+        if col is None:
+            col = pa.nulls(n, f.type)
+        elif col.type != f.type:
+            col = col.cast(f.type)
+        arrays.append(col)
+    out = pa.Table.from_arrays(arrays, schema=schema)
+    if not problems:
+        return MappingResult(out, REJECT_SCHEMA.empty_table())
+    return MappingResult(*_split(out, problems))
+
+
+def _split(out: pa.Table, problems) -> tuple[pa.Table, pa.Table]:
+    n = out.num_rows
+    any_bad = np.zeros(n, dtype=bool)
+    masks = []
+    for mask, reason in problems:
+        m = np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+        any_bad |= m
+        masks.append((m, reason))
+    rows = np.flatnonzero(any_bad)
+    # Reasons per bad row, in rule order (only the bad rows are touched in Python).
+    reasons: dict[int, list[str]] = {int(r): [] for r in rows}
+    for m, reason in masks:
+        for r in np.flatnonzero(m):
+            reasons[int(r)].append(reason)
+    idx = pa.array(rows, pa.int64())
+    rejected = pa.table({
+        "_row": idx,
+        "_source": out.column("_source").take(idx),
+        "_record": out.column("_record").take(idx),
+        "_offset": out.column("_offset").take(idx),
+        "reason": pa.array(["; ".join(reasons[int(r)]) for r in rows], pa.string()),
+    }, schema=REJECT_SCHEMA)
+    return out.filter(pa.array(~any_bad)), rejected
