@@ -1,0 +1,174 @@
+"""Comparison kernel (facade): similarities and comparison levels over candidate pairs.
+
+Imports the compiled kernel ``_compare``; ``IKOU_PURE_PYTHON=1`` selects the pure-Python twin
+``_compare_py`` (never a silent fallback: a missing build raises ImportError).
+
+A candidate pair ``k`` is ``(left[li[k]], right[ri[k]])``; ``li``/``ri`` are int64 arrays.
+
+    from ikou.kernels.compare import string_levels, date_levels, exact_levels
+    sim, lvl = string_levels(left, right, li, ri, "jaro_winkler", [1.0, 0.92, 0.8])
+    # lvl: 3 exact, 2 ≥ 0.92, 1 ≥ 0.8, 0 below, -1 null on either side
+
+Levels are ``k - i`` for the first of ``k`` descending thresholds reached, 0 below all and
+``LEVEL_NULL`` (-1) when either value is null. Date levels (``date_levels``) are ``DATE_SAME`` (3),
+``DATE_SWAPPED`` (2: day and month swapped), ``DATE_ONE_DIGIT`` (1: one digit of YYYYMMDD differs)
+and ``DATE_ELSE`` (0).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pyarrow as pa
+
+from ._match_common import (
+    COMPARE_METHODS,
+    DATE_ELSE,
+    DATE_ONE_DIGIT,
+    DATE_SAME,
+    DATE_SWAPPED,
+    LEVEL_NULL,
+    MatchConfigError,
+    check_thresholds,
+)
+
+if os.environ.get("IKOU_PURE_PYTHON", "") not in ("", "0"):
+    from . import _compare_py as _impl
+
+    KERNEL_IMPL = "python"
+else:
+    from . import _compare as _impl
+
+    KERNEL_IMPL = "compiled"
+
+__all__ = [
+    "COMPARE_METHODS",
+    "DATE_ELSE",
+    "DATE_ONE_DIGIT",
+    "DATE_SAME",
+    "DATE_SWAPPED",
+    "KERNEL_IMPL",
+    "LEVEL_NULL",
+    "StringColumn",
+    "date_levels",
+    "exact_codes",
+    "exact_levels",
+    "string_levels",
+]
+
+_STRING_METHODS = {"exact": 0, "jaro_winkler": 1, "levenshtein": 2}
+
+
+def _array(values) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        return values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    if isinstance(values, pa.Array):
+        return values
+    return pa.array(values)
+
+
+def _string_array(values) -> pa.Array:
+    arr = _array(values)
+    if pa.types.is_large_string(arr.type) or pa.types.is_string_view(arr.type):
+        arr = arr.cast(pa.string())
+    if not pa.types.is_string(arr.type):
+        raise MatchConfigError(f"string comparison needs string columns, got {arr.type}")
+    return arr
+
+
+class StringColumn:
+    """A string column decoded once to code points, for many comparisons."""
+
+    __slots__ = ("decoded", "size")
+
+    def __init__(self, values):
+        arr = _string_array(values)
+        self.decoded = _impl.utf32_column(arr)
+        self.size = len(arr)
+
+
+def _indexes(li, ri) -> tuple[np.ndarray, np.ndarray]:
+    li = np.ascontiguousarray(li, dtype=np.int64)
+    ri = np.ascontiguousarray(ri, dtype=np.int64)
+    if li.ndim != 1 or li.shape != ri.shape:
+        raise ValueError("li and ri must be 1-D arrays of the same length")
+    return li, ri
+
+
+def string_levels(left, right, li, ri, method: str = "jaro_winkler", thresholds=(1.0,),
+                  prefix_weight: float = 0.1):
+    """Similarity (float64, NaN for nulls) and level (int8) of each pair of strings.
+
+    ``method`` is ``exact``, ``jaro_winkler`` or ``levenshtein`` (normalised similarity), all on
+    code points. ``left``/``right`` are string arrays or :class:`StringColumn` (decode once).
+    """
+    if method not in _STRING_METHODS:
+        raise MatchConfigError(
+            f"unknown string comparison {method!r}; known: {sorted(_STRING_METHODS)}"
+        )
+    if not 0.0 <= prefix_weight <= 0.25:
+        raise MatchConfigError("prefix_weight must lie in [0, 0.25]")
+    th = check_thresholds(thresholds)
+    left = left if isinstance(left, StringColumn) else StringColumn(left)
+    right = right if isinstance(right, StringColumn) else StringColumn(right)
+    li, ri = _indexes(li, ri)
+    return _impl.string_levels(
+        left.decoded, right.decoded, li, ri, _STRING_METHODS[method], th, prefix_weight
+    )
+
+
+def exact_codes(left, right) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes (int64) of two columns from one shared dictionary; null → -1."""
+    a, b = _array(left), _array(right)
+    if a.type != b.type:
+        try:
+            b = b.cast(a.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise MatchConfigError(f"cannot compare {a.type} with {b.type}: {exc}") from None
+    if pa.types.is_dictionary(a.type):
+        a, b = a.dictionary_decode(), b.dictionary_decode()
+    if len(a) + len(b) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    encoded = pa.chunked_array([a, b], type=a.type).dictionary_encode()
+    codes = np.concatenate(
+        [c.indices.fill_null(-1).to_numpy(zero_copy_only=False) for c in encoded.chunks]
+    ).astype(np.int64)
+    return np.ascontiguousarray(codes[: len(a)]), np.ascontiguousarray(codes[len(a):])
+
+
+def exact_levels(left, right, li, ri):
+    """Level 1 where the values agree, 0 where not, -1 where either is null (any Arrow type).
+
+    ``left``/``right`` may also be the int64 code arrays from :func:`exact_codes`.
+    """
+    if isinstance(left, np.ndarray) and isinstance(right, np.ndarray):
+        lc = np.ascontiguousarray(left, dtype=np.int64)
+        rc = np.ascontiguousarray(right, dtype=np.int64)
+    else:
+        lc, rc = exact_codes(left, right)
+    li, ri = _indexes(li, ri)
+    if len(li) and (li.min() < 0 or li.max() >= len(lc) or ri.min() < 0 or ri.max() >= len(rc)):
+        raise IndexError("pair index out of range")
+    return _impl.exact_levels(lc, rc, li, ri)
+
+
+def _days(values) -> tuple[np.ndarray, np.ndarray]:
+    arr = _array(values)
+    if pa.types.is_timestamp(arr.type) or pa.types.is_date64(arr.type):
+        arr = arr.cast(pa.date32())
+    if not pa.types.is_date32(arr.type):
+        raise MatchConfigError(f"date comparison needs date32 columns, got {arr.type}")
+    valid = np.ascontiguousarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=np.uint8)
+    days = arr.cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False)
+    return np.ascontiguousarray(days, dtype=np.int32), valid
+
+
+def date_levels(left, right, li, ri):
+    """Date level of each pair: 3 same, 2 day/month swapped, 1 one digit off, 0 else, -1 null."""
+    ld, lv = _days(left)
+    rd, rv = _days(right)
+    li, ri = _indexes(li, ri)
+    if len(li) and (li.min() < 0 or li.max() >= len(ld) or ri.min() < 0 or ri.max() >= len(rd)):
+        raise IndexError("pair index out of range")
+    return _impl.date_levels(ld, lv, rd, rv, li, ri)
