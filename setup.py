@@ -51,7 +51,7 @@ setup(
         "ikou.expectations": "expectations",
     },
     package_data={
-        "ikou.kernels": ["*.pyx", "*.pxd"],
+        "ikou.kernels": ["*.pyx", "*.pxd", "*.pxi"],
         "ikou.pipeline": ["data/*", "data/*/*"],
         "ikou.expectations": ["suites/*.json", "suites/*/*.json"],
     },

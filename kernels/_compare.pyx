@@ -13,6 +13,8 @@ import numpy as np
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint64_t
 from libc.math cimport NAN
 
+include "_utf8.pxi"
+
 from ._match_common import DATE_ELSE, DATE_ONE_DIGIT, DATE_SAME, DATE_SWAPPED, LEVEL_NULL
 
 CYTHON_MODULE = 1
@@ -29,51 +31,6 @@ cdef int8_t C_DATE_ELSE = DATE_ELSE
 M_EXACT, M_JARO_WINKLER, M_LEVENSHTEIN = 0, 1, 2
 
 
-cdef inline int32_t _decode(const uint8_t* s, int64_t n, int64_t* pos) noexcept nogil:
-    """UTF-8 code point at ``s[pos[0]]`` (U+FFFD per maximal ill-formed subpart)."""
-    cdef int64_t i = pos[0]
-    cdef uint8_t b = s[i], c
-    cdef int32_t cp
-    cdef int k, j
-    cdef uint8_t lo = 0x80, hi = 0xBF
-    if b < 0x80:
-        pos[0] = i + 1
-        return b
-    if b >= 0xC2 and b <= 0xDF:
-        k = 1
-        cp = b & 0x1F
-    elif b >= 0xE0 and b <= 0xEF:
-        k = 2
-        cp = b & 0x0F
-        if b == 0xE0:
-            lo = 0xA0
-        elif b == 0xED:
-            hi = 0x9F
-    elif b >= 0xF0 and b <= 0xF4:
-        k = 3
-        cp = b & 0x07
-        if b == 0xF0:
-            lo = 0x90
-        elif b == 0xF4:
-            hi = 0x8F
-    else:
-        pos[0] = i + 1
-        return 0xFFFD
-    for j in range(1, k + 1):
-        if i + j >= n:
-            pos[0] = i + j
-            return 0xFFFD
-        c = s[i + j]
-        if c < lo or c > hi:
-            pos[0] = i + j
-            return 0xFFFD
-        lo = 0x80
-        hi = 0xBF
-        cp = (cp << 6) | (c & 0x3F)
-    pos[0] = i + k + 1
-    return cp
-
-
 cdef void _utf32_loop(const uint8_t* data, const int32_t[::1] offsets, int32_t[::1] cps,
                       int64_t[::1] out_offsets) noexcept nogil:
     cdef Py_ssize_t row, nrows = offsets.shape[0] - 1
@@ -83,7 +40,7 @@ cdef void _utf32_loop(const uint8_t* data, const int32_t[::1] offsets, int32_t[:
         pos = offsets[row]
         end = offsets[row + 1]
         while pos < end:
-            cps[o] = _decode(data, end, &pos)
+            cps[o] = utf8_decode(data, end, &pos)
             o += 1
         out_offsets[row + 1] = o
 
