@@ -262,6 +262,9 @@ class FieldSpec:
             allowed = ", ".join(sorted(defaults)) or "none"
             raise PlanError(f"unknown option(s) {', '.join(unknown)} for type {t} (allowed: {allowed})")
         opts = {**defaults, **given}
+        for key in ("on_error", "blank", "low_value", "high_value"):
+            if key in given and given[key] is None:
+                opts[key] = "null"  # YAML `blank: null` arrives as None
         n = self.length
 
         if "on_error" in opts:

@@ -110,15 +110,16 @@ cdef enum: F_LEAD = 0x40000000
 cdef enum: INT32_MAX = 2147483647
 cdef enum: CHUNK_ROWS = 256
 
-assert (E_INVALID_BYTES, E_CUT_DOUBLE_BYTE, E_UNMAPPED_GAIJI, E_NOT_DIGITS, E_INT_OVERFLOW,
-        E_IMPOSSIBLE_DATE, E_INVALID_SIGN, E_BLANK_VALUE, E_LOW_VALUE, E_HIGH_VALUE) == tuple(
-    int(c) for c in ErrorCode)
-assert TYPE_CODES == {"text": T_TEXT, "digits": T_DIGITS, "int": T_INT, "date": T_DATE,
-                      "wareki": T_WAREKI, "filler": T_FILLER, "zoned": T_ZONED,
-                      "packed": T_PACKED, "decimal": T_DECIMAL, "bytes": T_BYTES}
-assert POLICY == {"decode": P_DECODE, "null": P_NULL, "empty": P_EMPTY, "error": P_ERROR}
-assert ON_ERROR == {"reject": OE_REJECT, "null": OE_NULL, "replace": OE_REPLACE}
-assert WAREKI_STATUSES == ("valid", "out_of_era", "impossible", "unknown", "blank")
+if ((E_INVALID_BYTES, E_CUT_DOUBLE_BYTE, E_UNMAPPED_GAIJI, E_NOT_DIGITS, E_INT_OVERFLOW,
+     E_IMPOSSIBLE_DATE, E_INVALID_SIGN, E_BLANK_VALUE, E_LOW_VALUE, E_HIGH_VALUE)
+        != tuple(int(c) for c in ErrorCode)
+        or TYPE_CODES != {"text": T_TEXT, "digits": T_DIGITS, "int": T_INT, "date": T_DATE,
+                          "wareki": T_WAREKI, "filler": T_FILLER, "zoned": T_ZONED,
+                          "packed": T_PACKED, "decimal": T_DECIMAL, "bytes": T_BYTES}
+        or POLICY != {"decode": P_DECODE, "null": P_NULL, "empty": P_EMPTY, "error": P_ERROR}
+        or ON_ERROR != {"reject": OE_REJECT, "null": OE_NULL, "replace": OE_REPLACE}
+        or WAREKI_STATUSES != ("valid", "out_of_era", "impossible", "unknown", "blank")):
+    raise ImportError("ikou.kernels._decode is out of step with _common.py: rebuild it")
 
 _STATUS_DICT = pa.array(WAREKI_STATUSES, pa.string())
 
@@ -187,17 +188,67 @@ cdef struct FSpec:
 
 
 # -- memory ----------------------------------------------------------------------------------
-cdef int buf_init(Buf *b, Py_ssize_t cap, bint zero) except -1 nogil:
+# Output buffers are malloc'd, filled without the GIL and handed to Arrow (a _Mem owns each).
+# Released buffers of 64 KiB or more are kept in a small pool and reused by later calls: memory
+# fresh from the OS costs a page fault per 4 KiB, and faults serialise threads of one process.
+# The pool is touched only with the GIL held (allocation before `nogil`, _Mem.__dealloc__).
+cdef enum:
+    POOL_SLOTS = 32
+    POOL_MIN = 65536
+cdef Py_ssize_t POOL_MAX_BYTES = 256 * 1024 * 1024
+cdef char *_pool_ptr[POOL_SLOTS]
+cdef Py_ssize_t _pool_cap[POOL_SLOTS]
+cdef int _pool_n = 0
+cdef Py_ssize_t _pool_bytes = 0
+
+
+cdef char *_pool_take(Py_ssize_t need, Py_ssize_t *cap):
+    """A pooled buffer of at least `need` bytes (at most 4x), or NULL. GIL held."""
+    global _pool_n, _pool_bytes
+    cdef int i, best = -1
+    for i in range(_pool_n):
+        if need <= _pool_cap[i] <= 4 * need and (best < 0 or _pool_cap[i] < _pool_cap[best]):
+            best = i
+    if best < 0:
+        return NULL
+    cdef char *p = _pool_ptr[best]
+    cap[0] = _pool_cap[best]
+    _pool_bytes -= _pool_cap[best]
+    _pool_n -= 1
+    _pool_ptr[best] = _pool_ptr[_pool_n]
+    _pool_cap[best] = _pool_cap[_pool_n]
+    return p
+
+
+cdef void _pool_give(char *p, Py_ssize_t cap) noexcept:
+    """Keep a released buffer for reuse, or free it. GIL held."""
+    global _pool_n, _pool_bytes
+    if p == NULL:
+        return
+    if cap >= POOL_MIN and _pool_n < POOL_SLOTS and _pool_bytes + cap <= POOL_MAX_BYTES:
+        _pool_ptr[_pool_n] = p
+        _pool_cap[_pool_n] = cap
+        _pool_n += 1
+        _pool_bytes += cap
+    else:
+        free(p)
+
+
+cdef int buf_init(Buf *b, Py_ssize_t cap, bint zero) except -1:
+    """Allocate (GIL held: may reuse a pooled buffer)."""
+    cdef Py_ssize_t got = 0
     if cap < 16:
         cap = 16
-    b.ptr = <char *>malloc(cap)
+    b.ptr = _pool_take(cap, &got) if cap >= POOL_MIN else NULL
     if b.ptr == NULL:
-        with gil:
+        b.ptr = <char *>malloc(cap)
+        if b.ptr == NULL:
             raise MemoryError()
+        got = cap
     if zero:
         memset(b.ptr, 0, cap)
     b.size = 0
-    b.cap = cap
+    b.cap = got
     return 0
 
 
@@ -219,21 +270,21 @@ cdef inline int buf_reserve(Buf *b, Py_ssize_t extra) except -1 nogil:
     return 0
 
 
-cdef void buf_free(Buf *b) noexcept nogil:
-    if b.ptr != NULL:
-        free(b.ptr)
-        b.ptr = NULL
+cdef void buf_free(Buf *b) noexcept:
+    """Release a buffer that was not handed to Arrow (GIL held)."""
+    _pool_give(b.ptr, b.cap)
+    b.ptr = NULL
 
 
 cdef class _Mem:
     """Owns one malloc'd buffer and exposes it through the buffer protocol (read-only)."""
     cdef char *ptr
     cdef Py_ssize_t size
+    cdef Py_ssize_t cap
 
     def __dealloc__(self):
-        if self.ptr != NULL:
-            free(self.ptr)
-            self.ptr = NULL
+        _pool_give(self.ptr, self.cap)
+        self.ptr = NULL
 
     def __getbuffer__(self, Py_buffer *view, int flags):
         PyBuffer_FillInfo(view, self, <void *>self.ptr, self.size, 1, flags)
@@ -247,6 +298,7 @@ cdef object wrap(Buf *b):
     cdef _Mem m = _Mem.__new__(_Mem)
     m.ptr = b.ptr
     m.size = b.size
+    m.cap = b.cap
     b.ptr = NULL
     return pa.py_buffer(m)
 
@@ -452,13 +504,19 @@ cdef int k_text(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ssi
                     p += 1 if ecode == E_INVALID_BYTES else 2
                     continue
                 p += 2
-            elif (e & F_MERGE) and p + 1 < end and (p[1] == 0xDE or p[1] == 0xDF):
-                e2 = t.merge[(c - 0xA0) * 2 + (p[1] - 0xDE)]
-                if e2 != 0:
-                    e = e2
-                    p += 2
-                else:
-                    p += 1
+            elif e & F_MERGE:
+                # widened half-width kana, merged with a following ﾞ/ﾟ where possible
+                if p + 1 < end and (p[1] == 0xDE or p[1] == 0xDF):
+                    e2 = t.merge[(c - 0xA0) * 2 + (p[1] - 0xDE)]
+                    if e2 != 0:
+                        e = e2
+                        p += 1
+                p += 1
+                if (e & (F_LONG | F_SPACE)) == 0:
+                    ikou_store32(o, e)
+                    o += (e >> 24) & 3
+                    last = o
+                    continue
             else:
                 p += 1
             if e & F_SPACE:

@@ -388,3 +388,35 @@ def test_first_use_from_many_threads(impl):
 
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(go, range(4))) == [["髙あ"]] * 4
+
+
+def test_buffer_kinds(decode):
+    plan = DecodePlan(record_length=4, fields=[FieldSpec("t", offset=0, length=4, type="text")])
+    raw = b"\x82\xa0ab\x82\xa2cd"
+    for buf in (raw, bytearray(raw), memoryview(raw), pa.py_buffer(raw),
+                np.frombuffer(raw, dtype=np.uint8), np.frombuffer(raw, dtype=np.int8)):
+        res = decode(buf, np.array([0, 4], dtype=np.int32), plan)
+        assert res.batch.column("t").to_pylist() == ["あab", "いcd"]
+    with pytest.raises(BlockError, match="contiguous"):
+        decode(np.frombuffer(raw, dtype=np.uint8)[::2], [0], plan)
+
+
+def test_buffers_reused_only_after_release(decode):
+    """Released output buffers are recycled; live results must never change underneath."""
+    plan = DecodePlan(record_length=40, fields=[
+        FieldSpec("t", offset=0, length=30, type="text"),
+        FieldSpec("i", offset=30, length=10, type="int")])
+    n = 5000  # buffers large enough for the pool
+
+    def block(ch: str, num: int) -> bytes:
+        return ((ch * 15).encode("cp932") + f"{num:>10d}".encode()) * n
+
+    starts = np.arange(n, dtype=np.int64) * 40
+    first = decode(block("あ", 1), starts, plan)
+    for k in range(3):  # later calls, some results dropped at once
+        decode(block("い", k), starts, plan)
+    kept = first.batch.to_pydict()
+    assert kept["t"] == ["あ" * 15] * n and kept["i"] == [1] * n
+    del first
+    again = decode(block("う", -7), starts, plan).batch.to_pydict()
+    assert again["t"] == ["う" * 15] * n and again["i"] == [-7] * n

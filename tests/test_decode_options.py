@@ -255,3 +255,10 @@ def test_options_survive_pickling():
     assert again == plan
     assert [f.options for f in again.fields] == [f.options for f in fields]
     assert again.schema == plan.schema
+
+
+def test_yaml_null_means_null_policy():
+    f = FieldSpec("x", offset=0, length=3, type="int", blank=None, on_error=None)
+    assert f.options["blank"] == "null" and f.options["on_error"] == "null"
+    with pytest.raises(PlanError, match="6 ASCII digits"):
+        FieldSpec("w", offset=0, length=7, type="wareki", unknown=[0])  # unquoted 000000
