@@ -48,6 +48,13 @@ class GaijiTable:
     fallback: dict[int, str] = field(default_factory=dict)
     mj: dict[int, str] = field(default_factory=dict)
 
+    def for_kernel(self) -> dict[int, str | tuple[str, str]]:
+        """code → string, or code → ``(primary, fallback)`` where a fallback is given."""
+        return {
+            code: (text, self.fallback[code]) if code in self.fallback else text
+            for code, text in self.mapping.items()
+        }
+
 
 def _parse_chars(text: str, where: str, column: str) -> str:
     tokens = text.split()
@@ -122,8 +129,10 @@ def load_gaiji_table(path: str | Path) -> GaijiTable:
     return table
 
 
-def load_gaiji(path: str | Path | None) -> dict[int, str]:
-    """The code → string mapping of a 外字 CSV (empty for ``None``)."""
+def load_gaiji(path: str | Path | None) -> dict[int, str | tuple[str, str]]:
+    """A 外字 CSV as the decoding kernel takes it (empty for ``None``): code → string, or
+    code → ``(primary, fallback)`` for rows with a ``fallback`` character. Which of the two a
+    run writes is chosen by ``DecodePlan(gaiji_fallback=...)`` and per field."""
     if path is None:
         return {}
-    return load_gaiji_table(path).mapping
+    return load_gaiji_table(path).for_kernel()

@@ -20,7 +20,7 @@ def test_loads_single_code_points_ivs_fallback_and_mj(tmp_path):
     assert table.mapping == {0xF040: "\u9ad9", 0xF041: "\u845b\U000e0100"}
     assert table.fallback == {0xF040: "\u9ad8"}
     assert table.mj == {0xF040: "MJ028902"}
-    assert load_gaiji(p) == table.mapping
+    assert load_gaiji(p) == {0xF040: ("\u9ad9", "\u9ad8"), 0xF041: "\u845b\U000e0100"}
     assert load_gaiji(None) == {}
 
 
@@ -56,3 +56,19 @@ def test_duplicate_code_and_bad_header(tmp_path):
         load_gaiji(write(tmp_path, "code,char\nF040,U+9AD9\n"))
     with pytest.raises(GaijiError, match="file not found"):
         load_gaiji(tmp_path / "missing.csv")
+
+
+def test_fallback_reaches_the_kernel_only_when_asked(tmp_path):
+    import numpy as np
+
+    from ikou.kernels import DecodePlan, FieldSpec, decode_block
+
+    gaiji = load_gaiji(write(tmp_path, "sjis,unicode,mj,note,fallback\n"
+                                       "F040,U+9AD9,,はしご高,U+9AD8\nF041,U+845B U+E0100,,,\n"))
+    assert gaiji == {0xF040: ("\u9ad9", "\u9ad8"), 0xF041: "\u845b\U000e0100"}
+    record = b"\xf0\x40\xf0\x41"
+    fields = [FieldSpec("name", offset=0, length=4, type="text")]
+    starts = np.zeros(1, dtype=np.int64)
+    for fallback, expected in ((False, "\u9ad9\u845b\U000e0100"), (True, "\u9ad8\u845b\U000e0100")):
+        plan = DecodePlan(4, fields, gaiji=gaiji, gaiji_fallback=fallback)
+        assert decode_block(record, starts, plan).batch.column(0).to_pylist() == [expected]
