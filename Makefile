@@ -36,7 +36,7 @@ test: build
 debug-test: $(STAMP)
 	IKOU_DEBUG_BUILD=1 $(BIN)/python setup.py -q build_ext --inplace --force
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS); rc=$$?; \
-	$(BIN)/python setup.py -q build_ext --inplace --force; exit $$rc
+	IKOU_FORCE_CYTHON=1 $(BIN)/python setup.py -q build_ext --inplace --force; exit $$rc
 
 bench: build
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

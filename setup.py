@@ -58,6 +58,9 @@ setup(
     ext_modules=cythonize(
         extensions,
         compiler_directives=directives,
+        # Directives are not part of cythonize's staleness check: regenerate the C files when
+        # switching between the normal and the bounds-checked build.
+        force=DEBUG or os.environ.get("IKOU_FORCE_CYTHON", "") not in ("", "0"),
         annotate=os.environ.get("IKOU_ANNOTATE", "") not in ("", "0"),
     ),
     zip_safe=False,
