@@ -12,8 +12,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ikou.pipeline.standard import LINEAGE_FIELDS, Standard
-
 __all__ = ["FAMILY", "GIVEN", "TOWNS", "atena_numbers", "good_table", "with_check_digit"]
 
 FAMILY = ["鷺ノ宮", "砧川", "東雲寺", "柊木", "朝霧", "楪", "雲雀丘", "榊原田"]
@@ -55,9 +53,10 @@ def _pick(rng, values: list[str], n: int) -> pa.Array:
     return pa.array(values, pa.string()).take(pa.array(rng.integers(0, len(values), n)))
 
 
-def good_table(std: Standard, n: int, seed: int = 0, atena_pool: pa.Array | None = None,
+def good_table(std, n: int, seed: int = 0, atena_pool: pa.Array | None = None,
                source: str = "synthetic.dat") -> pa.Table:
-    """``n`` valid rows of ``std`` (see the module docstring). ``atena_pool``: 宛名番号 values
+    """``n`` valid rows of ``std`` (an ``ikou.pipeline.standard.Standard``, passed in: this
+    package does not import ``ikou.pipeline``; see the module docstring). ``atena_pool``: 宛名番号 values
     that referencing items (``references: resident``) draw from."""
     rng = np.random.default_rng(seed)
     fam = rng.integers(0, len(FAMILY), n)
@@ -118,6 +117,6 @@ def good_table(std: Standard, n: int, seed: int = 0, atena_pool: pa.Array | None
                "_record": pa.array(record), "_offset": pa.array((record - 1) * 302)}
     cols.update(lineage)
     schema = std.schema(lineage=True)
-    assert [n for n, _ in LINEAGE_FIELDS] == schema.names[-3:]
+    assert schema.names[-3:] == ["_source", "_record", "_offset"]  # the lineage columns
     return pa.Table.from_arrays([cols[name].cast(schema.field(name).type)
                                  for name in schema.names], schema=schema)

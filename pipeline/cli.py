@@ -1,11 +1,11 @@
 """The ``ikou`` command line.
 
 Subcommands: ``generate`` (a synthetic municipality), ``decode`` (one file,
-no pipeline), ``run`` (the Beam pipeline), ``demo`` (generate + run + summary).
+no pipeline), ``run`` (a job file, or files of one layout, on Beam), ``demo`` (generate + run + summary).
 
 A user mistake (bad layout or 外字 table, missing file, bad option) prints one
 line ``ikou: error: ...`` on stderr and exits 2; counts that do not reconcile
-exit 1.  Never a traceback for those.
+and failing gates exit 1 (a failing gate also prints the gate report).  Never a traceback for those.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ __all__ = ["main"]
 
 EXIT_USAGE = 2
 EXIT_RECONCILE = 1
+EXIT_GATES = 1
 
 
 class UsageError(Exception):
@@ -54,6 +55,18 @@ def _share(text: str) -> float:
     return value
 
 
+def _sources(text: str) -> tuple[str, ...]:
+    from ikou.pipeline.synth_sources import SOURCE_CHOICES
+
+    names = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    bad = [n for n in names if n not in SOURCE_CHOICES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown source {', '.join(bad) or text!r} (choose from "
+            f"{', '.join(SOURCE_CHOICES)})")
+    return names
+
+
 def _parser() -> _Parser:
     from ikou.pipeline import __version__
 
@@ -69,6 +82,11 @@ def _parser() -> _Parser:
     g.add_argument("--out", required=True, help="folder to write into")
     g.add_argument("--corrupt-share", type=_share, default=0.0,
                    help="share of corrupt records (0..1)")
+    g.add_argument("--sources", type=_sources, default=None,
+                   help="comma-separated exports to write: juki, tax, kokuho, jutogai "
+                        "(default: all, with mapping files and job.yaml)")
+    g.add_argument("--key-error-share", type=_share, default=0.0,
+                   help="share of tax / 国保 records with a missing or mistyped 宛名番号")
 
     d = sub.add_parser("decode", help="decode one file without a pipeline")
     d.add_argument("input")
@@ -81,24 +99,37 @@ def _parser() -> _Parser:
     sub.add_parser("run", add_help=False,
                    help="run the pipeline: --layout L --gaiji G --out DIR INPUT... "
                         "[Beam options]")
+    sub.add_parser("match", add_help=False,
+                   help="record matching alone: CONFIG.yaml [--out DIR] [--truth T] "
+                        "[Beam options]")
 
     m = sub.add_parser("demo", help="generate a municipality, run the pipeline, summarise")
     m.add_argument("--workdir", default="demo-run")
     m.add_argument("--residents", type=_positive_int, default=10000)
     m.add_argument("--seed", type=int, default=20260401)
-    m.add_argument("--corrupt-share", type=_share, default=0.005)
+    m.add_argument("--corrupt-share", type=_share, default=0.0,
+                   help="share of corrupt 住民記録 records (default 0; tax and 国保 records "
+                        "of quarantined residents then fail the cross-file gate)")
+    m.add_argument("--key-error-share", type=_share, default=0.0)
+    m.add_argument("--gates", choices=("fail", "warn"), default="fail")
     return parser
 
 
-RUN_HELP = """usage: ikou run --layout L.yaml [--gaiji G.csv] --out DIR INPUT... [Beam options]
+RUN_HELP = """usage: ikou run JOB.yaml [--out DIR] [--gates fail|warn] [Beam options]
+       ikou run --layout L.yaml [--gaiji G.csv] --out DIR INPUT... [Beam options]
 
 Runs the migration pipeline on Beam (FnApiRunner unless --runner names another;
 DirectRunner maps to FnApiRunner).  Every option ikou does not know goes to Beam,
 e.g. --direct_running_mode=multi_processing --direct_num_workers=2.
 
-  --layout L.yaml     layout of the legacy export
-  --gaiji G.csv       外字 table (optional)
-  --out DIR           output folder (<layout>.arrow, quarantine.avro, manifest.json)
+A job file (docs/jobs.md) names sources, layouts, the 外字 table, mappings to
+standard files, references and gates: the outputs are gated and published
+atomically as DIR/current (exit 1 and nothing published when a gate fails).
+
+  --out DIR           output folder (a job: overrides its 'outputs')
+  --gates MODE        a job: fail (default) or warn (publish and report)
+  --layout L.yaml     layout of the legacy export (no job file)
+  --gaiji G.csv       外字 table (optional, no job file)
   --input PATH        an input (repeatable; positional inputs work too)
   --block_size BYTES  bytes per block (default 8 MiB)
 """
@@ -107,17 +138,22 @@ e.g. --direct_running_mode=multi_processing --direct_num_workers=2.
 # -- subcommands -------------------------------------------------------------
 
 def _cmd_generate(args) -> int:
-    from ikou.pipeline.synth import generate_municipality
+    from ikou.pipeline.job import write_demo_job
+    from ikou.pipeline.synth import ALL_SOURCES, generate_municipality
 
     gen = generate_municipality(args.out, args.residents, args.seed,
-                                corrupt_share=args.corrupt_share)
+                                corrupt_share=args.corrupt_share,
+                                sources=args.sources or ALL_SOURCES,
+                                key_error_share=args.key_error_share)
+    job = write_demo_job(args.out, gen.sources)
     print(f"ikou generate: {args.residents} residents (seed {args.seed}) in {args.out}")
     for label, path in (("export", gen.export), ("layout", gen.layout), ("gaiji", gen.gaiji),
-                        ("expected", gen.expected)):
+                        ("expected", gen.expected), ("job", job)):
         print(f"  {label:<9}{path}")
     others = sorted(k for k in (getattr(gen, "sources", None) or {}) if k != "juki")
     if others:
         print(f"  also     {', '.join(others)} (exports with their layouts and expected values)")
+    print(f"  run it:  ikou run {job}")
     return 0
 
 
@@ -175,11 +211,15 @@ def _cmd_run(argv: Sequence[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(RUN_HELP, end="")
         return 0
-    from ikou.pipeline.demo import format_summary
+    from ikou.pipeline.demo import format_job_summary, format_summary
+    from ikou.pipeline.jobrun import JobResult
     from ikou.pipeline.run import run
 
     summary = run(argv)
-    print(format_summary(summary))
+    if isinstance(summary, JobResult):
+        print(format_job_summary(summary))
+    else:
+        print(format_summary(summary))
     return 0
 
 
@@ -187,7 +227,7 @@ def _cmd_demo(args, beam_args: Sequence[str]) -> int:
     from ikou.pipeline.demo import run_demo
 
     run_demo(args.workdir, args.residents, args.seed, args.corrupt_share, beam_args,
-             echo=print)
+             echo=print, key_error_share=args.key_error_share, gates=args.gates)
     return 0
 
 
@@ -201,11 +241,16 @@ class _DropImportNoise(logging.Filter):
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.getLogger().addFilter(_DropImportNoise())
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    from ikou.pipeline.jobrun import GateFailure
     from ikou.pipeline.run import ReconciliationError
 
     try:
         if argv and argv[0] == "run":
             return _cmd_run(argv[1:])
+        if argv and argv[0] == "match":  # record matching alone (ikou.pipeline.matchrun)
+            from ikou.pipeline.matchrun import main as match_main
+            return match_main(argv[1:])
         parser = _parser()
         if argv and argv[0] == "demo":
             args, extra = parser.parse_known_args(argv)
@@ -221,6 +266,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReconciliationError as exc:
         print(f"ikou: error: {exc}", file=sys.stderr)
         return EXIT_RECONCILE
+    except GateFailure as exc:
+        print(exc.report.summary(), file=sys.stderr)
+        print(f"ikou: error: {exc}; validation results and Data Docs in {exc.run_dir}",
+              file=sys.stderr)
+        return EXIT_GATES
     except (UsageError, ValueError, OSError) as exc:
         if os.environ.get("IKOU_DEBUG"):
             raise

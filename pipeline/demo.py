@@ -1,4 +1,5 @@
-"""``ikou demo``: generate a synthetic municipality, migrate it, print a short summary.
+"""``ikou demo``: generate a synthetic municipality (住民記録, 個人住民税, 国保, 住登外), run its
+job (three standard files, gated and published), print a short summary.
 
 The summary shows counts, reasons, throughput and where the outputs are: never
 a decoded value.
@@ -47,21 +48,79 @@ def format_summary(summary) -> str:
     return "\n".join(lines)
 
 
+def format_job_summary(result) -> str:
+    """Lines describing a finished job run (``ikou.pipeline.jobrun.JobResult``)."""
+    s, m, report = result.summary, result.manifest, result.report
+    cur = _rel(str(result.current))
+    lines = [f"  {'target':<16}{'source':<19}{'records':>11}{'rows':>11}{'quarantined':>12}"]
+    for t in m["targets"]:
+        src = s["sources"][t["source"]]
+        lines.append(f"  {t['name']:<16}{t['source']:<19}{src['data_records']:>11,}"
+                     f"{t['rows']:>11,}{t['quarantined']:>12,}  -> {cur}/{t['name']}.arrow")
+    for r in m["references"]:
+        src = s["sources"][r["source"]]
+        lines.append(f"  {'(reference)':<16}{r['source']:<19}{src['data_records']:>11,}"
+                     f"{r['rows']:>11,}{src['quarantined']:>12,}  -> "
+                     f"{cur}/reference/{r['source']}.arrow")
+    if s["quarantined_by_code"]:
+        lines.append(f"  quarantined by reason ({s['quarantined']:,} records -> "
+                     f"{cur}/quarantine.avro):")
+        for code, n in s["quarantined_by_code"].items():
+            lines.append(f"    {code:<26}{n:>8,}")
+    else:
+        lines.append("  quarantined     none (every record became a standard row)")
+    bad = [n for n, c in result.checks["sources"].items() if not c["ok"]]
+    lines.append(f"  reconciliation  {'ok' if not bad else 'FAILED: ' + ', '.join(bad)} "
+                 f"({len(result.checks['sources'])} sources: records read = rows + "
+                 "quarantined, trailer counts)")
+    n_exp = sum(g.evaluated for g in report.gates.values())
+    state = "PASSED" if report.passed else "FAILED (published anyway: --gates warn)"
+    lines.append(f"  gates           {state}: {len(report.gates)} validations, {n_exp} "
+                 f"expectations")
+    for name, g in report.gates.items():
+        if not g.success:
+            for f in g.failures:
+                lines.append(f"    {name}: {f.describe()}")
+    tm, tp = m["timings"], m["throughput"]
+    total = tm.get("total") or 0.0
+    lines.append(f"  throughput      {tp['mb_per_s']:.1f} MB/s, {tp['records_per_s']:,.0f} "
+                 f"records/s in the pipeline ({tp['bytes'] / 1e6:.1f} MB in "
+                 f"{tp['seconds']:.2f} s, {m['runner']['runner']}, kernel "
+                 f"{m['versions']['kernel_impl']})")
+    lines.append(f"  time            pipeline {tm.get('pipeline', 0):.2f} s (decode "
+                 f"{tm.get('pipeline.decode', 0):.2f} s + mapping "
+                 f"{tm.get('pipeline.mapping', 0):.2f} s of block time), gates "
+                 f"{tm.get('gates', 0):.2f} s ({100 * tm.get('gates', 0) / total:.0f} %), "
+                 f"publish {tm.get('publish', 0):.3f} s, total {total:.2f} s"
+                 if total else "")
+    lines.append(f"  published       {cur} -> {os.readlink(result.current)}")
+    if report.data_docs:
+        lines.append(f"  data docs       {_rel(str(report.data_docs))}")
+    lines.append(f"  manifest        {cur}/manifest.json (run folder {_rel(str(result.run_dir))})")
+    return "\n".join(x for x in lines if x)
+
+
 def run_demo(workdir: str, residents: int = 10000, seed: int = 20260401,
-             corrupt_share: float = 0.005, beam_args: Sequence[str] = (),
-             echo: Callable[[str], None] | None = None):
-    """Generate into ``<workdir>/input``, migrate into ``<workdir>/out``; returns the Summary."""
-    from ikou.pipeline.run import run_migration
-    from ikou.pipeline.synth import generate_municipality
+             corrupt_share: float = 0.0, beam_args: Sequence[str] = (),
+             echo: Callable[[str], None] | None = None, key_error_share: float = 0.0,
+             gates: str = "fail"):
+    """Generate every source into ``<workdir>/input`` (with mapping files and ``job.yaml``),
+    run the job into ``<workdir>/out``; returns the ``JobResult``."""
+    from ikou.pipeline.job import write_demo_job
+    from ikou.pipeline.jobrun import run_job
+    from ikou.pipeline.synth import ALL_SOURCES, generate_municipality
 
     workdir = os.path.abspath(workdir)
     input_dir = os.path.join(workdir, "input")
     out_dir = os.path.join(workdir, "out")
-    gen = generate_municipality(input_dir, residents, seed, corrupt_share=corrupt_share)
+    gen = generate_municipality(input_dir, residents, seed, corrupt_share=corrupt_share,
+                                sources=ALL_SOURCES, key_error_share=key_error_share)
+    job = write_demo_job(input_dir, gen.sources)
     if echo:
         echo(f"ikou demo: {residents:,} residents generated (seed {seed}, corrupt share "
-             f"{corrupt_share}) in {_rel(input_dir)}")
-    summary = run_migration(gen.layout, gen.gaiji, [gen.export], out_dir, beam_args)
+             f"{corrupt_share}, key error share {key_error_share}) in {_rel(input_dir)}; "
+             f"job {_rel(str(job))}")
+    result = run_job(job, out_dir, gates, beam_args)
     if echo:
-        echo(format_summary(summary))
-    return summary
+        echo(format_job_summary(result))
+    return result

@@ -44,6 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ikou.pipeline.standard import (
+    DATE_STATUSES,
     LINEAGE_FIELDS,
     Item,
     Standard,
@@ -300,7 +301,8 @@ def _parse_rule(item: Item, node, path, names, schema, tables, standard, parent)
     # copy
     if t is not None:
         ok = (_is_str(t) or pa.types.is_integer(t)) if item.type != "int" else (
-            pa.types.is_integer(t) or _is_str(t))
+            pa.types.is_integer(t) or _is_str(t)
+            or (pa.types.is_decimal(t) and t.scale == 0 and t.precision <= 18))  # zoned/packed
         if not ok:
             raise _err(path, node, f"{label}: cannot copy {src!r} ({t}) into a {item.type} item")
     return Rule(item, op, (src,), None, None, line)
@@ -492,6 +494,25 @@ def _date_columns(rule: Rule, table: pa.Table):
     return date, pc.if_else(blank, pa.scalar(None, pa.string()), raw), status.cast(st)
 
 
+_STATUS_VALUES = pa.array(DATE_STATUSES, pa.string())
+
+
+def _canonical_status(col) -> pa.DictionaryArray:
+    """A date status column with the one fixed dictionary :data:`DATE_STATUSES` (in that
+    order), whatever produced it: the outputs of different blocks must share one dictionary to
+    be merged into one Arrow IPC file."""
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        col = col.cast(col.type.value_type)
+    idx = pc.index_in(col, value_set=_STATUS_VALUES)
+    bad = pc.and_(pc.is_valid(col), pc.is_null(idx))
+    if pc.any(bad).as_py():
+        raise MappingError(f"unknown date status {pc.filter(col, bad)[0].as_py()!r} "
+                           f"(expected one of {', '.join(DATE_STATUSES)})")
+    return pa.DictionaryArray.from_arrays(idx.cast(pa.int8()), _STATUS_VALUES)
+
+
 def apply_mapping(mapping: Mapping, table: pa.Table) -> MappingResult:
     """Map decoded legacy rows to the standard layout: (standard table, rejected rows)."""
     missing = sorted({s for r in mapping.rules for s in r.sources} - set(table.column_names))
@@ -551,6 +572,8 @@ def apply_mapping(mapping: Mapping, table: pa.Table) -> MappingResult:
             if it.type == "int":
                 if pa.types.is_integer(src.type):
                     columns[it.field] = src.cast(pa.int64())
+                elif pa.types.is_decimal(src.type):  # scale 0, ≤ 18 digits (checked)
+                    columns[it.field] = src.cast(pa.int64())
                 else:
                     s = pc.utf8_trim(_as_string(src), _TRIM)
                     ok = pc.match_substring_regex(s, r"^[+-]?[0-9]{1,18}$")
@@ -573,6 +596,8 @@ def apply_mapping(mapping: Mapping, table: pa.Table) -> MappingResult:
             col = _const("blank", n, pa.string())  # an unmapped date item is blank
         if col is None:
             col = pa.nulls(n, f.type)
+        elif f.metadata.get(b"ikou.role") == b"status":
+            col = _canonical_status(col)
         elif col.type != f.type:
             col = col.cast(f.type)
         arrays.append(col)

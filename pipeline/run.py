@@ -85,8 +85,10 @@ class IkouOptions(PipelineOptions):
         parser.add_argument("--input", dest="inputs", action="append", default=None,
                             help="an input file (repeatable; positional inputs work too)")
         parser.add_argument("--block_size", "--block-size", dest="block_size", type=int,
-                            default=DEFAULT_BLOCK_SIZE,
+                            default=None,
                             help="bytes per block (rounded down to whole records)")
+        parser.add_argument("--gates", default=None,
+                            help="job runs: fail (publish nothing when a gate fails) or warn")
 
 
 @dataclass
@@ -379,19 +381,22 @@ def run_migration(layout: Layout | str | os.PathLike, gaiji: dict[int, str] | st
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def run(argv: Sequence[str] | None = None) -> Summary:
-    """``ikou run``: parse the arguments (the unknown ones go to Beam) and run."""
+def _is_job(path: str) -> bool:
+    return path.endswith((".yaml", ".yml"))
+
+
+def run(argv: Sequence[str] | None = None):
+    """``ikou run``: parse the arguments (the unknown ones go to Beam) and run.
+
+    ``ikou run JOB.yaml [--out DIR] [--gates fail|warn] [Beam options]`` runs a job file
+    (:func:`ikou.pipeline.jobrun.run_job`, returns a ``JobResult``); ``ikou run --layout L
+    [--gaiji G] --out DIR INPUT...`` migrates files of one layout (returns a :class:`Summary`).
+    """
     positional, flags = split_args(list(argv or []))
     options = PipelineOptions(flags)
     opts = options.view_as(IkouOptions)
-    inputs = list(opts.inputs or []) + positional
-    missing = [o for o in ("layout", "out") if not getattr(opts, o)]
-    if missing:
-        raise InputError("the following arguments are required: "
-                         + ", ".join("--" + m for m in missing))
-    if not inputs:
-        raise InputError("no input files given (ikou run --layout L --out DIR INPUT...)")
-    ours = {"--layout", "--gaiji", "--out", "--input", "--block_size", "--block-size"}
+    ours = {"--layout", "--gaiji", "--out", "--input", "--block_size", "--block-size",
+            "--gates"}
     beam_args = []
     skip = False
     for i, tok in enumerate(flags):
@@ -403,4 +408,27 @@ def run(argv: Sequence[str] | None = None) -> Summary:
             skip = "=" not in tok and i + 1 < len(flags)
             continue
         beam_args.append(tok)
-    return run_migration(opts.layout, opts.gaiji, inputs, opts.out, beam_args, opts.block_size)
+    if opts.block_size is not None and opts.block_size <= 0:
+        raise InputError(f"block size must be positive, got {opts.block_size}")
+    if not opts.layout and positional and _is_job(positional[0]):
+        if len(positional) > 1 or opts.inputs:
+            raise InputError("a job file names its inputs: ikou run JOB.yaml [--out DIR] "
+                             "[--gates fail|warn] [Beam options]")
+        if opts.gaiji:
+            raise InputError("--gaiji is given in the job file ('gaiji:'), not on the "
+                             "command line")
+        from ikou.pipeline.jobrun import run_job
+
+        return run_job(positional[0], opts.out, opts.gates, beam_args, opts.block_size)
+    if opts.gates:
+        raise InputError("--gates applies to job files (ikou run JOB.yaml --gates warn)")
+    inputs = list(opts.inputs or []) + positional
+    missing = [o for o in ("layout", "out") if not getattr(opts, o)]
+    if missing:
+        raise InputError("the following arguments are required: "
+                         + ", ".join("--" + m for m in missing))
+    if not inputs:
+        raise InputError("no input files given (ikou run --layout L --out DIR INPUT... or "
+                         "ikou run JOB.yaml)")
+    return run_migration(opts.layout, opts.gaiji, inputs, opts.out, beam_args,
+                         opts.block_size or DEFAULT_BLOCK_SIZE)

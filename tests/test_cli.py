@@ -72,15 +72,21 @@ def test_run_decode_and_their_outputs_agree(generated, tmp_path, capsys):
 
 
 def test_demo_prints_a_summary(tmp_path, capsys):
+    # Behaviour changed with issue 4: the demo runs a whole job (all sources, three standard
+    # files, gates) and publishes OUT/current; see tests/test_jobs.py for the details.
     rc = main(["demo", "--workdir", str(tmp_path / "demo"), "--residents", "400"])
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert "400 residents generated" in out
-    for piece in ("records read", "rows written", "quarantined", "TRUNCATED_RECORD",
-                  "trailer check   ok", "MB/s", "records/s", "manifest.json"):
+    for piece in ("juki", "kojin_juminzei", "kokuho_setai", "kokuho_kojin", "jutogai",
+                  "quarantined", "reconciliation  ok", "gates           PASSED", "MB/s",
+                  "records/s", "data docs", "index.html", "manifest.json"):
         assert piece in out
-    m = json.loads((tmp_path / "demo" / "out" / "manifest.json").read_text(encoding="utf-8"))
-    assert f"{m['rows_written']:,}" in out and m["records"] == 402
+    current = tmp_path / "demo" / "out" / "current"
+    m = json.loads((current / "manifest.json").read_text(encoding="utf-8"))
+    assert m["published"] and m["gates"]["passed"]
+    rows = {t["name"]: t["rows"] for t in m["targets"]}
+    assert rows["juki"] == 400 and f"{rows['kojin_juminzei']:,}" in out
 
 
 @pytest.mark.parametrize("argv, needle", [

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 import os
 import posixpath
+import time
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -109,6 +110,7 @@ class BlockResult:
     tolerated_by_code: dict[str, int] = field(default_factory=dict)  # errors of kept rows
     headers: list[dict[str, Any]] = field(default_factory=list)
     trailers: list[dict[str, Any]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # time spent per step (decode, ...)
 
     @property
     def sort_key(self) -> tuple[int, int]:
@@ -264,8 +266,15 @@ class BlockDecoder:
 
     # -- the block --------------------------------------------------------
     def decode(self, block: Block) -> BlockResult:
+        t0 = time.perf_counter()
         buf = read_block(block)
-        return self.decode_bytes(block, buf)
+        t1 = time.perf_counter()
+        res = self.decode_bytes(block, buf)
+        res.seconds["read"] = t1 - t0
+        # decode = everything but reading and what a subclass timed itself (e.g. mapping)
+        res.seconds["decode"] = time.perf_counter() - t1 - sum(
+            v for k, v in res.seconds.items() if k != "read")
+        return res
 
     def decode_bytes(self, block: Block, buf: bytes) -> BlockResult:
         """Decode a block given its bytes (``buf`` starts at ``block.start_offset``)."""
@@ -378,17 +387,25 @@ class BlockDecoder:
         good = sel[keep]
         batch = dec.batch if keep.all() else dec.batch.filter(pa.array(keep))
         if kind in self.schemas:
-            res.rows[kind] = int(len(good))
-            if len(good):
-                res.parts[kind] = self._write_part(block, kind, batch, res.source, starts, good)
+            self._emit_rows(block, buf, starts, kind, batch, good, res, put)
         else:
             target = res.headers if kind == HEADER else res.trailers
             for local, row in zip(good.tolist(), batch.to_pylist(), strict=True):
                 target.append({"record": block.first_record + local + 1,
                                "values": {k: _jsonable(v) for k, v in row.items()}})
 
-    def _write_part(self, block: Block, kind: str, batch: pa.RecordBatch, source: str,
-                    starts: np.ndarray, good: np.ndarray) -> str:
+    def _emit_rows(self, block: Block, buf: bytes, starts: np.ndarray, kind: str,
+                   batch: pa.RecordBatch, good: np.ndarray, res: BlockResult, put) -> None:
+        """The good decoded rows of a row kind (``good``: their local record indexes): written
+        as the block's part file. Subclasses may transform them first (e.g. map them to a
+        standard layout) and quarantine rows with ``put(local, kind, raw, reasons)``."""
+        res.rows[kind] = int(len(good))
+        if len(good):
+            res.parts[kind] = self._write_part(block, kind, batch, res.source, starts, good)
+
+    def with_lineage(self, block: Block, kind: str, batch: pa.RecordBatch, source: str,
+                     starts: np.ndarray, good: np.ndarray) -> pa.RecordBatch:
+        """``batch`` plus the lineage columns ``_source``, ``_record``, ``_offset``."""
         n = batch.num_rows
         schema = self.schemas[kind]
         lineage = [
@@ -399,14 +416,27 @@ class BlockDecoder:
         columns = list(batch.columns)
         names = [f.name for f in LINEAGE_FIELDS]
         columns += [a for nm, a in zip(names, lineage, strict=True) if batch.schema.get_field_index(nm) < 0]
-        out = pa.RecordBatch.from_arrays(columns, schema=schema)
+        return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+    def _write_part(self, block: Block, kind: str, batch: pa.RecordBatch, source: str,
+                    starts: np.ndarray, good: np.ndarray) -> str:
+        out = self.with_lineage(block, kind, batch, source, starts, good)
+        return self.write_part(block, kind, out)
+
+    def write_part(self, block: Block, kind: str, out: pa.RecordBatch | pa.Table) -> str:
+        """Write ``out`` as the block's part file of ``kind`` (atomically; a retried bundle
+        replaces it with the same bytes); returns its path."""
+        schema = out.schema
         if self.staging_dir is None:
             raise ValueError("no staging folder for part files")
         name = f"{block.input_index:05d}-{block.block_index:07d}-{kind}.arrow"
         path = FileSystems.join(self.staging_dir, "parts", name)
         sink = pa.BufferOutputStream()
         with pa.ipc.new_file(sink, schema) as writer:
-            writer.write_batch(out)
+            if isinstance(out, pa.Table):
+                writer.write_table(out)
+            else:
+                writer.write_batch(out)
         data = sink.getvalue()
         tmp = path + ".tmp"
         with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:

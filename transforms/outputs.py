@@ -165,7 +165,7 @@ def summarize(layout, results: Sequence[BlockResult]) -> dict[str, Any]:
             "index": r.input_index, "path": r.path, "source": r.source, "blocks": 0,
             "records": 0, "bytes_read": 0, "records_by_kind": {}, "rows": {},
             "quarantined": 0, "quarantined_by_kind": {}, "quarantined_by_code": {},
-            "tolerated_by_code": {}, "headers": [], "trailers": [],
+            "tolerated_by_code": {}, "headers": [], "trailers": [], "seconds": {},
         })
         s["blocks"] += 1
         s["records"] += r.n_records
@@ -173,7 +173,8 @@ def summarize(layout, results: Sequence[BlockResult]) -> dict[str, Any]:
         for d_name, d in (("records_by_kind", r.counts), ("rows", r.rows),
                           ("quarantined_by_kind", r.quarantined_by_kind),
                           ("quarantined_by_code", r.quarantined_by_code),
-                          ("tolerated_by_code", r.tolerated_by_code)):
+                          ("tolerated_by_code", r.tolerated_by_code),
+                          ("seconds", r.seconds)):
             for k, v in d.items():
                 s[d_name][k] = s[d_name].get(k, 0) + v
         s["quarantined"] += r.n_quarantined
@@ -210,6 +211,7 @@ def summarize(layout, results: Sequence[BlockResult]) -> dict[str, Any]:
         "quarantined_by_kind": total("quarantined_by_kind"),
         "quarantined_by_code": total("quarantined_by_code"),
         "tolerated_by_code": total("tolerated_by_code"),
+        "seconds": total("seconds"),  # summed over blocks (CPU time of all workers)
         "header_kind": HEADER in layout.kinds,
         "trailer_kind": TRAILER in layout.kinds,
         "outputs": {},

@@ -1,0 +1,267 @@
+"""A whole migration job in one Beam pipeline: several legacy sources, decoded and mapped per block.
+
+::
+
+    (input index, path) for every input of every source      # input indexes are global to the job
+      | PlanJobBlocks(layouts by input)                        # blocks of whole records
+      | Reshuffle
+      | DecodeMapBlocks(steps, staging)                        # decode → map → part file
+      | FinalizeJob(steps, staging, sync marker)               # merged outputs, quarantine, summary
+
+One element is one block of one input; a :class:`SourceStep` says what happens to the rows of
+its source: with a ``mapper`` (a target) the block's good decoded rows are mapped to the standard
+layout inside the same DoFn and only the standard rows are written as the block's part file;
+rows the mapper cannot convert go to quarantine with their raw bytes and reasons, exactly like
+decoding errors, so every record still ends in exactly one place. Without a mapper (a reference
+source, e.g. 住登外) the decoded rows are written as they are.
+
+This module does not know how mapping works: ``mapper`` is any picklable callable
+``mapper(table) -> (standard table, rejects)`` with a ``schema`` attribute, where ``rejects`` is
+a list of ``(row index in table, [reason dicts])`` (``ikou.pipeline.jobrun.MappingStep``).
+Later steps that work per block (record matching, issue 5) can wrap the mapper the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+from apache_beam import pvalue
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from ikou.transforms.blocks import (
+    DEFAULT_BLOCK_SIZE,
+    Block,
+    BlockDecoder,
+    BlockResult,
+    file_size,
+    plan_blocks,
+    row_schema,
+)
+from ikou.transforms.composites import QUARANTINE, RESULTS
+from ikou.transforms.outputs import (
+    OUTPUT_BATCH_ROWS,
+    QUARANTINE_FILE,
+    SUMMARY_FILE,
+    merge_parts,
+    summarize,
+    write_quarantine,
+)
+
+__all__ = ["DecodeMapBlocks", "FinalizeJob", "MappingBlockDecoder", "PlanJobBlocks",
+           "SourceStep", "finalize_job"]
+
+_NS = "ikou"
+ROW_KIND = "data"
+
+
+@dataclass(frozen=True)
+class SourceStep:
+    """One legacy source of a job and what becomes of its rows."""
+
+    name: str                     # the source's name in the job
+    layout: Any                   # ikou.pipeline.layout.Layout (one row kind: ``data``)
+    gaiji: dict
+    inputs: tuple[int, ...]       # the job's input indexes that belong to this source
+    output: str                   # staged file, relative: "juki.arrow", "reference/jutogai.arrow"
+    mapper: Any = None            # see the module docstring; None: decoded rows as they are
+    role: str = "target"          # "target" or "reference"
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.mapper.schema if self.mapper is not None else row_schema(self.layout,
+                                                                             ROW_KIND)
+
+
+class MappingBlockDecoder(BlockDecoder):
+    """A :class:`BlockDecoder` that maps each block's good rows before writing them."""
+
+    def __init__(self, layout, gaiji, staging_dir, mapper):
+        super().__init__(layout, gaiji, staging_dir)
+        self.mapper = mapper
+
+    def _emit_rows(self, block: Block, buf: bytes, starts: np.ndarray, kind: str,
+                   batch: pa.RecordBatch, good: np.ndarray, res: BlockResult, put) -> None:
+        if self.mapper is None or not len(good):
+            super()._emit_rows(block, buf, starts, kind, batch, good, res, put)
+            return
+        legacy = self.with_lineage(block, kind, batch, res.source, starts, good)
+        t0 = time.perf_counter()
+        mapped, rejects = self.mapper(pa.Table.from_batches([legacy]))
+        t1 = time.perf_counter()
+        res.seconds["mapping"] = res.seconds.get("mapping", 0.0) + (t1 - t0)
+        rl = self.layout.record_length
+        for row, reasons in rejects:
+            local = int(good[row])
+            s = int(starts[local])
+            put(local, kind, buf[s:s + rl], list(reasons))
+        res.rows[kind] = int(mapped.num_rows)
+        if mapped.num_rows:
+            res.parts[kind] = self.write_part(block, kind, mapped)
+        res.seconds["write"] = res.seconds.get("write", 0.0) + (time.perf_counter() - t1)
+
+
+# -- Beam ----------------------------------------------------------------------------------
+
+class _PlanJobFn(beam.DoFn):
+    def __init__(self, layouts: dict[int, Any], block_size: int):
+        self.layouts = layouts
+        self.block_size = block_size
+        self.files = Metrics.counter(_NS, "input_files")
+        self.blocks = Metrics.counter(_NS, "blocks_planned")
+
+    def process(self, element):
+        index, path = element
+        blocks = plan_blocks(index, path, file_size(path), self.layouts[index], self.block_size)
+        self.files.inc()
+        self.blocks.inc(len(blocks))
+        yield from blocks
+
+
+class PlanJobBlocks(beam.PTransform):
+    """(input index, path) -> ``Block``s, each input with its own source's layout."""
+
+    def __init__(self, steps: Sequence[SourceStep], block_size: int = DEFAULT_BLOCK_SIZE):
+        super().__init__()
+        self.layouts = {i: s.layout for s in steps for i in s.inputs}
+        self.block_size = block_size
+
+    def expand(self, inputs):
+        return inputs | "Split" >> beam.ParDo(_PlanJobFn(self.layouts, self.block_size))
+
+
+class _DecodeMapFn(beam.DoFn):
+    def __init__(self, steps: Sequence[SourceStep], staging_dir: str):
+        self.steps = list(steps)
+        self.staging_dir = staging_dir
+        self.decoders: dict[int, BlockDecoder] = {}
+        self.records = Metrics.counter(_NS, "records_read")
+        self.rows = Metrics.counter(_NS, "rows_written")
+        self.quarantined = Metrics.counter(_NS, "records_quarantined")
+        self.bytes = Metrics.counter(_NS, "bytes_read")
+        self.blocks = Metrics.counter(_NS, "blocks_decoded")
+
+    def setup(self):
+        for step in self.steps:
+            dec = MappingBlockDecoder(step.layout, step.gaiji, self.staging_dir, step.mapper)
+            for i in step.inputs:
+                self.decoders[i] = dec
+
+    def process(self, block):
+        result = self.decoders[block.input_index].decode(block)
+        self.blocks.inc()
+        self.records.inc(result.n_records)
+        self.bytes.inc(result.bytes_read)
+        self.rows.inc(sum(result.rows.values()))
+        self.quarantined.inc(result.n_quarantined)
+        for rec in result.quarantined:
+            yield pvalue.TaggedOutput(QUARANTINE, rec)
+        yield dataclasses.replace(result, quarantined=[])
+
+
+class DecodeMapBlocks(beam.PTransform):
+    """``Block`` -> ``BlockResult`` (``results``) and quarantined records (``quarantine``);
+    the block's rows (mapped for a target) are written as part files under the staging folder."""
+
+    def __init__(self, steps: Sequence[SourceStep], staging_dir: str):
+        super().__init__()
+        self.steps = list(steps)
+        self.staging_dir = staging_dir
+
+    def expand(self, blocks):
+        out = blocks | "DecodeMap" >> beam.ParDo(
+            _DecodeMapFn(self.steps, self.staging_dir)).with_outputs(QUARANTINE, main=RESULTS)
+        return {RESULTS: out[RESULTS], QUARANTINE: out[QUARANTINE]}
+
+
+def _finalize(results, quarantined, steps, staging_dir, sync_marker, batch_rows):
+    return finalize_job(steps, results, quarantined, staging_dir, sync_marker, batch_rows)
+
+
+class FinalizeJob(beam.PTransform):
+    """Gathers everything and writes the staged outputs; output: the job summary dict."""
+
+    def __init__(self, steps: Sequence[SourceStep], staging_dir: str, sync_marker: bytes,
+                 batch_rows: int | None = None):
+        super().__init__()
+        self.steps = list(steps)
+        self.staging_dir = staging_dir
+        self.sync_marker = sync_marker
+        self.batch_rows = batch_rows or OUTPUT_BATCH_ROWS
+
+    def expand(self, decoded):
+        results = decoded[RESULTS] | "GatherResults" >> beam.combiners.ToList()
+        quarantined = decoded[QUARANTINE] | "GatherQuarantine" >> beam.combiners.ToList()
+        return results | "Write" >> beam.Map(
+            _finalize, pvalue.AsSingleton(quarantined), self.steps, self.staging_dir,
+            self.sync_marker, self.batch_rows)
+
+
+# -- finalizing ------------------------------------------------------------------------------
+
+def _sum_into(total: dict, part: dict) -> None:
+    for k, v in part.items():
+        total[k] = total.get(k, 0) + v
+
+
+def finalize_job(steps: Sequence[SourceStep], results: Iterable[BlockResult],
+                 quarantined: Iterable[dict], staging_dir: str, sync_marker: bytes,
+                 batch_rows: int = OUTPUT_BATCH_ROWS) -> dict[str, Any]:
+    """Merge each source's parts into its output, write one ``quarantine.avro`` for the whole
+    job (sorted by (input, record)) and return (and store as ``summary.json``) the summary:
+    ``sources`` (per source: :func:`~ikou.transforms.outputs.summarize` plus its outputs, the
+    quarantine counted as the records of that source) and job totals."""
+    ordered = sorted(results, key=lambda r: r.sort_key)
+    quarantined = list(quarantined)
+    qpath = FileSystems.join(staging_dir, QUARANTINE_FILE)
+    t0 = time.perf_counter()
+    n_quarantined = write_quarantine(quarantined, qpath, sync_marker)
+    q_by_input: dict[int, int] = {}
+    for q in quarantined:
+        q_by_input[q["input"]] = q_by_input.get(q["input"], 0) + 1
+    job: dict[str, Any] = {"sources": {}, "outputs": {}, "seconds": {}}
+    for step in steps:
+        inputs = set(step.inputs)
+        rs = [r for r in ordered if r.input_index in inputs]
+        s = summarize(step.layout, rs)
+        path = FileSystems.join(staging_dir, step.output)
+        if "://" not in path:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        parts = [r.parts[ROW_KIND] for r in rs if ROW_KIND in r.parts]
+        rows = merge_parts(parts, step.schema, path, batch_rows)
+        out = {"path": path, "kind": ROW_KIND, "rows": rows, "source": step.name,
+               "role": step.role}
+        s["outputs"] = {step.output: out,
+                        QUARANTINE_FILE: {"path": qpath, "kind": None,
+                                          "rows": sum(q_by_input.get(i, 0) for i in inputs)}}
+        s["role"] = step.role
+        s["output"] = step.output
+        job["sources"][step.name] = s
+        job["outputs"][step.output] = out
+        _sum_into(job["seconds"], s["seconds"])
+    job["outputs"][QUARANTINE_FILE] = {"path": qpath, "kind": None, "rows": n_quarantined,
+                                       "source": None, "role": "quarantine"}
+    srcs = job["sources"].values()
+    for key in ("records", "bytes_read", "data_records", "rows_written", "quarantined",
+                "data_quarantined"):
+        job[key] = sum(s[key] for s in srcs)
+    for key in ("quarantined_by_code", "quarantined_by_kind"):
+        total: dict[str, int] = {}
+        for s in srcs:
+            _sum_into(total, s[key])
+        job[key] = dict(sorted(total.items()))
+    job["seconds"]["finalize"] = time.perf_counter() - t0
+    with FileSystems.create(FileSystems.join(staging_dir, SUMMARY_FILE),
+                            compression_type=CompressionTypes.UNCOMPRESSED) as f:
+        f.write(json.dumps(job, ensure_ascii=False, indent=1, sort_keys=True).encode())
+    return job
