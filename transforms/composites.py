@@ -20,23 +20,27 @@ from apache_beam.metrics import Metrics
 from ikou.transforms.blocks import DEFAULT_BLOCK_SIZE, BlockDecoder, file_size, plan_blocks
 from ikou.transforms.outputs import OUTPUT_BATCH_ROWS, finalize_results
 
-__all__ = ["QUARANTINE", "RESULTS", "DecodeBlocks", "Finalize", "PlanBlocks"]
+__all__ = ["QUARANTINE", "RESULTS", "BlockDoFn", "DecodeBlocks", "Finalize", "PlanBlocks", "PlanBlocksFn"]
 
 RESULTS = "results"
 QUARANTINE = "quarantine"
 _NS = "ikou"
 
 
-class _PlanFn(beam.DoFn):
-    def __init__(self, layout, block_size):
-        self.layout = layout
+class PlanBlocksFn(beam.DoFn):
+    """(input index, path) -> ``Block``s; ``layouts`` is one layout for every input or a
+    mapping input index -> layout."""
+
+    def __init__(self, layouts, block_size):
+        self.layouts = layouts
         self.block_size = block_size
         self.files = Metrics.counter(_NS, "input_files")
         self.blocks = Metrics.counter(_NS, "blocks_planned")
 
     def process(self, element):
         index, path = element
-        blocks = plan_blocks(index, path, file_size(path), self.layout, self.block_size)
+        layout = self.layouts[index] if isinstance(self.layouts, dict) else self.layouts
+        blocks = plan_blocks(index, path, file_size(path), layout, self.block_size)
         self.files.inc()
         self.blocks.inc(len(blocks))
         yield from blocks
@@ -51,26 +55,25 @@ class PlanBlocks(beam.PTransform):
         self.block_size = block_size
 
     def expand(self, inputs):
-        return inputs | "Split" >> beam.ParDo(_PlanFn(self.layout, self.block_size))
+        return inputs | "Split" >> beam.ParDo(PlanBlocksFn(self.layout, self.block_size))
 
 
-class _DecodeFn(beam.DoFn):
-    def __init__(self, layout, gaiji, staging_dir):
-        self.layout = layout
-        self.gaiji = gaiji
-        self.staging_dir = staging_dir
-        self.decoder = None
+class BlockDoFn(beam.DoFn):
+    """Decodes one block per element with the decoder :meth:`decoder_for` picks; emits the
+    block's :class:`BlockResult` (main) and its quarantined records (tagged ``quarantine``)."""
+
+    def __init__(self):
         self.records = Metrics.counter(_NS, "records_read")
         self.rows = Metrics.counter(_NS, "rows_written")
         self.quarantined = Metrics.counter(_NS, "records_quarantined")
         self.bytes = Metrics.counter(_NS, "bytes_read")
         self.blocks = Metrics.counter(_NS, "blocks_decoded")
 
-    def setup(self):
-        self.decoder = BlockDecoder(self.layout, self.gaiji, self.staging_dir)
+    def decoder_for(self, block) -> BlockDecoder:
+        raise NotImplementedError
 
     def process(self, block):
-        result = self.decoder.decode(block)
+        result = self.decoder_for(block).decode(block)
         self.blocks.inc()
         self.records.inc(result.n_records)
         self.bytes.inc(result.bytes_read)
@@ -79,6 +82,21 @@ class _DecodeFn(beam.DoFn):
         for rec in result.quarantined:
             yield pvalue.TaggedOutput(QUARANTINE, rec)
         yield dataclasses.replace(result, quarantined=[])
+
+
+class _DecodeFn(BlockDoFn):
+    def __init__(self, layout, gaiji, staging_dir):
+        super().__init__()
+        self.layout = layout
+        self.gaiji = gaiji
+        self.staging_dir = staging_dir
+        self.decoder = None
+
+    def setup(self):
+        self.decoder = BlockDecoder(self.layout, self.gaiji, self.staging_dir)
+
+    def decoder_for(self, block):
+        return self.decoder
 
 
 class DecodeBlocks(beam.PTransform):

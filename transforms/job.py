@@ -23,7 +23,6 @@ Later steps that work per block (record matching, issue 5) can wrap the mapper t
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -37,18 +36,15 @@ import pyarrow as pa
 from apache_beam import pvalue
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
 
 from ikou.transforms.blocks import (
     DEFAULT_BLOCK_SIZE,
     Block,
     BlockDecoder,
     BlockResult,
-    file_size,
-    plan_blocks,
     row_schema,
 )
-from ikou.transforms.composites import QUARANTINE, RESULTS
+from ikou.transforms.composites import QUARANTINE, RESULTS, BlockDoFn, PlanBlocksFn
 from ikou.transforms.outputs import (
     OUTPUT_BATCH_ROWS,
     QUARANTINE_FILE,
@@ -113,21 +109,6 @@ class MappingBlockDecoder(BlockDecoder):
 
 # -- Beam ----------------------------------------------------------------------------------
 
-class _PlanJobFn(beam.DoFn):
-    def __init__(self, layouts: dict[int, Any], block_size: int):
-        self.layouts = layouts
-        self.block_size = block_size
-        self.files = Metrics.counter(_NS, "input_files")
-        self.blocks = Metrics.counter(_NS, "blocks_planned")
-
-    def process(self, element):
-        index, path = element
-        blocks = plan_blocks(index, path, file_size(path), self.layouts[index], self.block_size)
-        self.files.inc()
-        self.blocks.inc(len(blocks))
-        yield from blocks
-
-
 class PlanJobBlocks(beam.PTransform):
     """(input index, path) -> ``Block``s, each input with its own source's layout."""
 
@@ -137,19 +118,15 @@ class PlanJobBlocks(beam.PTransform):
         self.block_size = block_size
 
     def expand(self, inputs):
-        return inputs | "Split" >> beam.ParDo(_PlanJobFn(self.layouts, self.block_size))
+        return inputs | "Split" >> beam.ParDo(PlanBlocksFn(self.layouts, self.block_size))
 
 
-class _DecodeMapFn(beam.DoFn):
+class _DecodeMapFn(BlockDoFn):
     def __init__(self, steps: Sequence[SourceStep], staging_dir: str):
+        super().__init__()
         self.steps = list(steps)
         self.staging_dir = staging_dir
         self.decoders: dict[int, BlockDecoder] = {}
-        self.records = Metrics.counter(_NS, "records_read")
-        self.rows = Metrics.counter(_NS, "rows_written")
-        self.quarantined = Metrics.counter(_NS, "records_quarantined")
-        self.bytes = Metrics.counter(_NS, "bytes_read")
-        self.blocks = Metrics.counter(_NS, "blocks_decoded")
 
     def setup(self):
         for step in self.steps:
@@ -157,16 +134,8 @@ class _DecodeMapFn(beam.DoFn):
             for i in step.inputs:
                 self.decoders[i] = dec
 
-    def process(self, block):
-        result = self.decoders[block.input_index].decode(block)
-        self.blocks.inc()
-        self.records.inc(result.n_records)
-        self.bytes.inc(result.bytes_read)
-        self.rows.inc(sum(result.rows.values()))
-        self.quarantined.inc(result.n_quarantined)
-        for rec in result.quarantined:
-            yield pvalue.TaggedOutput(QUARANTINE, rec)
-        yield dataclasses.replace(result, quarantined=[])
+    def decoder_for(self, block):
+        return self.decoders[block.input_index]
 
 
 class DecodeMapBlocks(beam.PTransform):
