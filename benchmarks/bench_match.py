@@ -16,10 +16,14 @@ Measured in the same run:
   (one worker) the string lists; their levels are checked equal to the kernel's;
 * the kernel on two threads (the GIL is released in the loops);
 * seconds to link N tax records to N residents end to end (normalise, block, estimate, score,
-  build the output tables), with precision / recall / F1 against the generator's truth.
+  build the output tables), with precision / recall / F1 against the generator's truth;
+* (full mode) the same linkage through the Beam path (``ikou.transforms.match.MatchRecords`` via
+  ``ikou.pipeline.matchrun.run_match``: Arrow files in, links.arrow out, FnApiRunner in one
+  process) beside the in-process engine on the same files, checked byte-identical.
 
     python -m benchmarks.bench_match            # full: 1,000,000 × 1,000,000
     python -m benchmarks.bench_match --quick    # 20,000 × 20,000
+    python -m benchmarks.bench_match --beam-only [--quick]   # only the Beam row
 """
 
 from __future__ import annotations
@@ -449,20 +453,75 @@ def measure_splink(n: int, normalised: bool = False) -> list[dict]:
     return rows
 
 
-def run(quick: bool = False) -> list[dict]:
+def measure_beam_link(n: int, shards: int = 16, beam_args=()) -> list[dict]:
+    """Link n × n through the Beam path and in this process, on the same Arrow files; the
+    outputs must be byte-identical (a fast wrong answer is not a result)."""
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    from ikou.pipeline.matching import write_outputs
+    from ikou.pipeline.matchrun import run_match
+    from ikou.transforms.linkage import write_arrow
+    from ikou.transforms.match import DEFAULT_ROWS_PER_SLICE
+
+    residents, tax, truth = generate(n)
+    mapping = {**CONFIG, "left": {**CONFIG["left"], "path": "residents.arrow"},
+               "right": {**CONFIG["right"], "path": "tax.arrow"}}
+    with tempfile.TemporaryDirectory(prefix="ikou-bench-match-") as tmp:
+        tmp = Path(tmp)
+        write_arrow(residents, tmp / "residents.arrow")
+        write_arrow(tax, tmp / "tax.arrow")
+        (tmp / "match.yaml").write_text(yaml.safe_dump(mapping, allow_unicode=True),
+                                        encoding="utf-8")
+        cfg = config_from_mapping(mapping)
+        t_in, c_in, ref = _best(lambda: link(cfg, residents, tax), 1)
+        write_outputs(ref, tmp / "inproc")
+        t_beam, c_beam, run_ = _best(lambda: run_match(tmp / "match.yaml", tmp / "beam",
+                                                       list(beam_args), shards=shards), 1)
+        same = all((tmp / "inproc" / f).read_bytes() == (tmp / "beam" / f).read_bytes()
+                   for f in ("links.arrow", "review.arrow", "unmatched.arrow"))
+        if not same:
+            raise AssertionError("the Beam path's outputs differ from the in-process engine's")
+        links = pa.ipc.open_file(str(tmp / "beam" / "links.arrow")).read_all()
+    acc = _accuracy(links, truth)
+    runner = run_.manifest["runner"]
+    mode = (f"{runner['direct_num_workers']} processes"
+            if runner.get("direct_running_mode") == "multi_processing" else "1 process")
+    c = run_.counts
+    return [{"benchmark": "match",
+             "case": f"link {n:,} tax records to {n:,} residents through Beam "
+                     f"({runner['runner']}, {mode}, {shards} shards, "
+                     f"{DEFAULT_ROWS_PER_SLICE:,} records an element)",
+             "impl": KERNEL_IMPL, "value": round(t_beam, 2), "unit": "s (wall)",
+             "cpu_s_this_process": round(c_beam, 2), "records_s": round(n / t_beam),
+             "inprocess_s": round(t_in, 2), "inprocess_cpu_s": round(c_in, 2),
+             "ratio": round(t_beam / t_in, 2), "same_outputs_as_inprocess": same,
+             "pipeline_s": run_.manifest["timings"]["pipeline"],
+             "candidate_pairs": c["candidate_pairs"], "match": c["match"],
+             "possible": c["possible"], "f1_match": acc["match"][2],
+             "peak_rss_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}]
+
+
+def run(quick: bool = False, beam_only: bool = False) -> list[dict]:
+    if beam_only:
+        return measure_beam_link(20_000 if quick else 1_000_000)
     if quick:
         return (measure_comparisons(20_000, 50_000, 5_000, 2) + measure_link(20_000)
                 + measure_link(20_000, keys=False) + measure_splink(20_000))
     return (measure_comparisons(200_000, 2_000_000, 100_000, 3) + measure_link(1_000_000)
-            + measure_link(1_000_000, keys=False) + measure_splink(1_000_000)
-            + measure_splink(1_000_000, normalised=True))
+            + measure_link(1_000_000, keys=False) + measure_beam_link(1_000_000)
+            + measure_splink(1_000_000) + measure_splink(1_000_000, normalised=True))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--beam-only", action="store_true",
+                        help="only the linkage through Beam beside the in-process engine")
     args = parser.parse_args(argv)
-    for row in run(args.quick):
+    for row in run(args.quick, args.beam_only):
         print(json.dumps(row, ensure_ascii=False))
 
 

@@ -158,6 +158,14 @@ class GateReport:
 
 # ----------------------------------------------------------------------------- helpers
 
+def _without_annotations(table: pa.Table) -> pa.Table:
+    """Record matching's annotation columns (``_<key>_original``: the value a resolved key
+    replaced, see ``ikou.pipeline.jobmatch``) are provenance like the lineage columns; the
+    standard's suite validates the standard items and the resolved keys."""
+    extra = [c for c in table.column_names if c.startswith("_") and c.endswith("_original")]
+    return table.drop_columns(extra) if extra else table
+
+
 def _read_arrow(path: Path) -> pa.Table:
     try:
         with pa.memory_map(str(path)) as src:
@@ -379,7 +387,7 @@ def run_gates(staged: dict[str, Path | str], run_dir: Path | str, mode: str = "f
     unknown = sorted(set(expected_rows) - set(staged))
     if unknown:
         raise GateError(f"expected_rows names outputs that are not staged: {', '.join(unknown)}")
-    tables = {name: _read_arrow(Path(p)) for name, p in staged.items()}
+    tables = {name: _without_annotations(_read_arrow(Path(p))) for name, p in staged.items()}
     runner = _Runner(run_dir, data_docs, sample)
     gates: dict[str, OutputGate] = {}
     unchecked: list[str] = []

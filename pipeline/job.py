@@ -41,7 +41,8 @@ __all__ = ["GATE_MODES", "Job", "JobError", "Reference", "Source", "Target", "lo
 
 GATE_MODES = ("fail", "warn")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_TOP = {"name", "gaiji", "sources", "targets", "references", "outputs", "gates", "block_size"}
+_TOP = {"name", "gaiji", "sources", "targets", "references", "outputs", "gates", "block_size",
+        "matching"}
 _SOURCE = {"name", "layout", "inputs", "label"}
 _TARGET = {"standard", "mapping", "source"}
 _REFERENCE = {"source"}
@@ -94,6 +95,7 @@ class Job:
     outputs: Path | None
     gates: str = "fail"
     block_size: int | None = None
+    matching: tuple = ()          # ikou.pipeline.jobmatch.MatchEntry per matched target
 
     @property
     def inputs(self) -> list[tuple[str, Path]]:
@@ -276,9 +278,13 @@ def load_job(path: str | os.PathLike) -> Job:
         n = sources[unused[0]].line
         raise JobError(f"{path}:{n}: source {unused[0]!r} is neither a target's source nor a "
                        "reference")
+    from ikou.pipeline.jobmatch import parse_matching  # record matching (issue 5)
+
+    matching = parse_matching(path, doc, path.parent, targets, sources, references,
+                              lambda node, msg: _err(path, node, msg))
     return Job(path=path, name=name, gaiji_path=gaiji_path, gaiji=gaiji, sources=sources,
                targets=tuple(targets), references=tuple(references), outputs=outputs,
-               gates=gates, block_size=block_size)
+               gates=gates, block_size=block_size, matching=matching)
 
 
 # -- the generator's job set ------------------------------------------------------------------
@@ -293,6 +299,8 @@ DEMO_TARGETS = {
     "kokuho_hihokensha": ("kokuho_kojin", "kokuho_hihokensha.mapping.yaml"),
 }
 DEMO_REFERENCES = ("jutogai",)
+#: Sources whose target is matched against the residents (config ``<source>.match.yaml``).
+DEMO_MATCHING = ("zei", "kokuho_setai", "kokuho_hihokensha")
 JOB_FILE = "job.yaml"
 
 
@@ -327,6 +335,14 @@ def write_demo_job(folder: str | os.PathLike, sources, gaiji: str | None = "gaij
     if refs:
         lines.append("references:")
         lines += [f"  - {{source: {r}}}" for r in refs]
+    matched = [n for n in DEMO_MATCHING if n in sources] if "juki" in sources else []
+    if matched:  # record matching (issue 5): resolve missing or mistyped 宛名番号
+        lines.append("matching:")
+        for name in matched:
+            config = f"{name}.match.yaml"
+            (folder / config).write_text((DEMO_DIR / config).read_text(encoding="utf-8"),
+                                         encoding="utf-8")
+            lines.append(f"  - {{target: {DEMO_TARGETS[name][0]}, config: {config}}}")
     lines += [f"outputs: {outputs}", f"gates: {gates}"]
     path = folder / JOB_FILE
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

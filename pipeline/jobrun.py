@@ -8,7 +8,8 @@ bytes, like a decoding error. Then:
 
 1. **check** — reconciliation per source (data records read = standard rows + quarantined, the
    trailer count, rows in the merged files); a failure publishes nothing (exit 1);
-2. *(issue 5: record matching goes here, on the staged standard files, before the gates)*;
+2. **matching** (issue 5, :mod:`ikou.pipeline.jobmatch`): resolve missing or wrong 宛名番号 of the
+   matched targets on the staged files; unresolved records go to ``review/``;
 3. **gates** — :func:`ikou.pipeline.gates.run_gates` on the staged standard files with the
    reconciled row counts; results and Data Docs go to the run folder ``OUT/runs/<run id>/``;
 4. **publish** — only when every gate passed (or ``gates: warn``): one atomic step.
@@ -44,6 +45,7 @@ from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
 from ikou.pipeline.gates import GateReport, run_gates
 from ikou.pipeline.job import Job, JobError, load_job
+from ikou.pipeline.jobmatch import CarryingMapper, carried_columns, run_matching
 from ikou.pipeline.manifest import MANIFEST_FILE, file_digest, versions, write_manifest
 from ikou.pipeline.mapping import Mapping, apply_mapping
 from ikou.pipeline.run import ReconciliationError, _counters, _runner_for, check
@@ -124,12 +126,21 @@ class JobResult:
 
 # -- stage -----------------------------------------------------------------------------------
 
+def _mapper(job: Job, target, carry: dict):
+    step = MappingStep(target.mapping)
+    if target.source not in carry:
+        return step
+    legacy = job.sources[target.source].layout.arrow_schema("data")
+    return CarryingMapper(step, carry[target.source], legacy)  # columns for matching
+
+
 def steps_for(job: Job) -> list[SourceStep]:
     index = {}
     for i, (name, _path) in enumerate(job.inputs):
         index.setdefault(name, []).append(i)
+    carry = carried_columns(job)
     steps = [SourceStep(t.source, job.sources[t.source].layout, job.gaiji,
-                        tuple(index[t.source]), f"{t.name}.arrow", MappingStep(t.mapping),
+                        tuple(index[t.source]), f"{t.name}.arrow", _mapper(job, t, carry),
                         "target") for t in job.targets]
     steps += [SourceStep(r.source, job.sources[r.source].layout, job.gaiji,
                          tuple(index[r.source]), f"reference/{r.source}.arrow", None,
@@ -223,7 +234,7 @@ def _gate_results(report: GateReport) -> dict[str, Any]:
 
 
 def _manifest(job: Job, run_id: str, inputs, digests, summary, checks, report, outputs,
-              timings, runner) -> dict[str, Any]:
+              timings, runner, matching=None) -> dict[str, Any]:
     by_source = summary["sources"]
     ins = []
     for i, ((src, path), (digest, size)) in enumerate(zip(inputs, digests, strict=True)):
@@ -243,7 +254,9 @@ def _manifest(job: Job, run_id: str, inputs, digests, summary, checks, report, o
         "job": {"name": job.name, "path": str(job.path), "run_id": run_id},
         "targets": [{"name": t.name, "label": t.standard.label, "spec": t.standard.spec,
                      "source": t.source, "mapping": str(t.mapping_path),
-                     "rows": by_source[t.source]["rows_written"],
+                     "rows": summary["outputs"][f"{t.name}.arrow"]["rows"],
+                     "review": summary["outputs"].get(f"review/{t.name}.arrow",
+                                                      {}).get("rows", 0),
                      "quarantined": by_source[t.source]["quarantined"],
                      "quarantined_by_code": by_source[t.source]["quarantined_by_code"]}
                     for t in job.targets],
@@ -256,6 +269,7 @@ def _manifest(job: Job, run_id: str, inputs, digests, summary, checks, report, o
         "quarantined_by_code": summary["quarantined_by_code"],
         "quarantined_by_kind": summary["quarantined_by_kind"],
         "checks": checks,
+        "matching": matching,
         "gates": _gate_results(report) if report is not None else None,
         "outputs": outputs,
         "timings": {k: round(v, 3) for k, v in timings.items()},
@@ -274,7 +288,8 @@ def _manifest(job: Job, run_id: str, inputs, digests, summary, checks, report, o
 def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = None,
             gates: str | None = None, beam_args: Sequence[str] = (),
             block_size: int | None = None, data_docs: bool = True,
-            echo: Callable[[str], None] | None = None) -> JobResult:
+            echo: Callable[[str], None] | None = None,
+            truth: str | os.PathLike | None = None) -> JobResult:
     """Stage, check, gate and publish a job. Raises :class:`ReconciliationError` or
     :class:`GateFailure` (nothing published) or :class:`JobError` (a user mistake)."""
     t0 = time.perf_counter()
@@ -319,13 +334,19 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
         if problems:
             raise ReconciliationError(problems)
 
-        # Issue 5: record matching runs here, on the staged standard files, before the gates.
+        # record matching (issue 5), on the staged standard files, before the gates:
+        # resolved keys stay in the standard files, unresolved records go to review/
+        matching = None
+        if job.matching:
+            t5 = time.perf_counter()
+            matching = run_matching(job, summary, staging, beam_args, truth)
+            timings["matching"] = time.perf_counter() - t5
 
         t3 = time.perf_counter()
         staged = {t.name: summary["outputs"][f"{t.name}.arrow"]["path"] for t in job.targets}
         staged.update({r.source: summary["outputs"][f"reference/{r.source}.arrow"]["path"]
                        for r in job.references})
-        expected = {t.name: summary["sources"][t.source]["rows_written"] for t in job.targets}
+        expected = {t.name: summary["outputs"][f"{t.name}.arrow"]["rows"] for t in job.targets}
         refs = (RESIDENT_TARGET, *(r.source for r in job.references))
         report = run_gates(staged, run_dir, mode=mode, expected_rows=expected,
                            data_docs=data_docs, references=refs)
@@ -336,7 +357,7 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
         if not report.publish:
             timings["total"] = time.perf_counter() - t0
             manifest = _manifest(job, run_id, inputs, digests, summary, checks, report, [],
-                                 timings, runner)
+                                 timings, runner, matching)
             manifest["published"] = False
             write_manifest(str(run_dir), manifest)
             raise GateFailure(report, run_dir)
@@ -357,7 +378,7 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
         timings["publish"] = time.perf_counter() - t4
         timings["total"] = time.perf_counter() - t0
         manifest = _manifest(job, run_id, inputs, digests, summary, checks, report, outputs,
-                             timings, runner)
+                             timings, runner, matching)
         manifest["published"] = True
         write_manifest(str(staging), manifest)  # part of the release: published with it
         release = publish_release(staging, out, run_id)

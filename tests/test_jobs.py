@@ -17,6 +17,7 @@ import pytest
 
 from ikou.pipeline.cli import main
 from ikou.pipeline.job import JobError, load_job
+from ikou.pipeline.jobmatch import original_field
 from ikou.pipeline.standard import load_standard
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +25,9 @@ RESIDENTS = 300
 TARGETS = ("juki", "kojin_juminzei", "kokuho_setai", "kokuho_kojin")
 SOURCE_OF = {"juki": "juki", "kojin_juminzei": "zei", "kokuho_setai": "kokuho_setai",
              "kokuho_kojin": "kokuho_hihokensha"}
+#: Targets the generated job matches against the residents (issue 5) → the resolved key column.
+MATCHED = {"kojin_juminzei": "atena_no", "kokuho_setai": "setainushi_atena_no",
+           "kokuho_kojin": "atena_no"}
 
 
 def _lines(err: str) -> list[str]:
@@ -147,8 +151,12 @@ def test_job_publishes_three_standard_files(published, town):
     assert current.is_symlink() and os.readlink(current).startswith("releases" + os.sep)
     release = current.resolve()
     names = sorted(str(p.relative_to(release)) for p in release.rglob("*") if p.is_file())
+    # issue 5: the generated job matches tax and 国保 records to the residents (review files for
+    # what matching cannot resolve, the links for audit)
+    matched = {t: key for t, key in MATCHED.items()}
     assert names == sorted([f"{t}.arrow" for t in TARGETS] + [
-        "reference/jutogai.arrow", "quarantine.avro", "manifest.json"])
+        "reference/jutogai.arrow", "quarantine.avro", "manifest.json"]
+        + [f"review/{t}.arrow" for t in matched] + [f"match/{t}.links.arrow" for t in matched])
     assert not list((published / "releases").glob(".staging-*"))
     m = json.loads((current / "manifest.json").read_text(encoding="utf-8"))
     assert m["published"] and m["gates"]["passed"] and m["checks"]["ok"]
@@ -160,9 +168,14 @@ def test_job_publishes_three_standard_files(published, town):
         # rows == reconciled counts == the generator's data records (no corruption here)
         assert table.num_rows == t["rows"] == len(data) > 0
         assert m["gates"]["gates"][t["name"]]["rows"] == t["rows"]
-        # the schema is the definition's, with the Japanese item metadata
+        # the schema is the definition's, with the Japanese item metadata (+ for a matched
+        # target the original value of each key that matching resolved)
         std = load_standard(t["name"])
-        assert table.schema.equals(std.schema(lineage=True), check_metadata=True)
+        want = std.schema(lineage=True)
+        if t["name"] in matched:
+            key = matched[t["name"]]
+            want = want.append(original_field(want, key))
+        assert table.schema.equals(want, check_metadata=True)
         first = table.schema.field(std.items[0].field)
         assert first.metadata[b"ikou.name"].decode() == std.items[0].name
         assert first.metadata[b"ikou.item_no"] == b"1"

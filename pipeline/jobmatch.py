@@ -1,0 +1,328 @@
+"""Record matching (名寄せ) inside a migration job: resolve missing or wrong 宛名番号 before the gates.
+
+A job names, per target, a matching configuration (the format of :mod:`ikou.pipeline.matching`)::
+
+    matching:
+      - {target: kojin_juminzei, config: zei.match.yaml}
+
+The configuration's fields and blocking name **legacy columns** (the decoded export's, e.g.
+``name_kana``, ``birth``): the left side is the residents — the resident target's source
+(``juki``) and the reference sources (住登外) — the right side the target's source; ``right.key``
+names the target's standard column holding the referenced 宛名番号 (e.g. ``atena_no``). Ids and
+the left key are set here (left: ``atena_no``; right: the staged row).
+
+1. While mapping, the legacy columns a configuration compares are carried next to the standard
+   columns as ``_m.<column>`` (:class:`CarryingMapper`), for the resident target and each
+   matched target.
+2. After reconciliation, :func:`run_matching` runs :class:`ikou.transforms.match.MatchRecords`
+   on Beam over the staged files and rewrites each matched target: a record linked by key keeps
+   its 宛名番号; one linked by a fuzzy ``match`` carries the resolved 宛名番号 and keeps the
+   original value in ``_<key>_original`` (null: the key was kept; ``""``: it was blank);
+   every other record (``possible``, or no link) leaves
+   the standard file for ``review/<target>.arrow`` (with the decision, score and best
+   candidate). ``_m.`` columns are dropped everywhere. The links go to
+   ``match/<target>.links.arrow``.
+3. Per matched source: data records read = standard rows + review rows + quarantined, else
+   :class:`~ikou.pipeline.run.ReconciliationError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from ikou.pipeline.matching import MatchConfig, MatchConfigFileError, load_config, variant_map
+from ikou.pipeline.matchrun import accuracy
+from ikou.pipeline.run import ReconciliationError, _runner_for
+from ikou.transforms.linkage import write_arrow
+from ikou.transforms.match import SUMMARY_FILE, MatchRecords, required_columns
+from ikou.transforms.outputs import OUTPUT_BATCH_ROWS
+
+__all__ = ["CARRY", "CarryingMapper", "MatchEntry", "carried_columns", "original_field",
+           "parse_matching", "run_matching"]
+
+CARRY = "_m."
+RESIDENT_TARGET = "juki"
+LEFT_KEY = "atena_no"
+REVIEW_DIR = "review"
+MATCH_DIR = "match"
+
+
+@dataclass(frozen=True)
+class MatchEntry:
+    target: str
+    config: MatchConfig
+    config_path: Path
+    line: int = 0
+
+    @property
+    def key(self) -> str:
+        return self.config.right_key
+
+
+def _legacy_columns(cfg: MatchConfig, side: str) -> list[str]:
+    key = cfg.left_key if side == "left" else cfg.right_key
+    return [c for c in required_columns(cfg, side) if c not in (key, cfg.left_id, cfg.right_id)]
+
+
+def parse_matching(job_path, doc, base: Path, targets, sources, references, err) -> tuple:
+    """The ``matching:`` entries of a job (``err(node, message)`` makes a ``JobError``)."""
+    nodes = doc.get("matching") or []
+    if not isinstance(nodes, list):
+        raise err(doc, "'matching' must be a list")
+    by_name = {t.name: t for t in targets}
+    out = []
+    for node in nodes:
+        if not isinstance(node, dict) or set(node) != {"target", "config"}:
+            raise err(node if isinstance(node, dict) else doc,
+                      "a matching entry needs exactly 'target' and 'config'")
+        target = by_name.get(node["target"])
+        if target is None or target.name == RESIDENT_TARGET:
+            raise err(node, f"matching: {node['target']!r} is not a target to match against "
+                            f"the residents ({RESIDENT_TARGET!r})")
+        if RESIDENT_TARGET not in by_name:
+            raise err(node, f"matching needs the resident target {RESIDENT_TARGET!r}")
+        cpath = Path(str(node["config"]))
+        cpath = cpath if cpath.is_absolute() else base / cpath
+        try:
+            cfg = load_config(cpath)
+        except MatchConfigFileError as exc:
+            raise err(node, f"matching config: {exc}") from None
+        if cfg.right_key is None or cfg.right_key not in target.standard.schema(False).names:
+            raise err(node, f"matching config {cpath.name}: right.key must name a column of the "
+                            f"standard {target.name!r}")
+        cfg = dataclasses.replace(cfg, left_id=LEFT_KEY, left_key=LEFT_KEY, right_id=None)
+        need = {"right": (target.source,),
+                "left": (by_name[RESIDENT_TARGET].source, *(r.source for r in references))}
+        for side, srcs in need.items():
+            for src in srcs:
+                names = sources[src].layout.arrow_schema("data").names
+                missing = [c for c in _legacy_columns(cfg, side) if c not in names]
+                if missing:
+                    raise err(node, f"matching config {cpath.name}: source {src!r} has no "
+                                    f"column {', '.join(map(repr, missing))}")
+        out.append(MatchEntry(target.name, cfg, cpath, getattr(node, "line", 0)))
+    return tuple(out)
+
+
+def carried_columns(job) -> dict[str, tuple[str, ...]]:
+    """Target source → the legacy columns its mapper carries (``_m.<column>``)."""
+    by_target = {t.name: t for t in job.targets}
+    out: dict[str, list[str]] = {}
+    for m in getattr(job, "matching", ()):
+        out.setdefault(by_target[m.target].source, []).extend(_legacy_columns(m.config, "right"))
+        out.setdefault(by_target[RESIDENT_TARGET].source, []).extend(
+            _legacy_columns(m.config, "left"))
+    return {k: tuple(dict.fromkeys(v)) for k, v in out.items()}
+
+
+class CarryingMapper:
+    """A mapper that also carries legacy columns (``_m.<name>``) with the mapped rows (joined on
+    the lineage ``_record``, unique within a block)."""
+
+    def __init__(self, inner, columns, legacy_schema: pa.Schema):
+        self.inner = inner
+        self.columns = tuple(columns)
+        schema = inner.schema
+        for c in self.columns:
+            schema = schema.append(pa.field(CARRY + c, legacy_schema.field(c).type))
+        self.schema = schema
+
+    def __call__(self, table):
+        mapped, rejects = self.inner(table)
+        rec = table.column("_record").to_numpy()
+        order = np.argsort(rec, kind="stable")
+        pos = order[np.searchsorted(rec, mapped.column("_record").to_numpy(), sorter=order)]
+        take = pa.array(pos, pa.int64())
+        for c in self.columns:
+            mapped = mapped.append_column(CARRY + c, table.column(c).take(take))
+        return mapped, rejects
+
+
+# --- after staging ---------------------------------------------------------------------------
+
+
+def original_field(schema: pa.Schema, key: str) -> pa.Field:
+    """The column that keeps a resolved key's original value (null where the key stayed)."""
+    name = (schema.field(key).metadata or {}).get(b"ikou.name", key.encode()).decode()
+    return pa.field(f"_{key}_original", schema.field(key).type, metadata={
+        b"ikou.role": b"match", b"ikou.name": f"{name}（名寄せ前）".encode()})
+
+
+def _read(path) -> pa.Table:
+    with pa.memory_map(str(path)) as src:
+        return pa.ipc.open_file(src).read_all()
+
+
+def _write(table: pa.Table, path) -> None:
+    """Write (65,536-row batches) to a new file, then rename: readers of the old file (memory
+    maps, e.g. the table being rewritten) keep theirs."""
+    table = table.combine_chunks()
+    tmp = f"{path}.tmp"
+    with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
+        for batch in table.to_batches(max_chunksize=OUTPUT_BATCH_ROWS):
+            w.write_batch(batch)
+    os.replace(tmp, path)
+
+
+def _strip(table: pa.Table) -> pa.Table:
+    return table.drop_columns([c for c in table.column_names if c.startswith(CARRY)])
+
+
+def _carried(table: pa.Table, cols) -> dict[str, pa.Array]:
+    return {c: table.column(CARRY + c).combine_chunks() for c in cols}
+
+
+def _left_table(job, cfg, staged_paths) -> pa.Table:
+    """Residents + reference sources: atena_no and the compared legacy columns."""
+    cols = _legacy_columns(cfg, "left")
+    parts = []
+    juki = _read(staged_paths[RESIDENT_TARGET])
+    parts.append(pa.table({LEFT_KEY: juki.column(LEFT_KEY).combine_chunks(),
+                           **_carried(juki, cols)}))
+    for ref in job.references:
+        t = _read(staged_paths[ref.source])
+        parts.append(pa.table({LEFT_KEY: t.column(LEFT_KEY).combine_chunks().cast(pa.string()),
+                               **{c: t.column(c).combine_chunks() for c in cols}}))
+    return pa.concat_tables(parts, promote_options="permissive").combine_chunks()
+
+
+def _truth_by_row(truth_path, table: pa.Table) -> dict[int, str]:
+    """Right row → true 宛名番号 from the generator's truth.jsonl (file, record, atena_no)."""
+    want = {}
+    with open(truth_path, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                t = json.loads(line)
+                want[(t["file"], t["record"])] = t["atena_no"]
+    src = table.column("_source").to_pylist()
+    rec = table.column("_record").to_pylist()
+    return {i: want.get((s, r)) for i, (s, r) in enumerate(zip(src, rec, strict=True))}
+
+
+def run_matching(job, summary: dict[str, Any], staging: Path, beam_args=(),
+                 truth: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Match every configured target against the residents and rewrite the staged files (see
+    the module docstring); updates ``summary['outputs']`` and returns the manifest section."""
+    entries = getattr(job, "matching", ())
+    outs = summary["outputs"]
+    staged = {t.name: Path(outs[f"{t.name}.arrow"]["path"]) for t in job.targets}
+    staged.update({r.source: Path(outs[f"reference/{r.source}.arrow"]["path"])
+                   for r in job.references})
+    report: dict[str, Any] = {"targets": {}, "reconciliation": {}}
+    problems: list[str] = []
+    by_target = {t.name: t for t in job.targets}
+    work = staging / ".match"
+    for m in entries:
+        cfg, target = m.config, by_target[m.target]
+        right = _read(staged[m.target])
+        n = right.num_rows
+        cols = _legacy_columns(cfg, "right")
+        rtab = pa.table({m.key: right.column(m.key).combine_chunks(), **_carried(right, cols)})
+        left = _left_table(job, cfg, staged)
+        folder = work / m.target
+        (folder / "out").mkdir(parents=True, exist_ok=True)
+        write_arrow(left, folder / "left.arrow")
+        write_arrow(rtab, folder / "right.arrow")
+        options = PipelineOptions(list(beam_args))
+        runner, _ = _runner_for(options)
+        p = beam.Pipeline(runner=runner, options=options)
+        _ = p | f"Match_{m.target}" >> MatchRecords(
+            cfg, variant_map(cfg), folder / "left.arrow", folder / "right.arrow", folder / "out")
+        p.run().wait_until_finish()
+        match_summary = json.loads((folder / "out" / SUMMARY_FILE).read_text(encoding="utf-8"))
+        links = _read(folder / "out" / "links.arrow")
+        rows = links.column("right_row").to_numpy()
+        method = links.column("method").combine_chunks().indices.to_numpy()  # 0 key, 1 fuzzy
+        decision = links.column("decision").combine_chunks().indices.to_numpy()  # 0 match
+        left_id = links.column("left_id").combine_chunks()
+        keep = np.zeros(n, bool)
+        keep[rows[decision == 0]] = True
+        fuzzy = (decision == 0) & (method == 1)
+        new_key = right.column(m.key).combine_chunks()
+        original = pa.nulls(n, new_key.type)
+        if fuzzy.any():
+            idx = np.full(n, -1, np.int64)
+            idx[rows[fuzzy]] = np.flatnonzero(fuzzy)
+            resolved = idx >= 0
+            mask = pa.array(resolved)
+            cand = left_id.take(pa.array(np.maximum(idx, 0), pa.int64())).cast(new_key.type)
+            was = new_key
+            if pa.types.is_string(was.type):  # a blank key was read as null: keep it as ""
+                was = pc.fill_null(was, "")
+            original = pc.if_else(mask, was, original)
+            new_key = pc.if_else(mask, cand, new_key)
+        base = _strip(right)
+        base = base.set_column(base.column_names.index(m.key), base.schema.field(m.key),
+                               new_key)
+        kept = base.filter(pa.array(keep))
+        kept = kept.append_column(original_field(base.schema, m.key),
+                                  original.filter(pa.array(keep)))
+        # review: what matching could not resolve, with its best candidate when there is one
+        best = np.full(n, -1, np.int64)
+        best[rows] = np.arange(len(rows))
+        rev_rows = np.flatnonzero(~keep)
+        rb = best[rev_rows]
+        has = rb >= 0
+        review = _strip(right).take(pa.array(rev_rows, pa.int64()))
+        dec = np.where(has, decision[np.maximum(rb, 0)], 2)
+        review = review.append_column("_match_decision", pa.DictionaryArray.from_arrays(
+            pa.array(dec, pa.int8()), pa.array(["match", "possible", "none"])))
+        score = links.column("score").to_numpy()
+        review = review.append_column("_match_score", pa.array(
+            np.where(has, score[np.maximum(rb, 0)], np.nan), pa.float64(), mask=~has))
+        review = review.append_column("_match_candidate", pc.if_else(
+            pa.array(has), left_id.take(pa.array(np.maximum(rb, 0), pa.int64())).cast(
+                pa.string()) if len(left_id) else pa.nulls(len(rb), pa.string()),
+            pa.scalar(None, pa.string())))
+        _write(kept, staged[m.target])
+        (staging / REVIEW_DIR).mkdir(exist_ok=True)
+        (staging / MATCH_DIR).mkdir(exist_ok=True)
+        rpath = staging / REVIEW_DIR / f"{m.target}.arrow"
+        _write(review, rpath)
+        lpath = staging / MATCH_DIR / f"{m.target}.links.arrow"
+        shutil.copy(folder / "out" / "links.arrow", lpath)
+        name = f"{m.target}.arrow"
+        outs[name]["rows"] = kept.num_rows
+        summary["sources"][target.source]["outputs"][name]["rows"] = kept.num_rows
+        outs[f"{REVIEW_DIR}/{m.target}.arrow"] = {
+            "path": str(rpath), "kind": "review", "rows": review.num_rows,
+            "source": target.source, "role": "review"}
+        outs[f"{MATCH_DIR}/{m.target}.links.arrow"] = {
+            "path": str(lpath), "kind": "links", "rows": links.num_rows,
+            "source": target.source, "role": "match"}
+        s = summary["sources"][target.source]
+        rec = {"data_records": s["data_records"], "standard_rows": kept.num_rows,
+               "review": review.num_rows, "quarantined": s["data_quarantined"]}
+        rec["ok"] = rec["data_records"] == kept.num_rows + review.num_rows + rec["quarantined"]
+        if not rec["ok"]:
+            problems.append(f"{target.source}: data records read ({rec['data_records']}) != "
+                            f"standard rows ({kept.num_rows}) + review ({review.num_rows}) + "
+                            f"quarantined ({rec['quarantined']})")
+        report["reconciliation"][target.source] = rec
+        entry = {"config": str(m.config_path), "key": m.key, "counts": match_summary["counts"],
+                 "resolved": int(fuzzy.sum()), "review": review.num_rows,
+                 "model_notes": match_summary["model"]["notes"]}
+        if truth is not None:
+            entry["accuracy"] = accuracy(links, _truth_by_row(truth, right), list(range(n)),
+                                         left.column(LEFT_KEY).to_pylist())
+        report["targets"][m.target] = entry
+    if entries:
+        juki = _read(staged[RESIDENT_TARGET])
+        if any(c.startswith(CARRY) for c in juki.column_names):
+            _write(_strip(juki), staged[RESIDENT_TARGET])
+    shutil.rmtree(work, ignore_errors=True)  # copies of personal columns: never published
+    if problems:
+        raise ReconciliationError(problems)
+    return report

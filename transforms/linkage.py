@@ -1,0 +1,811 @@
+"""The matching engine (名寄せ) as plain functions over Arrow tables and numpy arrays.
+
+:mod:`ikou.pipeline.matching` loads and validates the configuration (YAML) and the variant
+tables and calls :func:`link` in one process; :mod:`ikou.transforms.match` runs the same
+functions on Beam, one shard of records at a time. Steps (details in the pipeline module):
+
+1. :func:`normalize_side` / :func:`prepared_from` (= :func:`prepare`): normalise the compared
+   columns (row by row, so any slice of a table can be normalised apart) and decode them once
+   for comparison;
+2. :func:`block`: candidate pairs per blocking rule by a sort-based equi-join on key codes
+   (:func:`part_array` gives one side's values of a rule's part), the union over the rules;
+3. :func:`key_pairs`: pairs whose keys agree (a right key naming exactly one left record);
+4. :func:`comparison_levels`: comparison vectors of pairs (the comparison kernel);
+5. :func:`random_pairs` + :func:`model_from_levels` (= :func:`estimate_model`): the
+   Fellegi–Sunter model from the vectors of random pairs (u) and of the key pairs or the
+   candidates (m); the vectors' order does not matter, so shards may deliver them;
+6. :func:`decide`: key links first, then the best fuzzy candidate per right record;
+   :func:`links_table` / :func:`unmatched_table` build the outputs sorted by right row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ikou.kernels._match_common import LEVEL_NULL, MatchConfigError, NormalizeOptions
+from ikou.kernels.compare import (
+    StringColumn,
+    date_levels,
+    exact_codes,
+    exact_levels,
+    string_levels,
+)
+from ikou.kernels.normalize import Normalizer
+
+__all__ = [
+    "COUNT_ORDER",
+    "Blocks",
+    "Decisions",
+    "FieldSpec",
+    "KeyPart",
+    "MIN_KEY_PAIRS",
+    "MatchConfig",
+    "MatchResult",
+    "Model",
+    "Prepared",
+    "block",
+    "comparison_levels",
+    "decide",
+    "estimate_model",
+    "key_pairs",
+    "link",
+    "links_table",
+    "make_normalizers",
+    "model_from_levels",
+    "model_mode",
+    "normalize_side",
+    "order_counts",
+    "part_array",
+    "prepare",
+    "prepared_from",
+    "random_pairs",
+    "review_table",
+    "side_ids",
+    "unmatched_table",
+    "write_arrow",
+    "write_outputs",
+]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    left: str
+    right: str
+    method: str
+    thresholds: tuple[float, ...] = ()
+    normalize: NormalizeOptions | None = None
+    m: tuple[float, ...] | None = None
+    u: tuple[float, ...] | None = None
+
+    @property
+    def n_levels(self) -> int:
+        if self.method == "exact":
+            return 2
+        if self.method == "date":
+            return 4
+        return len(self.thresholds) + 1
+
+
+@dataclass(frozen=True)
+class KeyPart:
+    field: str | None  # a compared field (its normalised values) ...
+    left: str | None  # ... or two raw columns
+    right: str | None
+    prefix: int | None = None
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    name: str
+    fields: tuple[FieldSpec, ...]
+    blocking: tuple[tuple[KeyPart, ...], ...]
+    left_id: str | None = None
+    right_id: str | None = None
+    left_key: str | None = None
+    right_key: str | None = None
+    left_path: str | None = None
+    right_path: str | None = None
+    match_probability: float = 0.99
+    possible_probability: float = 0.5
+    variants: tuple[str, ...] = ("default",)
+    em: bool = True
+    max_iterations: int = 40
+    tolerance: float = 1e-5
+    u_random_pairs: int = 200_000
+    em_max_pairs: int = 2_000_000
+    max_block_pairs: int = 10_000
+    expected_match_rate: float = 1.0
+    seed: int = 0
+    m_from: str = "auto"  # "keys" (pairs linked by key), "em", or "auto" (keys when enough)
+
+
+# --- preparation and blocking ----------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    """Both tables' columns ready for blocking and comparison."""
+
+    n_left: int
+    n_right: int
+    left: dict[str, pa.Array]  # field name → normalised (or raw) column
+    right: dict[str, pa.Array]
+    strings: dict[str, tuple[StringColumn, StringColumn]] = field(default_factory=dict)
+    codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def _column(table: pa.Table, name: str, side: str) -> pa.Array:
+    if name not in table.column_names:
+        raise MatchConfigError(f"{side} table has no column {name!r}")
+    col = table.column(name)
+    return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+
+
+def make_normalizers(cfg: MatchConfig, variants: dict[int, int]) -> dict:
+    """One :class:`Normalizer` per distinct normalisation of the config's fields."""
+    normalizers: dict[NormalizeOptions, Normalizer] = {}
+    for f in cfg.fields:
+        if f.normalize is not None and f.normalize not in normalizers:
+            normalizers[f.normalize] = Normalizer(f.normalize, variants)
+    return normalizers
+
+
+def normalize_side(cfg: MatchConfig, table: pa.Table, side: str,
+                   normalizers: dict) -> dict[str, pa.Array]:
+    """The compared columns of one side (``"left"``/``"right"``), normalised, by field name.
+
+    Row by row: any slice of a table gives the slice of the whole table's result.
+    """
+    out = {}
+    for f in cfg.fields:
+        col = _column(table, f.left if side == "left" else f.right, side)
+        if f.normalize is not None:
+            col = normalizers[f.normalize](_as_string(col, f.name))
+        out[f.name] = col
+    return out
+
+
+def prepared_from(cfg: MatchConfig, left: dict[str, pa.Array],
+                  right: dict[str, pa.Array]) -> Prepared:
+    """A :class:`Prepared` from both sides' normalised columns (:func:`normalize_side`)."""
+    n_left = len(next(iter(left.values()))) if left else 0
+    n_right = len(next(iter(right.values()))) if right else 0
+    prep = Prepared(n_left, n_right, dict(left), dict(right))
+    for f in cfg.fields:
+        a, b = left[f.name], right[f.name]
+        if f.method in ("jaro_winkler", "levenshtein"):
+            prep.strings[f.name] = (StringColumn(_as_string(a, f.name)),
+                                    StringColumn(_as_string(b, f.name)))
+        elif f.method == "exact":
+            prep.codes[f.name] = exact_codes(_blank_to_null(a), _blank_to_null(b))
+    return prep
+
+
+def prepare(cfg: MatchConfig, left: pa.Table, right: pa.Table,
+            variants: dict[int, int]) -> Prepared:
+    """Normalise the compared columns of both tables (``variants``: the variant map)."""
+    normalizers = make_normalizers(cfg, variants)
+    return prepared_from(cfg, normalize_side(cfg, left, "left", normalizers),
+                         normalize_side(cfg, right, "right", normalizers))
+
+
+def _as_string(arr: pa.Array, name: str) -> pa.Array:
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        try:
+            arr = arr.cast(pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise MatchConfigError(f"field {name}: cannot use {arr.type} as text") from None
+    return arr
+
+
+def _blank_to_null(arr: pa.Array) -> pa.Array:
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
+    return arr
+
+
+def part_array(part: KeyPart, cols: dict[str, pa.Array], table: pa.Table, side: str):
+    """One side's values of a blocking part (normalised field or raw column, prefix applied;
+    blank → null). ``cols``: that side's normalised columns."""
+    if part.field is not None:
+        a = cols[part.field]
+    else:
+        a = _column(table, part.left if side == "left" else part.right, side)
+    if part.prefix is not None:
+        a = pc.utf8_slice_codeunits(_as_string(a, "blocking"), 0, part.prefix)
+    return _blank_to_null(a)
+
+
+def _part_arrays(part: KeyPart, prep: Prepared, left: pa.Table, right: pa.Table):
+    return (part_array(part, prep.left, left, "left"),
+            part_array(part, prep.right, right, "right"))
+
+
+def _rule_codes(rule, prep: Prepared, left: pa.Table, right: pa.Table):
+    """One int64 code per row and side for a rule's combined key (-1: a part is null/blank)."""
+    lc = rc = None
+    for part in rule:
+        a, b = exact_codes(*_part_arrays(part, prep, left, right))
+        if lc is None:
+            lc, rc = a, b
+            continue
+        width = int(max(a.max(initial=-1), b.max(initial=-1))) + 1
+        bad_l, bad_r = (lc < 0) | (a < 0), (rc < 0) | (b < 0)
+        both = np.concatenate([lc * width + a, rc * width + b])
+        _, inv = np.unique(both, return_inverse=True)  # compact before the next part
+        inv = inv.astype(np.int64)
+        lc, rc = inv[: len(lc)], inv[len(lc):]
+        lc[bad_l] = -1
+        rc[bad_r] = -1
+    return lc, rc
+
+
+def _join_codes(lc: np.ndarray, rc: np.ndarray, max_block_pairs: int):
+    """All (left, right) row pairs with equal non-negative codes; blocks over the cap skipped."""
+    k = int(max(lc.max(initial=-1), rc.max(initial=-1))) + 1
+    if k == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, 0
+    count_l = np.bincount(lc[lc >= 0], minlength=k)
+    count_r = np.bincount(rc[rc >= 0], minlength=k)
+    size = count_l.astype(np.int64) * count_r
+    too_big = size > max_block_pairs
+    skipped = int(size[too_big].sum())
+    order_l = np.argsort(lc, kind="stable")
+    start_l = np.concatenate([[0], np.cumsum(count_l)])[:-1] + int((lc < 0).sum())
+    rows_r = np.nonzero(rc >= 0)[0]
+    rows_r = rows_r[~too_big[rc[rows_r]]]
+    reps = count_l[rc[rows_r]]
+    ri = np.repeat(rows_r, reps)
+    first = np.repeat(start_l[rc[rows_r]], reps)
+    within = np.arange(len(ri), dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
+    li = order_l[first + within]
+    return li.astype(np.int64), ri.astype(np.int64), skipped
+
+
+@dataclass
+class Blocks:
+    li: np.ndarray  # candidate pairs (union over rules), sorted by (right, left)
+    ri: np.ndarray
+    per_rule: list[tuple[np.ndarray, np.ndarray]]
+    skipped_pairs: int
+    levels: np.ndarray | None = None  # comparison levels of (li, ri), once computed
+
+
+def block(cfg: MatchConfig, prep: Prepared, left: pa.Table, right: pa.Table) -> Blocks:
+    """Candidate pairs: the union over blocking rules of pairs that agree on the rule's key."""
+    per_rule = []
+    skipped = 0
+    for rule in cfg.blocking:
+        lc, rc = _rule_codes(rule, prep, left, right)
+        li, ri, sk = _join_codes(lc, rc, cfg.max_block_pairs)
+        per_rule.append((li, ri))
+        skipped += sk
+    # each rule's pairs come sorted by (right, left) and unique, so the union is a merge
+    keys = np.concatenate([ri * prep.n_left + li for li, ri in per_rule] or [np.zeros(0, np.int64)])
+    if len(per_rule) > 1 and len(keys):
+        keys.sort(kind="stable")  # timsort: linear on the sorted runs
+        keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
+    return Blocks(keys % max(prep.n_left, 1), keys // max(prep.n_left, 1), per_rule, skipped)
+
+
+# --- comparison and the Fellegi–Sunter model --------------------------------------------------
+
+
+def comparison_levels(cfg: MatchConfig, prep: Prepared, li, ri) -> np.ndarray:
+    """Comparison vectors: an int8 matrix (pairs × fields) of levels, -1 where a value is null."""
+    out = np.empty((len(li), len(cfg.fields)), dtype=np.int8)
+    for j, f in enumerate(cfg.fields):
+        if f.method in ("jaro_winkler", "levenshtein"):
+            a, b = prep.strings[f.name]
+            out[:, j] = string_levels(a, b, li, ri, f.method, f.thresholds)[1]
+        elif f.method == "exact":
+            a, b = prep.codes[f.name]
+            out[:, j] = exact_levels(a, b, li, ri)
+        else:
+            out[:, j] = date_levels(prep.left[f.name], prep.right[f.name], li, ri)
+    return out
+
+
+@dataclass
+class Model:
+    """m and u per field and level (index = level), and the prior of a random pair matching."""
+
+    fields: tuple[str, ...]
+    m: list[np.ndarray]
+    u: list[np.ndarray]
+    prior: float
+    notes: list[str] = field(default_factory=list)
+
+    def weights(self) -> list[np.ndarray]:
+        return [np.log2(m / u) for m, u in zip(self.m, self.u, strict=True)]
+
+    @property
+    def prior_weight(self) -> float:
+        return math.log2(self.prior / (1.0 - self.prior))
+
+    def to_dict(self) -> dict:
+        return {
+            "prior": self.prior,
+            "fields": {
+                name: {"m": m.round(6).tolist(), "u": u.round(6).tolist(),
+                       "weight": np.log2(m / u).round(4).tolist()}
+                for name, m, u in zip(self.fields, self.m, self.u, strict=True)
+            },
+            "notes": list(self.notes),
+        }
+
+
+_FLOOR = 1e-6
+
+
+def _normalise(p: np.ndarray) -> np.ndarray:
+    p = np.maximum(p, _FLOOR)
+    return p / p.sum()
+
+
+def _initial_m(n: int) -> np.ndarray:
+    return _normalise(4.0 ** np.arange(n))
+
+
+def _patterns(levels: np.ndarray):
+    """Unique comparison vectors and their counts."""
+    if len(levels) == 0:
+        return levels, np.zeros(0, np.int64)
+    if levels.shape[1] <= 15:
+        code = np.zeros(len(levels), np.int64)
+        for j in range(levels.shape[1]):
+            code = code * 16 + (levels[:, j].astype(np.int64) + 1)
+        uniq, first, counts = np.unique(code, return_index=True, return_counts=True)
+        return levels[first], counts
+    uniq, counts = np.unique(levels, axis=0, return_counts=True)
+    return uniq, counts
+
+
+def _log_probs(pat: np.ndarray, probs: list[np.ndarray]) -> np.ndarray:
+    total = np.zeros(len(pat))
+    for j, p in enumerate(probs):
+        lv = pat[:, j].astype(np.int64)
+        total += np.where(lv >= 0, np.log(p[np.maximum(lv, 0)]), 0.0)
+    return total
+
+
+def _em(levels, m, u, free_m, lam, max_iter, tol):
+    """EM over comparison vectors (splink's expectation–maximisation, on unique patterns).
+
+    Updates m of the ``free_m`` fields, u of every field and the match share ``lam``. u here
+    describes the non-matches *among the candidates* (blocking makes them agree more often than
+    random pairs); the caller scores with the u of random pairs.
+    """
+    pat, counts = _patterns(levels)
+    if len(pat) == 0:
+        return m, u, lam, 0
+    counts = counts.astype(np.float64)
+    m = [x.copy() for x in m]
+    u = [x.copy() for x in u]
+    it = 0
+    while it < max_iter:
+        it += 1
+        lm = math.log(lam) + _log_probs(pat, m)
+        lu = math.log(1 - lam) + _log_probs(pat, u)
+        g = 1.0 / (1.0 + np.exp(np.clip(lu - lm, -700, 700)))  # P(match | pattern)
+        wm, wu = counts * g, counts * (1.0 - g)
+        new_lam = float(np.clip(wm.sum() / counts.sum(), 1e-9, 1 - 1e-9))
+        change = abs(new_lam - lam)
+        for j in range(pat.shape[1]):
+            lv = pat[:, j].astype(np.int64)
+            ok = lv >= 0
+            for probs, weights, update in ((m, wm, j in free_m), (u, wu, True)):
+                if not update:
+                    continue
+                num = np.bincount(lv[ok], weights=weights[ok], minlength=len(probs[j]))
+                if num.sum() > 0:
+                    new = _normalise(num / num.sum())
+                    change = max(change, float(np.abs(new - probs[j]).max()))
+                    probs[j] = new
+        lam = new_lam
+        if change < tol:
+            break
+    return m, u, lam, it
+
+
+MIN_KEY_PAIRS = 30
+
+
+def _m_from_pairs(levels: np.ndarray, fields, m0):
+    m = []
+    for j, f in enumerate(fields):
+        if f.m is not None:
+            m.append(m0[j])
+            continue
+        lv = levels[:, j]
+        counts = np.bincount(lv[lv >= 0].astype(np.int64), minlength=f.n_levels)
+        m.append(_normalise((counts + 0.5) / (counts.sum() + 0.5 * f.n_levels)))
+    return m
+
+
+def model_mode(cfg: MatchConfig, n_key: int) -> str:
+    """How m is found: ``fixed`` (given / no EM), ``keys`` (pairs linked by key) or ``em``."""
+    if not cfg.em or all(f.m is not None for f in cfg.fields):
+        return "fixed"
+    if cfg.m_from == "keys" or (cfg.m_from == "auto" and n_key >= MIN_KEY_PAIRS):
+        return "keys"
+    return "em"
+
+
+def random_pairs(cfg: MatchConfig, n_left: int, n_right: int):
+    """``(rng, li, ri)``: the random pairs u is estimated from (``li``/``ri`` None when none are
+    needed) and the generator, positioned after them, that samples EM's candidates."""
+    rng = np.random.default_rng(cfg.seed)
+    n_u = cfg.u_random_pairs if n_left and n_right else 0
+    if n_u and any(f.u is None for f in cfg.fields):
+        li = rng.integers(0, n_left, n_u, dtype=np.int64)
+        ri = rng.integers(0, n_right, n_u, dtype=np.int64)
+        return rng, li, ri
+    return rng, None, None
+
+
+def model_from_levels(cfg: MatchConfig, n_left: int, n_right: int, rand_levels, mode: str,
+                      key_levels=None, candidate_levels=None) -> Model:
+    """The model from comparison vectors: of the random pairs (u), of the pairs linked by key
+    (``mode == "keys"``) or of the candidate pairs EM runs on (``mode == "em"``, already
+    sampled down to ``em_max_pairs``). Row order does not matter."""
+    names = tuple(f.name for f in cfg.fields)
+    notes: list[str] = []
+    u = []
+    for j, f in enumerate(cfg.fields):
+        if f.u is not None:
+            u.append(np.array(f.u))
+        elif rand_levels is not None:
+            lv = rand_levels[:, j]
+            counts = np.bincount(lv[lv >= 0].astype(np.int64), minlength=f.n_levels)
+            u.append(_normalise((counts + 0.5) / (counts.sum() + 0.5 * f.n_levels)))
+        else:
+            u.append(_normalise(4.0 ** -np.arange(f.n_levels)))
+            notes.append(f"{f.name}: no random pairs, default u")
+    m0 = [np.array(f.m) if f.m is not None else _initial_m(f.n_levels) for f in cfg.fields]
+    expected = cfg.expected_match_rate * min(n_left, n_right)
+    pairs_total = max(n_left * n_right, 1)
+    prior = float(np.clip(expected / pairs_total, 1e-12, 0.5))
+    if mode == "fixed":
+        return Model(names, m0, u, prior, notes)
+    if mode == "keys":
+        n_key = 0 if key_levels is None else len(key_levels)
+        if n_key == 0:
+            notes.append("no pairs linked by key: m not estimated (default)")
+            return Model(names, m0, u, prior, notes)
+        model = Model(names, _m_from_pairs(key_levels, cfg.fields, m0), u, prior, notes)
+        score, _ = _score(model, key_levels)
+        keep = score >= _logit2(cfg.possible_probability)
+        model.m = _m_from_pairs(key_levels[keep], cfg.fields, m0)
+        notes.append(f"m from {int(keep.sum())} of {n_key} pairs linked by key")
+        return model
+    levels = candidate_levels
+    if levels is None or len(levels) == 0:
+        notes.append("no candidate pairs: m not estimated (default)")
+        return Model(names, m0, u, prior, notes)
+    free = [j for j, f in enumerate(cfg.fields) if f.m is None]
+    lam0 = float(np.clip(min(n_left, n_right) / len(levels), 1e-6, 0.5))
+    m, _, lam, it = _em(levels, m0, u, free, lam0, cfg.max_iterations, cfg.tolerance)
+    notes.append(f"EM: {len(levels)} candidate pairs, {it} iterations, match share {lam:.4f}")
+    return Model(names, m, u, prior, notes)
+
+
+def estimate_model(cfg: MatchConfig, prep: Prepared, blocks: Blocks,
+                   key_pairs: tuple[np.ndarray, np.ndarray] | None = None) -> Model:
+    """u from random pairs; m from the pairs linked by key, or by EM over the candidates.
+
+    With ``m_from: keys`` (or ``auto`` and at least ``MIN_KEY_PAIRS`` key pairs) m is the level
+    distribution of the pairs whose keys agree — labelled data, as splink's
+    ``estimate_m_from_label_column`` — re-estimated once without the key pairs the first model
+    rejects (keys typed wrongly). Otherwise EM:
+
+    As in splink, u comes from random pairs, which are almost all non-matches. m comes from
+    EM over the union of the blocking rules' candidates, where matches are frequent; EM also
+    fits a u for the non-matching candidates, so that agreement caused by blocking is not
+    mistaken for evidence of a match. Scores use m from EM and u from random pairs.
+    (:func:`model_from_levels` does the arithmetic; the Beam path feeds it the same vectors.)
+    """
+    rng, ul, ur = random_pairs(cfg, prep.n_left, prep.n_right)
+    rand_levels = None if ul is None else comparison_levels(cfg, prep, ul, ur)
+    n_key = 0 if key_pairs is None else len(key_pairs[0])
+    mode = model_mode(cfg, n_key)
+    key_levels = candidate_levels = None
+    if mode == "keys" and n_key:
+        key_levels = comparison_levels(cfg, prep, *key_pairs)
+    elif mode == "em" and len(blocks.li):
+        li, ri, levels = blocks.li, blocks.ri, blocks.levels
+        if len(li) > cfg.em_max_pairs:
+            pick = np.sort(rng.choice(len(li), cfg.em_max_pairs, replace=False))
+            li, ri = li[pick], ri[pick]
+            levels = None if levels is None else levels[pick]
+        candidate_levels = comparison_levels(cfg, prep, li, ri) if levels is None else levels
+    return model_from_levels(cfg, prep.n_left, prep.n_right, rand_levels, mode, key_levels,
+                             candidate_levels)
+
+
+# --- linking ---------------------------------------------------------------------------------
+
+
+@dataclass
+class MatchResult:
+    links: pa.Table
+    review: pa.Table
+    unmatched: pa.Table
+    counts: dict
+    model: Model
+
+
+def _field_weights(model: Model, levels: np.ndarray) -> np.ndarray:
+    """Per pair and field, the weight log2(m/u) of its level (0 for a null)."""
+    per_field = np.zeros(levels.shape, dtype=np.float64)
+    for j, wj in enumerate(model.weights()):
+        table = np.append(wj, 0.0)  # index -1 (null) reads the appended 0
+        per_field[:, j] = table[levels[:, j]]
+    return per_field
+
+
+def _score(model: Model, levels: np.ndarray):
+    """Match weight of each pair: log2 prior odds + the sum of the field weights."""
+    total = np.full(len(levels), model.prior_weight)
+    for j, wj in enumerate(model.weights()):
+        total += np.append(wj, 0.0)[levels[:, j]]
+    return total, None
+
+
+def _logit2(p: float) -> float:
+    return math.log2(p / (1.0 - p))
+
+
+def side_ids(table: pa.Table, column: str | None, rows: np.ndarray, side: str) -> pa.Array:
+    """The ids of ``rows`` (the ``column`` values, or the row numbers when no id column)."""
+    if column is None:
+        return pa.array(rows, pa.int64())
+    return _column(table, column, side).take(pa.array(rows, pa.int64()))
+
+
+def _best_per_run(ri: np.ndarray, score: np.ndarray):
+    """For each run of equal ``ri`` (sorted): index of the best score (first on ties), the run's
+    right row, the best score and the runner-up score (-inf when the run has one pair)."""
+    if len(ri) == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, np.zeros(0), np.zeros(0)
+    starts = np.flatnonzero(np.concatenate([[True], ri[1:] != ri[:-1]]))
+    run = np.cumsum(np.concatenate([[False], ri[1:] != ri[:-1]]))
+    top = np.maximum.reduceat(score, starts)
+    idx = np.arange(len(ri))
+    best = np.minimum.reduceat(np.where(score == top[run], idx, len(ri)), starts)
+    rest = score.copy()
+    rest[best] = -np.inf
+    runner = np.maximum.reduceat(rest, starts)
+    return best, ri[starts], top, runner
+
+
+def key_pairs(cfg: MatchConfig, left: pa.Table, right: pa.Table):
+    """Pairs whose keys agree: right rows whose key names exactly one left row.
+
+    Returns ``(left rows, right rows, number of right keys naming several left rows)``.
+    """
+    key_l = np.zeros(0, np.int64)
+    key_r = np.zeros(0, np.int64)
+    key_ambiguous = 0
+    if cfg.left_key is not None:
+        lk, rk = exact_codes(_blank_to_null(_column(left, cfg.left_key, "left")),
+                             _blank_to_null(_column(right, cfg.right_key, "right")))
+        k = int(max(lk.max(initial=-1), rk.max(initial=-1))) + 1
+        count_l = np.bincount(lk[lk >= 0], minlength=k)
+        row_of = np.full(k, -1, np.int64)
+        row_of[lk[lk >= 0]] = np.nonzero(lk >= 0)[0]
+        has = rk >= 0
+        unique = has & (count_l[np.maximum(rk, 0)] == 1)
+        key_ambiguous = int((has & (count_l[np.maximum(rk, 0)] > 1)).sum())
+        key_r = np.nonzero(unique)[0].astype(np.int64)
+        key_l = row_of[rk[key_r]]
+    return key_l, key_r, key_ambiguous
+
+
+@dataclass
+class Decisions:
+    """The links of some right records (aligned arrays, in no particular order) and the right
+    records left without one. :func:`decide` makes them; :meth:`concat` joins disjoint sets of
+    right records (shards), :func:`links_table` / :func:`unmatched_table` turn them into tables."""
+
+    right: np.ndarray  # int64 right rows
+    left: np.ndarray  # int64 left rows
+    levels: np.ndarray  # int8, pairs × fields
+    score: np.ndarray  # float64 match weight
+    method: np.ndarray  # int8: 0 key, 1 fuzzy
+    decision: np.ndarray  # int8: 0 match, 1 possible
+    ambiguous: np.ndarray  # bool
+    unmatched: np.ndarray  # int64 right rows without a link
+    unmatched_best: np.ndarray  # float64: their best candidate's score, NaN when none
+    key_rejected: int = 0
+
+    @classmethod
+    def concat(cls, parts: list[Decisions], n_fields: int) -> Decisions:
+        if not parts:
+            e = np.zeros(0, np.int64)
+            return cls(e, e, np.zeros((0, n_fields), np.int8), np.zeros(0), e.astype(np.int8),
+                       e.astype(np.int8), e.astype(bool), e, np.zeros(0), 0)
+        cat = {name: np.concatenate([getattr(p, name) for p in parts])
+               for name in ("right", "left", "levels", "score", "method", "decision",
+                            "ambiguous", "unmatched", "unmatched_best")}
+        return cls(**cat, key_rejected=sum(p.key_rejected for p in parts))
+
+    def counts(self) -> dict:
+        n_match = int((self.decision == 0).sum())
+        return {
+            "key_links": int((self.method == 0).sum()),
+            "key_rejected": int(self.key_rejected),
+            "match": n_match,
+            "possible": int(len(self.decision) - n_match),
+            "ambiguous": int(self.ambiguous.sum()),
+            "unmatched": int(len(self.unmatched)),
+        }
+
+
+def decide(cfg: MatchConfig, model: Model, right_rows: np.ndarray,
+           key_l: np.ndarray, key_r: np.ndarray, key_levels: np.ndarray,
+           li: np.ndarray, ri: np.ndarray, levels) -> Decisions:
+    """Link the right records ``right_rows`` (sorted; all rows of ``key_r`` and ``ri`` are
+    among them): exact key linkage first — a key pair whose score is not below the ``possible``
+    threshold links its right record — then, for the other right records, the best fuzzy
+    candidate. ``li``/``ri``: the candidate pairs, sorted by (right, left) and unique;
+    ``levels``: their comparison vectors, or a function ``levels(li, ri)`` called only for the
+    candidates of right records not linked by key."""
+    w_match = _logit2(cfg.match_probability)
+    w_possible = _logit2(cfg.possible_probability)
+    n_r = len(right_rows)
+    key_score, _ = _score(model, key_levels)
+    ok = key_score >= w_possible
+    key_rejected = int((~ok).sum())
+    key_l, key_r, key_levels, key_score = key_l[ok], key_r[ok], key_levels[ok], key_score[ok]
+    resolved = np.zeros(n_r, bool)
+    resolved[np.searchsorted(right_rows, key_r)] = True
+
+    # fuzzy linkage for the rest: best candidate per right record
+    keep = ~resolved[np.searchsorted(right_rows, ri)]
+    li, ri = li[keep], ri[keep]
+    levels = levels(li, ri) if callable(levels) else levels[keep]
+    score, _ = _score(model, levels)
+    # Pairs are sorted by (right, left): per right record (a run), the best score (ties: the
+    # lowest left row) and the runner-up, by segment reductions instead of a sort.
+    best, group_r, top, runner = _best_per_run(ri, score)
+    keep_best = top >= w_possible
+    best, b_top, b_runner = best[keep_best], top[keep_best], runner[keep_best]
+    b_li, b_ri, b_lv, b_sc = li[best], ri[best], levels[best], b_top
+    ambiguous = (b_sc >= w_match) & (b_runner >= w_match)
+    decision_fuzzy = np.where((b_sc >= w_match) & ~ambiguous, 0, 1).astype(np.int8)
+
+    all_r = np.concatenate([key_r, b_ri])
+    linked = np.zeros(n_r, bool)
+    linked[np.searchsorted(right_rows, all_r)] = True
+    best_any = np.full(n_r, np.nan)
+    best_any[np.searchsorted(right_rows, group_r)] = top
+    return Decisions(
+        right=all_r,
+        left=np.concatenate([key_l, b_li]),
+        levels=np.concatenate([key_levels, b_lv]),
+        score=np.concatenate([key_score, b_sc]),
+        method=np.concatenate([np.zeros(len(key_r), np.int8), np.ones(len(b_ri), np.int8)]),
+        decision=np.concatenate([np.zeros(len(key_r), np.int8), decision_fuzzy]),
+        ambiguous=np.concatenate([np.zeros(len(key_r), bool), ambiguous]),
+        unmatched=np.asarray(right_rows, np.int64)[~linked],
+        unmatched_best=best_any[~linked],
+        key_rejected=key_rejected,
+    )
+
+
+def links_table(cfg: MatchConfig, model: Model, d: Decisions, right_ids: pa.Array,
+                left_ids: pa.Array) -> pa.Table:
+    """``links``: one row per linked right record, sorted by right row; ``right_ids`` /
+    ``left_ids`` are aligned with ``d.right`` / ``d.left``."""
+    order = np.argsort(d.right, kind="stable")
+    take = pa.array(order, pa.int64())
+    lv_all = d.levels[order]
+    sc = d.score[order]
+    all_fw = _field_weights(model, lv_all)
+    cols = {
+        "right_row": pa.array(d.right[order], pa.int64()),
+        "left_row": pa.array(d.left[order], pa.int64()),
+        "right_id": right_ids.take(take),
+        "left_id": left_ids.take(take),
+        "method": pa.DictionaryArray.from_arrays(d.method[order], pa.array(["key", "fuzzy"])),
+        "decision": pa.DictionaryArray.from_arrays(d.decision[order],
+                                                   pa.array(["match", "possible"])),
+        "ambiguous": pa.array(d.ambiguous[order]),
+        "score": pa.array(sc, pa.float64()),
+        "probability": pa.array(1.0 / (1.0 + np.exp2(-np.clip(sc, -1000, 1000)))),
+    }
+    for j, f in enumerate(cfg.fields):
+        lv = lv_all[:, j]
+        cols[f"level_{f.name}"] = pa.array(lv, pa.int8(), mask=lv == LEVEL_NULL)
+        cols[f"weight_{f.name}"] = pa.array(all_fw[:, j], pa.float64())
+    links = pa.table(cols)
+    return links.replace_schema_metadata({"ikou.match.name": cfg.name})
+
+
+def review_table(links: pa.Table) -> pa.Table:
+    """``review``: the ``possible`` links, for a person to review."""
+    return links.filter(pc.equal(links["decision"].combine_chunks().dictionary_decode(),
+                                 "possible"))
+
+
+def unmatched_table(d: Decisions, right_ids: pa.Array) -> pa.Table:
+    """``unmatched``: right records without a link, sorted; ``right_ids`` aligned with
+    ``d.unmatched``."""
+    order = np.argsort(d.unmatched, kind="stable")
+    best = d.unmatched_best[order]
+    return pa.table({
+        "right_row": pa.array(d.unmatched[order], pa.int64()),
+        "right_id": right_ids.take(pa.array(order, pa.int64())),
+        "best_score": pa.array(best, pa.float64(), mask=np.isnan(best)),
+    })
+
+
+def link(cfg: MatchConfig, left: pa.Table, right: pa.Table, variants: dict[int, int],
+         model: Model | None = None) -> MatchResult:
+    """Link each right record to at most one left record, in this process (``variants``: the
+    variant map; ``ikou.pipeline.matching.link`` loads the config's tables)."""
+    prep = prepare(cfg, left, right, variants)
+    blocks = block(cfg, prep, left, right)
+    # 1. exact key linkage (pairs whose keys agree), checked by the model below
+    key_l, key_r, key_ambiguous = key_pairs(cfg, left, right)
+    if len(key_r) == 0:  # every candidate is scored below: compare them once
+        blocks.levels = comparison_levels(cfg, prep, blocks.li, blocks.ri)
+    if model is None:
+        model = estimate_model(cfg, prep, blocks, (key_l, key_r))
+    key_levels = comparison_levels(cfg, prep, key_l, key_r)
+    # 2. fuzzy linkage for the rest
+    levels = blocks.levels
+    if levels is None:
+        def levels(li, ri):
+            return comparison_levels(cfg, prep, li, ri)
+    d = decide(cfg, model, np.arange(prep.n_right, dtype=np.int64), key_l, key_r, key_levels,
+               blocks.li, blocks.ri, levels)
+    links = links_table(cfg, model, d, side_ids(right, cfg.right_id, d.right, "right"),
+                        side_ids(left, cfg.left_id, d.left, "left"))
+    unmatched = unmatched_table(d, side_ids(right, cfg.right_id, d.unmatched, "right"))
+    counts = {"left_records": prep.n_left, "right_records": prep.n_right,
+              "key_ambiguous": key_ambiguous, "candidate_pairs": int(len(blocks.ri)),
+              "skipped_block_pairs": blocks.skipped_pairs, **d.counts()}
+    return MatchResult(links, review_table(links), unmatched, order_counts(counts), model)
+
+
+COUNT_ORDER = ("left_records", "right_records", "key_links", "key_rejected", "key_ambiguous",
+               "candidate_pairs", "skipped_block_pairs", "match", "possible", "ambiguous",
+               "unmatched")
+
+
+def order_counts(counts: dict) -> dict:
+    """The counts in their documented order."""
+    return {k: counts[k] for k in COUNT_ORDER}
+
+
+def write_outputs(result: MatchResult, folder: str | Path) -> dict:
+    """Write ``links.arrow``, ``review.arrow`` and ``unmatched.arrow`` (Arrow IPC files) into
+    ``folder``; returns a summary for a manifest (counts, model, file names)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name, table in (("links", result.links), ("review", result.review),
+                        ("unmatched", result.unmatched)):
+        path = folder / f"{name}.arrow"
+        write_arrow(table, path)
+        files[name] = {"file": path.name, "rows": table.num_rows}
+    return {"counts": dict(result.counts), "model": result.model.to_dict(), "files": files}
+
+
+def write_arrow(table: pa.Table, path: str | Path) -> None:
+    """Write ``table`` as an Arrow IPC file (the bytes depend only on the table)."""
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
