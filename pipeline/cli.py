@@ -94,6 +94,8 @@ def _parser() -> _Parser:
     d.add_argument("--gaiji", default=None)
     d.add_argument("--out", required=True, help="Arrow IPC file to write")
     d.add_argument("--rejects", default=None, help="Avro file for quarantined records")
+    d.add_argument("--gaiji-fallback", action="store_true",
+                   help="write the 外字 table's fallback characters (column fallback)")
     d.add_argument("--block-size", type=_positive_int, default=None)
 
     sub.add_parser("run", add_help=False,
@@ -181,7 +183,7 @@ def _cmd_decode(args) -> int:
     os.makedirs(out_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".ikou-decode-", dir=out_dir)
     try:
-        decoder = BlockDecoder(layout, gaiji, staging)
+        decoder = BlockDecoder(layout, gaiji, staging, args.gaiji_fallback)
         blocks = plan_blocks(0, os.path.abspath(args.input), size, layout,
                              args.block_size or DEFAULT_BLOCK_SIZE)
         results = [decoder.decode(b) for b in blocks]

@@ -41,8 +41,8 @@ __all__ = ["GATE_MODES", "Job", "JobError", "Reference", "Source", "Target", "lo
 
 GATE_MODES = ("fail", "warn")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_TOP = {"name", "gaiji", "sources", "targets", "references", "outputs", "gates", "block_size",
-        "matching"}
+_TOP = {"name", "gaiji", "gaiji_fallback", "sources", "targets", "references", "outputs",
+        "gates", "block_size", "matching"}
 _SOURCE = {"name", "layout", "inputs", "label"}
 _TARGET = {"standard", "mapping", "source"}
 _REFERENCE = {"source"}
@@ -96,6 +96,7 @@ class Job:
     gates: str = "fail"
     block_size: int | None = None
     matching: tuple = ()          # ikou.pipeline.jobmatch.MatchEntry per matched target
+    gaiji_fallback: bool = False  # write the 外字 table's fallback characters
 
     @property
     def inputs(self) -> list[tuple[str, Path]]:
@@ -183,6 +184,9 @@ def load_job(path: str | os.PathLike) -> Job:
     if doc.get("gaiji") is not None:
         gaiji_path = _file(base, path, doc, doc["gaiji"], "'gaiji'")
         gaiji = load_gaiji(gaiji_path)  # GaijiError names the CSV file and line
+    gaiji_fallback = doc.get("gaiji_fallback", False)
+    if not isinstance(gaiji_fallback, bool):
+        raise _err(path, doc, f"'gaiji_fallback' must be true or false, got {gaiji_fallback!r}")
 
     sources: dict[str, Source] = {}
     seen_inputs: dict[Path, str] = {}
@@ -284,7 +288,8 @@ def load_job(path: str | os.PathLike) -> Job:
                               lambda node, msg: _err(path, node, msg))
     return Job(path=path, name=name, gaiji_path=gaiji_path, gaiji=gaiji, sources=sources,
                targets=tuple(targets), references=tuple(references), outputs=outputs,
-               gates=gates, block_size=block_size, matching=matching)
+               gates=gates, block_size=block_size, matching=matching,
+               gaiji_fallback=gaiji_fallback)
 
 
 # -- the generator's job set ------------------------------------------------------------------

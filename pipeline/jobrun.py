@@ -31,6 +31,7 @@ mix. The previous release is kept (readers still inside it keep working); older 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -141,10 +142,10 @@ def steps_for(job: Job) -> list[SourceStep]:
     carry = carried_columns(job)
     steps = [SourceStep(t.source, job.sources[t.source].layout, job.gaiji,
                         tuple(index[t.source]), f"{t.name}.arrow", _mapper(job, t, carry),
-                        "target") for t in job.targets]
+                        "target", job.gaiji_fallback) for t in job.targets]
     steps += [SourceStep(r.source, job.sources[r.source].layout, job.gaiji,
                          tuple(index[r.source]), f"reference/{r.source}.arrow", None,
-                         "reference") for r in job.references]
+                         "reference", job.gaiji_fallback) for r in job.references]
     return steps
 
 
@@ -289,12 +290,16 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
             gates: str | None = None, beam_args: Sequence[str] = (),
             block_size: int | None = None, data_docs: bool = True,
             echo: Callable[[str], None] | None = None,
-            truth: str | os.PathLike | None = None) -> JobResult:
+            truth: str | os.PathLike | None = None,
+            gaiji_fallback: bool | None = None) -> JobResult:
     """Stage, check, gate and publish a job. Raises :class:`ReconciliationError` or
-    :class:`GateFailure` (nothing published) or :class:`JobError` (a user mistake)."""
+    :class:`GateFailure` (nothing published) or :class:`JobError` (a user mistake).
+    ``gaiji_fallback`` (when not None) overrides the job file's ``gaiji_fallback``."""
     t0 = time.perf_counter()
     if not isinstance(job, Job):
         job = load_job(job)
+    if gaiji_fallback is not None:
+        job = dataclasses.replace(job, gaiji_fallback=bool(gaiji_fallback))
     mode = gates or job.gates
     if mode not in ("fail", "warn"):
         raise JobError(f"gates mode must be fail or warn, got {mode!r}")

@@ -108,27 +108,27 @@ class Layout:
             return "data"
         return self.codes.get(bytes(code))
 
-    def plan(self, kind: str, gaiji: dict | None = None):
-        """The kernel's :class:`~ikou.kernels.DecodePlan` for one record kind."""
+    def plan(self, kind: str, gaiji: dict | None = None, gaiji_fallback: bool = False):
+        """The kernel's :class:`~ikou.kernels.DecodePlan` for one record kind. ``gaiji`` as
+        :func:`~ikou.pipeline.gaiji.load_gaiji` returns it; ``gaiji_fallback`` writes the 外字
+        table's fallback characters instead of the primary ones (a field's own
+        ``gaiji_fallback`` option overrides it)."""
         from ikou.kernels import DecodePlan
 
         return DecodePlan(
             record_length=self.record_length,
             fields=[_field_spec(f) for f in self.kinds[kind].fields],
             gaiji=dict(gaiji or {}),
+            gaiji_fallback=gaiji_fallback,
         )
 
     def arrow_schema(self, kind: str = "data", gaiji: dict | None = None) -> pa.Schema:
         """Arrow schema of the decoded columns of ``kind``, as the kernel produces them, with the
         legacy item's label (Japanese name), offset, length and type in each field's metadata."""
-        import numpy as np
-
-        from ikou.kernels import decode_block
-
-        empty = decode_block(b"", np.zeros(0, dtype=np.int64), self.plan(kind, gaiji)).batch
+        schema = self.plan(kind, gaiji).schema
         by_name = {f.name: f for f in self.kinds[kind].fields}
         fields = []
-        for arrow_field in empty.schema:
+        for arrow_field in schema:
             base, role = arrow_field.name, "value"
             if base not in by_name and "_" in base:
                 stem, _, suffix = base.rpartition("_")

@@ -87,6 +87,9 @@ class IkouOptions(PipelineOptions):
         parser.add_argument("--block_size", "--block-size", dest="block_size", type=int,
                             default=None,
                             help="bytes per block (rounded down to whole records)")
+        parser.add_argument("--gaiji_fallback", "--gaiji-fallback", dest="gaiji_fallback",
+                            action="store_true", default=False,
+                            help="write the 外字 table's fallback characters (column fallback)")
         parser.add_argument("--gates", default=None,
                             help="job runs: fail (publish nothing when a gate fails) or warn")
 
@@ -172,15 +175,16 @@ def _runner_for(options: PipelineOptions):
     return name, str(name)
 
 
-def build_pipeline(p: beam.Pipeline, layout: Layout, gaiji: dict[int, str], inputs: list[str],
-                   staging_dir: str, sync_marker: bytes, block_size: int = DEFAULT_BLOCK_SIZE):
+def build_pipeline(p: beam.Pipeline, layout: Layout, gaiji: dict, inputs: list[str],
+                   staging_dir: str, sync_marker: bytes, block_size: int = DEFAULT_BLOCK_SIZE,
+                   gaiji_fallback: bool = False):
     """Add the migration to ``p``; returns the summary PCollection."""
     decoded = (
         p
         | "Inputs" >> beam.Create(list(enumerate(inputs)))
         | "PlanBlocks" >> PlanBlocks(layout, block_size)
         | "Reshuffle" >> beam.Reshuffle()
-        | "DecodeBlocks" >> DecodeBlocks(layout, gaiji, staging_dir)
+        | "DecodeBlocks" >> DecodeBlocks(layout, gaiji, staging_dir, gaiji_fallback)
     )
     return decoded | "Finalize" >> Finalize(layout, staging_dir, sync_marker)
 
@@ -199,19 +203,20 @@ def _check_inputs(inputs: Sequence[str]) -> list[str]:
     return out
 
 
-def stage(layout: Layout, gaiji: dict[int, str], inputs: list[str], staging_dir: str,
+def stage(layout: Layout, gaiji: dict, inputs: list[str], staging_dir: str,
           input_digests: Sequence[str], beam_args: Sequence[str] = (),
-          block_size: int = DEFAULT_BLOCK_SIZE) -> tuple[dict[str, Any], dict[str, Any]]:
+          block_size: int = DEFAULT_BLOCK_SIZE,
+          gaiji_fallback: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run the pipeline into ``staging_dir``; returns (summary, runner info)."""
     options = PipelineOptions(list(beam_args))
     runner, runner_name = _runner_for(options)
     direct = options.view_as(DirectOptions)
     info = {"runner": runner_name, "direct_running_mode": direct.direct_running_mode,
             "direct_num_workers": direct.direct_num_workers, "block_size": block_size,
-            "beam_args": list(beam_args)}
+            "beam_args": list(beam_args), "gaiji_fallback": gaiji_fallback}
     p = beam.Pipeline(runner=runner, options=options)
     build_pipeline(p, layout, gaiji, inputs, staging_dir,
-                   quarantine_sync_marker(input_digests), block_size)
+                   quarantine_sync_marker(input_digests), block_size, gaiji_fallback)
     result = p.run()
     result.wait_until_finish()
     info["metrics"] = _counters(result)
@@ -331,10 +336,11 @@ def publish(staging_dir: str, out_dir: str, summary: dict[str, Any]) -> list[dic
 
 def run_migration(layout: Layout | str | os.PathLike, gaiji: dict[int, str] | str | None,
                   inputs: Sequence[str], out_dir: str, beam_args: Sequence[str] = (),
-                  block_size: int = DEFAULT_BLOCK_SIZE) -> Summary:
+                  block_size: int = DEFAULT_BLOCK_SIZE, gaiji_fallback: bool = False) -> Summary:
     """Stage, check and publish a migration; raises :class:`ReconciliationError`.
 
-    ``layout`` / ``gaiji`` are loaded objects or file paths.  On a
+    ``layout`` / ``gaiji`` are loaded objects or file paths; ``gaiji_fallback`` writes the
+    外字 table's fallback characters (its ``fallback`` column) instead of the primary ones.  On a
     reconciliation failure nothing is published and the staging folder is
     removed.
     """
@@ -359,7 +365,7 @@ def run_migration(layout: Layout | str | os.PathLike, gaiji: dict[int, str] | st
     try:
         t1 = time.perf_counter()
         summary, runner = stage(layout, gaiji, inputs, staging, [d for d, _ in digests],
-                                beam_args, block_size)
+                                beam_args, block_size, gaiji_fallback)
         timings["pipeline"] = time.perf_counter() - t1
         problems, checks = check(summary, layout, len(inputs))
         if problems:
@@ -397,6 +403,7 @@ def run(argv: Sequence[str] | None = None):
     opts = options.view_as(IkouOptions)
     ours = {"--layout", "--gaiji", "--out", "--input", "--block_size", "--block-size",
             "--gates"}
+    flags_only = {"--gaiji_fallback", "--gaiji-fallback"}
     beam_args = []
     skip = False
     for i, tok in enumerate(flags):
@@ -404,6 +411,8 @@ def run(argv: Sequence[str] | None = None):
             skip = False
             continue
         name = tok.split("=", 1)[0]
+        if name in flags_only:
+            continue
         if name in ours:
             skip = "=" not in tok and i + 1 < len(flags)
             continue
@@ -419,7 +428,8 @@ def run(argv: Sequence[str] | None = None):
                              "command line")
         from ikou.pipeline.jobrun import run_job
 
-        return run_job(positional[0], opts.out, opts.gates, beam_args, opts.block_size)
+        return run_job(positional[0], opts.out, opts.gates, beam_args, opts.block_size,
+                       gaiji_fallback=opts.gaiji_fallback or None)
     if opts.gates:
         raise InputError("--gates applies to job files (ikou run JOB.yaml --gates warn)")
     inputs = list(opts.inputs or []) + positional
@@ -431,4 +441,4 @@ def run(argv: Sequence[str] | None = None):
         raise InputError("no input files given (ikou run --layout L --out DIR INPUT... or "
                          "ikou run JOB.yaml)")
     return run_migration(opts.layout, opts.gaiji, inputs, opts.out, beam_args,
-                         opts.block_size or DEFAULT_BLOCK_SIZE)
+                         opts.block_size or DEFAULT_BLOCK_SIZE, opts.gaiji_fallback)

@@ -222,11 +222,13 @@ def _code_name(code) -> str:
 class BlockDecoder:
     """Decodes blocks of one layout; holds the per-kind plans and schemas."""
 
-    def __init__(self, layout, gaiji: dict[int, str] | None, staging_dir: str | None):
+    def __init__(self, layout, gaiji: dict | None, staging_dir: str | None,
+                 gaiji_fallback: bool = False):
         self.layout = layout
         self.gaiji = dict(gaiji or {})
         self.staging_dir = staging_dir
-        self.plans = {kind: layout.plan(kind, self.gaiji) for kind in layout.kinds}
+        self.plans = {kind: layout.plan(kind, self.gaiji, gaiji_fallback)
+                      for kind in layout.kinds}
         self.row_kinds = data_kinds(layout)
         self.schemas = {kind: row_schema(layout, kind) for kind in self.row_kinds}
         self.stride = stride_of(layout)

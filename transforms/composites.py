@@ -85,15 +85,17 @@ class BlockDoFn(beam.DoFn):
 
 
 class _DecodeFn(BlockDoFn):
-    def __init__(self, layout, gaiji, staging_dir):
+    def __init__(self, layout, gaiji, staging_dir, gaiji_fallback=False):
         super().__init__()
         self.layout = layout
         self.gaiji = gaiji
         self.staging_dir = staging_dir
+        self.gaiji_fallback = gaiji_fallback
         self.decoder = None
 
     def setup(self):
-        self.decoder = BlockDecoder(self.layout, self.gaiji, self.staging_dir)
+        self.decoder = BlockDecoder(self.layout, self.gaiji, self.staging_dir,
+                                    self.gaiji_fallback)
 
     def decoder_for(self, block):
         return self.decoder
@@ -106,15 +108,16 @@ class DecodeBlocks(beam.PTransform):
     ``<staging_dir>/parts``.
     """
 
-    def __init__(self, layout, gaiji, staging_dir: str):
+    def __init__(self, layout, gaiji, staging_dir: str, gaiji_fallback: bool = False):
         super().__init__()
         self.layout = layout
         self.gaiji = gaiji
         self.staging_dir = staging_dir
+        self.gaiji_fallback = gaiji_fallback
 
     def expand(self, blocks):
         out = blocks | "Decode" >> beam.ParDo(
-            _DecodeFn(self.layout, self.gaiji, self.staging_dir)
+            _DecodeFn(self.layout, self.gaiji, self.staging_dir, self.gaiji_fallback)
         ).with_outputs(QUARANTINE, main=RESULTS)
         return {RESULTS: out[RESULTS], QUARANTINE: out[QUARANTINE]}
 

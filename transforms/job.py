@@ -72,6 +72,7 @@ class SourceStep:
     output: str                   # staged file, relative: "juki.arrow", "reference/jutogai.arrow"
     mapper: Any = None            # see the module docstring; None: decoded rows as they are
     role: str = "target"          # "target" or "reference"
+    gaiji_fallback: bool = False  # write the 外字 table's fallback characters
 
     @property
     def schema(self) -> pa.Schema:
@@ -82,8 +83,8 @@ class SourceStep:
 class MappingBlockDecoder(BlockDecoder):
     """A :class:`BlockDecoder` that maps each block's good rows before writing them."""
 
-    def __init__(self, layout, gaiji, staging_dir, mapper):
-        super().__init__(layout, gaiji, staging_dir)
+    def __init__(self, layout, gaiji, staging_dir, mapper, gaiji_fallback: bool = False):
+        super().__init__(layout, gaiji, staging_dir, gaiji_fallback)
         self.mapper = mapper
 
     def _emit_rows(self, block: Block, buf: bytes, starts: np.ndarray, kind: str,
@@ -130,7 +131,8 @@ class _DecodeMapFn(BlockDoFn):
 
     def setup(self):
         for step in self.steps:
-            dec = MappingBlockDecoder(step.layout, step.gaiji, self.staging_dir, step.mapper)
+            dec = MappingBlockDecoder(step.layout, step.gaiji, self.staging_dir, step.mapper,
+                                      step.gaiji_fallback)
             for i in step.inputs:
                 self.decoders[i] = dec
 
