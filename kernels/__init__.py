@@ -7,8 +7,6 @@ pure-Python twin ``_decode_py``.  A compiled module that fails to import raises:
 build never falls back to slow code in silence.
 """
 
-import os
-
 from ._common import (
     WAREKI_STATUSES,
     BlockError,
@@ -20,22 +18,10 @@ from ._common import (
     PlanError,
     format_error,
 )
+from ._impl import load_kernel
 
-if os.environ.get("IKOU_PURE_PYTHON", "") == "1":
-    from ._decode_py import decode_block
-
-    KERNEL_IMPL = "python"
-else:
-    try:
-        from ._decode import decode_block
-    except ImportError as exc:  # pragma: no cover - exercised only with a broken build
-        raise ImportError(
-            "the compiled kernel ikou.kernels._decode could not be imported; build it with "
-            "`python setup.py build_ext --inplace` (or `make build`), or set IKOU_PURE_PYTHON=1 "
-            f"to use the slow pure-Python twin on purpose ({exc})"
-        ) from exc
-
-    KERNEL_IMPL = "compiled"
+_decode_impl, KERNEL_IMPL = load_kernel("_decode")
+decode_block = _decode_impl.decode_block
 
 __all__ = [
     "KERNEL_IMPL",

@@ -17,11 +17,10 @@ and ``DATE_ELSE`` (0).
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pyarrow as pa
 
+from ._impl import load_kernel
 from ._match_common import (
     COMPARE_METHODS,
     DATE_ELSE,
@@ -33,14 +32,7 @@ from ._match_common import (
     check_thresholds,
 )
 
-if os.environ.get("IKOU_PURE_PYTHON", "") not in ("", "0"):
-    from . import _compare_py as _impl
-
-    KERNEL_IMPL = "python"
-else:
-    from . import _compare as _impl
-
-    KERNEL_IMPL = "compiled"
+_impl, KERNEL_IMPL = load_kernel("_compare")
 
 __all__ = [
     "COMPARE_METHODS",

@@ -10,10 +10,10 @@ Imports the compiled kernel ``_normalize``; ``IKOU_PURE_PYTHON=1`` selects the p
 
 from __future__ import annotations
 
-import os
-
 import pyarrow as pa
 
+from . import _normalize_py
+from ._impl import load_kernel
 from ._match_common import (
     MatchConfigError,
     NormalizeOptions,
@@ -23,16 +23,7 @@ from ._match_common import (
     load_variant_table,
 )
 
-if os.environ.get("IKOU_PURE_PYTHON", "") not in ("", "0"):
-    from . import _normalize_py as _impl
-
-    KERNEL_IMPL = "python"
-else:
-    from . import _normalize as _impl
-
-    KERNEL_IMPL = "compiled"
-
-from . import _normalize_py
+_impl, KERNEL_IMPL = load_kernel("_normalize")
 
 __all__ = [
     "KERNEL_IMPL",
