@@ -14,7 +14,7 @@ all: test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=68" wheel "Cython>=3.0,<4"
+	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=77" wheel "Cython>=3.0,<4"
 
 $(STAMP): $(BIN)/python pyproject.toml setup.py
 	$(BIN)/python -m pip install -q --no-build-isolation -e '.[test,bench]'
