@@ -87,6 +87,9 @@ def _parser() -> _Parser:
                         "(default: all, with mapping files and job.yaml)")
     g.add_argument("--key-error-share", type=_share, default=0.0,
                    help="share of tax / 国保 records with a missing or mistyped 宛名番号")
+    g.add_argument("--source-corrupt-share", type=_share, default=0.0,
+                   help="share of corrupt tax / 国保 records (0..1; bad bytes, non-digits, "
+                        "bad packed / zoned signs: they go to quarantine)")
 
     d = sub.add_parser("decode", help="decode one file without a pipeline")
     d.add_argument("input")
@@ -109,12 +112,15 @@ def _parser() -> _Parser:
     m.add_argument("--workdir", default="demo-run")
     m.add_argument("--residents", type=_positive_int, default=10000)
     m.add_argument("--seed", type=int, default=20260401)
-    m.add_argument("--corrupt-share", type=_share, default=0.0,
-                   help="share of corrupt 住民記録 records (default 0; tax and 国保 records "
-                        "of quarantined residents then fail the cross-file gate)")
+    m.add_argument("--corrupt-share", type=_share, default=None,
+                   help="share of corrupt 住民記録 records (default 0.002; they are quarantined "
+                        "and the tax and 国保 records of those residents go to review)")
     m.add_argument("--key-error-share", type=_share, default=0.05,
                    help="share of tax and 国保 records with a missing or mistyped 宛名番号 "
                         "(default 0.05; record matching resolves them)")
+    m.add_argument("--source-corrupt-share", type=_share, default=None,
+                   help="share of corrupt tax and 国保 records (default 0.003; they are "
+                        "quarantined and the rest is still published)")
     m.add_argument("--gates", choices=("fail", "warn"), default="fail")
     return parser
 
@@ -148,7 +154,8 @@ def _cmd_generate(args) -> int:
     gen = generate_municipality(args.out, args.residents, args.seed,
                                 corrupt_share=args.corrupt_share,
                                 sources=args.sources or ALL_SOURCES,
-                                key_error_share=args.key_error_share)
+                                key_error_share=args.key_error_share,
+                                source_corrupt_share=args.source_corrupt_share)
     job = write_demo_job(args.out, gen.sources)
     print(f"ikou generate: {args.residents} residents (seed {args.seed}) in {args.out}")
     for label, path in (("export", gen.export), ("layout", gen.layout), ("gaiji", gen.gaiji),
@@ -157,6 +164,10 @@ def _cmd_generate(args) -> int:
     others = sorted(k for k in (getattr(gen, "sources", None) or {}) if k != "juki")
     if others:
         print(f"  also     {', '.join(others)} (exports with their layouts and expected values)")
+    bad = {n: q for n, q in gen.quarantined_by_source.items() if q}
+    if bad:
+        print("  corrupt  " + ", ".join(f"{n} {q}" for n, q in bad.items())
+              + " data records (expected in quarantine, see <name>.expected.jsonl)")
     print(f"  run it:  ikou run {job}")
     return 0
 
@@ -228,10 +239,13 @@ def _cmd_run(argv: Sequence[str]) -> int:
 
 
 def _cmd_demo(args, beam_args: Sequence[str]) -> int:
-    from ikou.pipeline.demo import run_demo
+    from ikou.pipeline.demo import DEMO_CORRUPT_SHARE, DEMO_SOURCE_CORRUPT_SHARE, run_demo
 
-    run_demo(args.workdir, args.residents, args.seed, args.corrupt_share, beam_args,
-             echo=print, key_error_share=args.key_error_share, gates=args.gates)
+    share = args.source_corrupt_share
+    corrupt = DEMO_CORRUPT_SHARE if args.corrupt_share is None else args.corrupt_share
+    run_demo(args.workdir, args.residents, args.seed, corrupt, beam_args,
+             echo=print, key_error_share=args.key_error_share, gates=args.gates,
+             source_corrupt_share=DEMO_SOURCE_CORRUPT_SHARE if share is None else share)
     return 0
 
 

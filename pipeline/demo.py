@@ -51,6 +51,13 @@ def format_summary(summary) -> str:
 #: Share of tax and 国保 records whose 宛名番号 the demo's generator drops or mistypes (record
 #: matching resolves them before the gates).
 DEMO_KEY_ERROR_SHARE = 0.05
+#: Share of tax and 国保 records the demo's generator makes corrupt (bad bytes, non-digits, bad
+#: packed / zoned signs): they land in quarantine.avro while the rest still passes the gates.
+DEMO_SOURCE_CORRUPT_SHARE = 0.003
+#: Share of corrupt 住民記録 records (bad bytes, unmapped 外字, non-digits, a cut double-byte
+#: character, an impossible date, a truncated last record): quarantined; the tax and 国保 records
+#: of those residents then have no resident to link to and go to review, not to the gates.
+DEMO_CORRUPT_SHARE = 0.002
 
 
 def format_matching(matching) -> list[str]:
@@ -66,6 +73,9 @@ def format_matching(matching) -> list[str]:
                      f"review/{target}.arrow")
         acc = m.get("accuracy")
         if acc:
+            if acc.get("quarantined_right_records"):
+                lines.append(f"    truth: {acc['linkable_right_records']:,} linkable records "
+                             f"({acc['quarantined_right_records']:,} quarantined, not counted)")
             for name in ("match", "match+possible"):
                 a = acc[name]
                 lines.append(f"    {name:<15} precision {a['precision']:.4f}  recall "
@@ -130,9 +140,10 @@ def format_job_summary(result) -> str:
 
 
 def run_demo(workdir: str, residents: int = 10000, seed: int = 20260401,
-             corrupt_share: float = 0.0, beam_args: Sequence[str] = (),
+             corrupt_share: float = DEMO_CORRUPT_SHARE, beam_args: Sequence[str] = (),
              echo: Callable[[str], None] | None = None,
-             key_error_share: float = DEMO_KEY_ERROR_SHARE, gates: str = "fail"):
+             key_error_share: float = DEMO_KEY_ERROR_SHARE, gates: str = "fail",
+             source_corrupt_share: float = DEMO_SOURCE_CORRUPT_SHARE):
     """Generate every source into ``<workdir>/input`` (with mapping files and ``job.yaml``),
     run the job into ``<workdir>/out``; returns the ``JobResult``."""
     from ikou.pipeline.job import write_demo_job
@@ -143,12 +154,17 @@ def run_demo(workdir: str, residents: int = 10000, seed: int = 20260401,
     input_dir = os.path.join(workdir, "input")
     out_dir = os.path.join(workdir, "out")
     gen = generate_municipality(input_dir, residents, seed, corrupt_share=corrupt_share,
-                                sources=ALL_SOURCES, key_error_share=key_error_share)
+                                sources=ALL_SOURCES, key_error_share=key_error_share,
+                                source_corrupt_share=source_corrupt_share)
     job = write_demo_job(input_dir, gen.sources)
     if echo:
         echo(f"ikou demo: {residents:,} residents generated (seed {seed}, corrupt share "
-             f"{corrupt_share}, key error share {key_error_share}) in {_rel(input_dir)}; "
-             f"job {_rel(str(job))}")
+             f"{corrupt_share}, source corrupt share {source_corrupt_share}, key error share "
+             f"{key_error_share}) in {_rel(input_dir)}; job {_rel(str(job))}")
+        made = {n: q for n, q in gen.quarantined_by_source.items() if q}
+        if made:
+            echo("  generated corrupt records (expected in quarantine): "
+                 + ", ".join(f"{n} {q:,}" for n, q in made.items()))
     result = run_job(job, out_dir, gates, beam_args, truth=gen.truth)
     if echo:
         echo(format_job_summary(result))

@@ -198,17 +198,25 @@ def _left_table(job, cfg, staged_paths) -> pa.Table:
     return pa.concat_tables(parts, promote_options="permissive").combine_chunks()
 
 
-def _truth_by_row(truth_path, table: pa.Table) -> dict[int, str]:
-    """Right row → true 宛名番号 from the generator's truth.jsonl (file, record, atena_no)."""
-    want = {}
+def _truth_by_row(truth_path, table: pa.Table, files) -> tuple[dict[int, str], int]:
+    """Right row → true 宛名番号 from the generator's truth.jsonl (file, record, atena_no), and
+    how many truth lines of ``files`` (the target's input file names) are ``"quarantined":
+    true`` — records made corrupt, never standard rows: left out of the truth set, so recall is
+    measured over the records matching could see, and reported separately."""
+    want, quarantined = {}, 0
+    files = set(files)
     with open(truth_path, encoding="utf-8") as fh:
         for line in fh:
             if line.strip():
                 t = json.loads(line)
+                if t.get("quarantined"):
+                    quarantined += t["file"] in files
+                    continue
                 want[(t["file"], t["record"])] = t["atena_no"]
     src = table.column("_source").to_pylist()
     rec = table.column("_record").to_pylist()
-    return {i: want.get((s, r)) for i, (s, r) in enumerate(zip(src, rec, strict=True))}
+    return ({i: want.get((s, r)) for i, (s, r) in enumerate(zip(src, rec, strict=True))},
+            quarantined)
 
 
 def run_matching(job, summary: dict[str, Any], staging: Path, beam_args=(),
@@ -315,8 +323,11 @@ def run_matching(job, summary: dict[str, Any], staging: Path, beam_args=(),
                  "resolved": int(fuzzy.sum()), "review": review.num_rows,
                  "model_notes": match_summary["model"]["notes"]}
         if truth is not None:
-            entry["accuracy"] = accuracy(links, _truth_by_row(truth, right), list(range(n)),
+            files = [p.name for p in job.sources[target.source].inputs]
+            by_row, quarantined = _truth_by_row(truth, right, files)
+            entry["accuracy"] = accuracy(links, by_row, list(range(n)),
                                          left.column(LEFT_KEY).to_pylist())
+            entry["accuracy"]["quarantined_right_records"] = quarantined
         report["targets"][m.target] = entry
     if entries:
         juki = _read(staged[RESIDENT_TARGET])

@@ -16,7 +16,9 @@ precision / recall / F1).
 
 Truth files (JSON lines): either ``{"right_id": ..., "left_id": ... or null}``, or the
 generator's ``truth.jsonl`` (``file``, ``record``, ``atena_no``): then the right table's id is
-its lineage column ``_record`` and the lines of its ``_source`` file are used.
+its lineage column ``_record`` and the lines of its ``_source`` file are used; lines with
+``"quarantined": true`` (records the generator made corrupt: never decoded into a row) are
+left out.
 """
 
 from __future__ import annotations
@@ -95,6 +97,8 @@ def load_truth(path: str | os.PathLike, right_source: str | None = None) -> dict
             if "right_id" in rec:
                 truth[rec["right_id"]] = rec.get("left_id")
             elif {"file", "record", "atena_no"} <= rec.keys():
+                if rec.get("quarantined"):
+                    continue
                 if right_source is None or rec["file"] == right_source:
                     truth[rec["record"]] = rec["atena_no"]
             else:

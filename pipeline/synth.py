@@ -24,6 +24,9 @@ with ``sources=ALL_SOURCES`` also
     ``jutogai.dat`` (住登外), each with ``<name>.layout.yaml`` and ``<name>.expected.jsonl``,
     and ``truth.jsonl`` (which person each tax/国保 record belongs to): see
     :mod:`ikou.pipeline.synth_sources`. The 住民記録 files do not depend on ``sources``.
+    ``source_corrupt_share`` makes that share of the tax and 国保 data records corrupt (one
+    fault each: invalid CP932 bytes, non-digits, a bad packed nibble or sign, a bad zoned sign;
+    see :mod:`ikou.pipeline.synth_sources`); their expected lines say ``"fate": "quarantine"``.
 
 Data (deterministic for a seed: same arguments → byte-identical files):
     宛名番号 and 世帯番号 are 10 digits whose last digit is the mod-11 check digit of
@@ -286,8 +289,14 @@ class GeneratedSet:
     quarantined: int = 0  # data records expected in quarantine
     corruptions: dict[str, int] = field(default_factory=dict)
     #: every export written, by name: juki, zei, kokuho_setai, kokuho_hihokensha, jutogai
+    #: (each with its own ``quarantined`` count and ``corruptions``)
     sources: dict[str, SourceFiles] = field(default_factory=dict)
     truth: Path | None = None  # truth.jsonl (with tax or 国保 sources)
+
+    @property
+    def quarantined_by_source(self) -> dict[str, int]:
+        """Data records expected in quarantine, per export (every export, 0 when clean)."""
+        return {name: f.quarantined for name, f in self.sources.items()}
 
 
 @dataclass
@@ -531,7 +540,7 @@ def _invalid_pairs() -> tuple[bytes, ...]:
 INVALID_PAIRS = _invalid_pairs()
 
 
-def _validate_sources(sources, key_error_share) -> tuple[str, ...]:
+def _validate_sources(sources, key_error_share, source_corrupt_share=0.0) -> tuple[str, ...]:
     if isinstance(sources, str) or not all(isinstance(x, str) for x in sources):
         raise SynthError("sources must be a sequence of source names")
     unknown = [x for x in sources if x not in SOURCE_CHOICES]
@@ -543,6 +552,11 @@ def _validate_sources(sources, key_error_share) -> tuple[str, ...]:
         0.0 <= key_error_share <= 1.0
     ):
         raise SynthError(f"key_error_share must be a number between 0 and 1, got {key_error_share!r}")
+    if isinstance(source_corrupt_share, bool) or not isinstance(
+        source_corrupt_share, (int, float)
+    ) or not (0.0 <= source_corrupt_share <= 1.0):
+        raise SynthError("source_corrupt_share must be a number between 0 and 1, got "
+                         f"{source_corrupt_share!r}")
     chosen = set(sources)
     if chosen & {"tax", "kokuho"}:
         chosen.add("jutogai")
@@ -635,6 +649,7 @@ def generate_municipality(
     write_expected: bool = True,
     sources=DEFAULT_SOURCES,
     key_error_share: float = 0.0,
+    source_corrupt_share: float = 0.0,
 ) -> GeneratedSet:
     """Write a synthetic municipality's legacy 住民記録 export, layout, 外字 table and expected
     values into ``out_dir`` (created if missing; existing files are replaced).
@@ -646,11 +661,13 @@ def generate_municipality(
     (for large benchmark inputs); ``sources``: which exports to write (``juki`` always; ``tax``,
     ``kokuho`` and ``jutogai`` are described in :mod:`ikou.pipeline.synth_sources`; ``jutogai``
     and ``truth.jsonl`` come with ``tax`` or ``kokuho``); ``key_error_share``: share of tax and
-    国保 records with a missing or mistyped 宛名番号 (default 0: every key valid). The 住民記録
-    files are byte-identical whatever ``sources`` and ``key_error_share`` are.
+    国保 records with a missing or mistyped 宛名番号 (default 0: every key valid);
+    ``source_corrupt_share``: share of tax and 国保 data records made corrupt (default 0; no
+    effect without those sources). The 住民記録 files are byte-identical whatever ``sources``,
+    ``key_error_share`` and ``source_corrupt_share`` are.
     """
     _validate_args(residents, seed, corrupt_share, tuple(corrupt_kinds))
-    chosen_sources = _validate_sources(sources, key_error_share)
+    chosen_sources = _validate_sources(sources, key_error_share, source_corrupt_share)
     if check_scheme is not None and not isinstance(check_scheme, Mod11Scheme):
         raise SynthError("check_scheme must be an ikou.pipeline.checkdigit.Mod11Scheme")
     scheme = check_scheme or Mod11Scheme()
@@ -661,7 +678,8 @@ def generate_municipality(
         raise SynthError(f"cannot create output folder {out}: {exc.strerror}") from None
     try:
         return _write_all(out, residents, seed, corrupt_share, tuple(corrupt_kinds), scheme,
-                          write_expected, chosen_sources, key_error_share)
+                          write_expected, chosen_sources, key_error_share,
+                          source_corrupt_share)
     except OSError as exc:
         raise SynthError(f"cannot write the generated files into {out}: "
                          f"{exc.strerror or exc}") from None
@@ -669,7 +687,7 @@ def generate_municipality(
 
 def _write_all(out: Path, residents: int, seed: int, corrupt_share: float, kinds: tuple,
                scheme: Mod11Scheme, write_expected: bool, chosen_sources: tuple,
-               key_error_share: float) -> GeneratedSet:
+               key_error_share: float, source_corrupt_share: float = 0.0) -> GeneratedSet:
     table = build_gaiji_table(_rng(seed, "gaiji"))
     gaiji_codes = {row.text: row.code for row in table}
     mapped = set(gaiji_codes.values())
@@ -711,7 +729,7 @@ def _write_all(out: Path, residents: int, seed: int, corrupt_share: float, kinds
     writers: list = []
     if len(chosen_sources) > 1:
         ctx = Context(out, vocab, table, scheme, key_error_share, write_expected, seed,
-                      lambda stream: _rng(seed, stream))
+                      lambda stream: _rng(seed, stream), source_corrupt_share)
         jutogai_w = JutogaiWriter(ctx)
         kokuho_w = KokuhoWriter(ctx, jutogai_w) if "kokuho" in chosen_sources else None
         tax_w = TaxWriter(ctx, jutogai_w, residents) if "tax" in chosen_sources else None
@@ -785,7 +803,8 @@ def _write_all(out: Path, residents: int, seed: int, corrupt_share: float, kinds
                 if exp_f:
                     exp_f.write(dumps({"record": record_no, "kind": "data",
                                        "offset": (record_no - 1) * stride, **truncated[1]}) + "\n")
-        written = {"juki": SourceFiles("juki", export, layout, expected, record_no, residents)}
+        written = {"juki": SourceFiles("juki", export, layout, expected, record_no, residents,
+                                       n_corrupt, dict(counts))}
         if ctx is not None:
             if kokuho_w is not None:
                 written["kokuho_setai"], written["kokuho_hihokensha"] = kokuho_w.close()

@@ -5,8 +5,8 @@ Written by :func:`ikou.pipeline.synth.generate_municipality` next to ``juki.dat`
 (``1``) / data (``2``) / trailer (``9``, 合計件数 = data records), with its layout
 ``<name>.layout.yaml`` and expected values ``<name>.expected.jsonl`` (same format as
 ``expected.jsonl``; ``zoned``/``packed`` values are decimal strings such as ``"-1200"`` or
-``"0.060"``, i.e. ``str(Decimal)`` of the decoded decimal128). All records of these files are
-clean (no corruption); the only faults are the optional key errors below.
+``"0.060"``, i.e. ``str(Decimal)`` of the decoded decimal128). The records are clean unless
+asked otherwise: the optional key errors and source corruption below.
 
 ``zei.dat`` — 個人住民税 (one record per taxpayer, 相当年度 = :data:`NENDO`)
     Residents aged 18+ (most of them) and 住登外 people who moved away after 1 January
@@ -26,7 +26,9 @@ clean (no corruption); the only faults are the optional key errors below.
     "target_file", "target_record" (the person's record in juki.dat / jutogai.dat),
     "key" ("valid" | "missing" | "mistyped"), "spelling" ("same" | "variant")}``. For a 国保
     世帯 record the person is its 世帯主. The target may be a corrupt (quarantined) or the truncated
-    住民記録 record: other subsystems still hold those people (see ``expected.jsonl``).
+    住民記録 record: other subsystems still hold those people (see ``expected.jsonl``). A record
+    made corrupt by ``source_corrupt_share`` has ``"quarantined": true`` as a last key (absent
+    otherwise).
 
 Spelling as other subsystems write it: these files have no 外字 table, so a 外字 is written as its
 ``fallback`` character (𠮷 → 吉, 辻+IVS → 辻); with some probability extension characters are
@@ -39,6 +41,34 @@ Key errors (``key_error_share``, default 0: every key valid): that share of tax 
 records get a missing 宛名番号 (blank → null; 40 %) or a mistyped one (60 %: one digit replaced,
 or two different adjacent digits swapped); ``truth.jsonl`` keeps the true key.
 
+Source corruption (``source_corrupt_share``, default 0: no corrupt record): each data record of
+``zei.dat``, ``kokuho_setai.dat`` and ``kokuho_hihokensha.dat`` is corrupt with that probability
+(an independent random stream per file, ``corrupt-<name>``, so the other records, the 住民記録
+file and ``jutogai.dat`` are byte-identical whatever the share is). A corrupt record has exactly
+one fault; the kinds a file can take (:data:`SOURCE_CORRUPTION_FIELDS`) are dealt round-robin
+over its corrupt records in file order. Its ``<name>.expected.jsonl`` line says
+``"fate": "quarantine"`` with ``"reasons": [{"field", "code"}]`` (exactly the one error the
+decoder reports), the trailer's 合計件数 counts it, and its ``truth.jsonl`` line gains
+``"quarantined": true`` (matching never sees it: it is not a standard row, so it is neither
+linkable nor a link in precision / recall). The kinds:
+
+- ``invalid_bytes``: one double-byte character of the name (氏名 / 世帯主氏名) becomes a pair
+  CPython's cp932 rejects whose trail byte is a plain ASCII character (lead 85, 86, EB, EC or
+  EF; trail 40–7E), so decoding resumes cleanly after it → ``INVALID_BYTES``.
+- ``not_digits``: one byte of 通知書番号 (tax), 郵便番号 (国保 世帯) or 国保記号番号 (被保険者)
+  becomes one of ``O - I l *`` → ``NOT_DIGITS``.
+- ``packed_digit``: one digit nibble of a packed field (総所得金額等, 年間保険税額) becomes A–F
+  → ``NOT_DIGITS``.
+- ``packed_sign``: the sign nibble of a packed field becomes an invalid one: 課税標準額 (unsigned)
+  gets ``D`` (negative in an unsigned field) or 0–9/A/B/E, 年間保険税額 (signed) 0–9/A/B/E
+  (never 0 when that would make the field all 0x00, which decodes as LOW-VALUE) →
+  ``INVALID_SIGN``.
+- ``zoned_sign``: the last byte of an unsigned zoned field (均等割額, 一部負担割合) becomes the
+  negative overpunch of its digit (``}`` ``J``–``R``) or one of ``* / ?`` → ``INVALID_SIGN``.
+
+``jutogai.dat`` is never corrupted: a quarantined 住登外 person would leave their tax / 国保
+records without a reference key (as a corrupt 住民記録 record does with ``corrupt_share``).
+
 Zoned convention (ASCII overpunch, the last byte carries the sign): unsigned fields are plain
 ASCII digits; signed fields always overpunch: positive ``{ A B C D E F G H I`` for 0–9,
 negative ``} J K L M N O P Q R`` for 0–9. Packed: two digits per byte, the last nibble is the
@@ -50,7 +80,7 @@ from __future__ import annotations
 import json
 import random
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -63,6 +93,7 @@ __all__ = [
     "JUTOGAI_KINDS",
     "NENDO",
     "SOURCE_CHOICES",
+    "SOURCE_CORRUPTION_FIELDS",
     "SourceFiles",
     "TAX_KINDS",
     "packed_bytes",
@@ -213,9 +244,26 @@ JUTOGAI_KINDS = {
 }
 
 
+#: Per corruptible export: corruption kind → the data field it breaks (module docstring).
+#: The kinds of a file are dealt in this order.
+SOURCE_CORRUPTION_FIELDS: dict[str, dict[str, str]] = {
+    "zei": {"invalid_bytes": "name_kanji", "not_digits": "tsuchisho_no",
+            "packed_digit": "total_income", "packed_sign": "taxable_income",
+            "zoned_sign": "kintowari"},
+    "kokuho_setai": {"invalid_bytes": "head_name_kanji", "not_digits": "postal_code",
+                     "packed_digit": "hokenzei", "packed_sign": "hokenzei"},
+    "kokuho_hihokensha": {"invalid_bytes": "name_kanji", "not_digits": "kokuho_no",
+                          "zoned_sign": "futan"},
+}
+_SOURCE_CORRUPTION_CODES = {"invalid_bytes": "INVALID_BYTES", "not_digits": "NOT_DIGITS",
+                            "packed_digit": "NOT_DIGITS", "packed_sign": "INVALID_SIGN",
+                            "zoned_sign": "INVALID_SIGN"}
+
+
 @dataclass(frozen=True)
 class SourceFiles:
-    """One generated legacy export."""
+    """One generated legacy export. ``quarantined``: its data records the decoder must put in
+    quarantine; ``corruptions``: how many of each corruption kind (empty when clean)."""
 
     name: str
     export: Path
@@ -223,6 +271,89 @@ class SourceFiles:
     expected: Path | None
     records: int
     data_records: int
+    quarantined: int = 0
+    corruptions: dict[str, int] = field(default_factory=dict)
+
+
+def _is_lead(b: int) -> bool:
+    return 0x81 <= b <= 0x9F or 0xE0 <= b <= 0xFC
+
+
+def _safe_invalid_pairs() -> tuple[bytes, ...]:
+    """Pairs CPython's cp932 rejects whose trail byte alone is a printable ASCII character."""
+    pairs = tuple(bytes((lead, trail)) for lead in (0x85, 0x86, 0xEB, 0xEC, 0xEF)
+                  for trail in (0x40, 0x4B, 0x5A, 0x66, 0x7E))
+    for pair in pairs:
+        try:
+            pair.decode("cp932")
+        except UnicodeDecodeError:
+            continue
+        raise AssertionError(f"{pair.hex()} is valid CP932")
+    return pairs
+
+
+_INVALID_PAIRS = _safe_invalid_pairs()
+
+
+class _Corruptor:
+    """Makes chosen data records of one export corrupt (module docstring, source corruption)."""
+
+    def __init__(self, name: str, share: float, rng: random.Random, fields: dict):
+        self.name = name
+        self.share = share
+        self.rng = rng
+        self.kinds = tuple(SOURCE_CORRUPTION_FIELDS[name].items())
+        self.fields = fields  # name → (offset, length, type, options)
+        self.counts = {k: 0 for k, _f in self.kinds}
+        self.n = 0
+
+    def maybe(self, rec: bytes) -> tuple[bytes, list] | None:
+        """``(corrupt record, reasons)`` for a record chosen to be corrupt, else None."""
+        rng = self.rng
+        if rng.random() >= self.share:
+            return None
+        kind, fname = self.kinds[self.n % len(self.kinds)]
+        self.n += 1
+        self.counts[kind] += 1
+        off, length, _ftype, opts = self.fields[fname]
+        buf = bytearray(rec)
+        raw = rec[off:off + length]
+        if kind == "invalid_bytes":
+            starts, i = [], 0
+            while i < length:
+                if _is_lead(raw[i]) and i + 1 < length:
+                    starts.append(i)
+                    i += 2
+                else:
+                    i += 1
+            if not starts:
+                raise AssertionError(f"{self.name}.{fname}: no double-byte character to break")
+            at = off + rng.choice(starts)
+            buf[at:at + 2] = rng.choice(_INVALID_PAIRS)
+        elif kind == "not_digits":
+            if not raw.isdigit():
+                raise AssertionError(f"{self.name}.{fname}: not a written digits value")
+            buf[off + rng.randrange(length)] = rng.choice(b"O-Il*")
+        elif kind == "packed_digit":
+            nibble = rng.randrange(2 * length - 1)  # any digit nibble, never the sign
+            at = off + nibble // 2
+            bad = rng.randint(0xA, 0xF)
+            buf[at] = (bad << 4 | buf[at] & 0x0F) if nibble % 2 == 0 else (buf[at] & 0xF0 | bad)
+        elif kind == "packed_sign":
+            choices = [*range(10), 0xA, 0xB, 0xE] + ([] if opts["signed"] else [0xD] * 6)
+            at = off + length - 1
+            if not any(raw[:-1]) and buf[at] & 0xF0 == 0:
+                choices.remove(0)  # all 0x00 would be LOW-VALUE (null), not a bad sign
+            buf[at] = buf[at] & 0xF0 | rng.choice(choices)
+        elif kind == "zoned_sign":
+            if opts["signed"]:
+                raise AssertionError(f"{self.name}.{fname}: zoned_sign needs an unsigned field")
+            at = off + length - 1
+            digit = buf[at] - 0x30
+            buf[at] = rng.choice((ZONED_NEGATIVE[digit].encode()[0], *b"*/?"))
+        else:  # pragma: no cover - the table above is fixed
+            raise AssertionError(kind)
+        return bytes(buf), [{"field": fname, "code": _SOURCE_CORRUPTION_CODES[kind]}]
 
 
 def _text_bytes(value) -> bytes:
@@ -265,7 +396,9 @@ class RecordFile:
     """
 
     def __init__(self, out: Path, name: str, label: str, record_length: int, kinds: dict,
-                 write_expected: bool, wareki_value, render_layout):
+                 write_expected: bool, wareki_value, render_layout, corrupt=None):
+        """``corrupt``: ``(share, random stream)`` to make data records corrupt (the export
+        must be one of :data:`SOURCE_CORRUPTION_FIELDS`), or None."""
         self.name = name
         self.record_length = record_length
         self.kinds = kinds
@@ -281,6 +414,13 @@ class RecordFile:
         self.data_records = 0
         self._plans = {kind: (code.encode("ascii"), self._compile(fields))
                        for kind, (code, fields) in kinds.items()}
+        self._corruptor = None
+        if corrupt is not None and corrupt[0] > 0:
+            fields = {f[0]: (f[2], f[3], f[4], f[5] if len(f) > 5 else {})
+                      for f in kinds["data"][1]}
+            self._corruptor = _Corruptor(name, corrupt[0], corrupt[1], fields)
+        #: whether the last record written was made corrupt (and goes to quarantine)
+        self.last_corrupt = False
 
     def write(self, kind: str, values: dict) -> int:
         """Write one record; returns its 1-based record number."""
@@ -298,15 +438,26 @@ class RecordFile:
         rec = b"".join(parts)
         if len(rec) != self.record_length:
             raise AssertionError(f"{self.name}: a {kind} value does not fit its field")
+        corrupt = None
+        if kind == "data" and self._corruptor is not None:
+            corrupt = self._corruptor.maybe(rec)
+            if corrupt is not None:
+                rec = corrupt[0]
+        self.last_corrupt = corrupt is not None
         self._f.write(rec + b"\r\n")
         self.records += 1
         if kind == "data":
             self.data_records += 1
         if expected is not None:
-            self._e.write(self._dumps({
-                "record": self.records, "kind": kind,
-                "offset": (self.records - 1) * (self.record_length + 2),
-                "fate": "row", "values": expected}) + "\n")
+            entry = {"record": self.records, "kind": kind,
+                     "offset": (self.records - 1) * (self.record_length + 2)}
+            if corrupt is None:
+                entry["fate"] = "row"
+                entry["values"] = expected
+            else:
+                entry["fate"] = "quarantine"
+                entry["reasons"] = corrupt[1]
+            self._e.write(self._dumps(entry) + "\n")
         return self.records
 
     def _compile(self, fields) -> list:
@@ -325,8 +476,10 @@ class RecordFile:
         self._f.close()
         if self._e:
             self._e.close()
+        c = self._corruptor
         return SourceFiles(self.name, self.export, self.layout, self.expected, self.records,
-                           self.data_records)
+                           self.data_records, c.n if c else 0,
+                           {k: n for k, n in c.counts.items() if n} if c else {})
 
     def abort(self) -> None:
         self._f.close()
@@ -449,7 +602,7 @@ class Context:
     """What the source writers share: output folder, word lists, spellings, truth file."""
 
     def __init__(self, out: Path, vocab, gaiji_rows, scheme, key_error_share: float,
-                 write_expected: bool, seed: int, rng_for):
+                 write_expected: bool, seed: int, rng_for, source_corrupt_share: float = 0.0):
         from ikou.pipeline import synth
 
         self.synth = synth
@@ -457,6 +610,7 @@ class Context:
         self.vocab = vocab
         self.scheme = scheme
         self.key_error_share = key_error_share
+        self.source_corrupt_share = source_corrupt_share
         self.write_expected = write_expected
         self.seed = seed
         self.rng_for = rng_for
@@ -474,21 +628,25 @@ class Context:
         self._addr_cache: tuple[str, Encoded] | None = None
 
     def record_file(self, name: str, label: str, length: int, kinds: dict) -> RecordFile:
+        corrupt = None
+        if name in SOURCE_CORRUPTION_FIELDS and self.source_corrupt_share > 0:
+            corrupt = (self.source_corrupt_share, self.rng_for(f"corrupt-{name}"))
         return RecordFile(self.out, name, label, length, kinds, self.write_expected,
-                          self.synth._wareki_cached, self.synth.render_layout_yaml)
+                          self.synth._wareki_cached, self.synth.render_layout_yaml, corrupt)
 
     def header(self, f: RecordFile, prefix: str, **extra) -> None:
         f.write("header", {"lg_code": self.synth.LG_CODE, "created": self.synth.AS_OF,
                            "file_id": f"{prefix}{self.seed % 10**8:08d}", **extra})
 
     def truth(self, file: str, record: int, atena: str, population: str, target_record: int,
-              key: str, same_spelling: bool) -> None:
+              key: str, same_spelling: bool, quarantined: bool = False) -> None:
         # all values are ASCII identifiers and digits: formatted directly (json.dumps is slow)
+        flag = ',"quarantined":true' if quarantined else ""
         self._truth.write(
             f'{{"file":"{file}","record":{record},"atena_no":"{atena}",'
             f'"population":"{population}","target_file":"{population}.dat",'
             f'"target_record":{target_record},"key":"{key}",'
-            f'"spelling":"{"same" if same_spelling else "variant"}"}}\n')
+            f'"spelling":"{"same" if same_spelling else "variant"}"{flag}}}\n')
 
     def without_gaiji(self, address: Encoded) -> str:
         """The address text as a subsystem without the 外字 table writes it."""
@@ -630,7 +788,7 @@ class TaxWriter:
             "annual_tax": shotokuwari + kintowari, "postal_code": postal, "address": address,
         })
         ctx.truth("zei.dat", record, atena, population, target_record, key,
-                  ctx.same_spelling(sur, surname_idx, given, given_idx))
+                  ctx.same_spelling(sur, surname_idx, given, given_idx), self.file.last_corrupt)
 
     def close(self) -> SourceFiles:
         """Adds the people who moved away after 1 January (住登外, taxed here)."""
@@ -753,7 +911,8 @@ class KokuhoWriter:
             "postal_code": head.postal,
         })
         ctx.truth("kokuho_setai.dat", record, head.atena, "juki", head_record, key,
-                  ctx.same_spelling(sur, head.surname_idx, given, head.given_idx))
+                  ctx.same_spelling(sur, head.surname_idx, given, head.given_idx),
+                  self.setai.last_corrupt)
         for (population, atena, target, fam, g, sex, birth, zokugara, tokurei), (got, lost) in zip(
             insured, quals, strict=True
         ):
@@ -770,7 +929,7 @@ class KokuhoWriter:
                 "futan": 2 if age >= 70 or age < 6 else 3,
             })
             ctx.truth("kokuho_hihokensha.dat", record, atena, population, target, key,
-                      ctx.same_spelling(sur, fam, given, g))
+                      ctx.same_spelling(sur, fam, given, g), self.hiho.last_corrupt)
 
     def close(self) -> tuple[SourceFiles, SourceFiles]:
         if self.household:

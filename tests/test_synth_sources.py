@@ -314,3 +314,115 @@ def test_bad_source_arguments(tmp_path, kwargs):
     with pytest.raises(SynthError):
         generate_municipality(tmp_path / "out", 10, seed=1, **kwargs)
     assert not (tmp_path / "out").exists()
+
+
+# --- source corruption (source_corrupt_share) --------------------------------------------------
+CORRUPTIBLE = ("zei", "kokuho_setai", "kokuho_hihokensha")
+KIND_CODES = {"invalid_bytes": "INVALID_BYTES", "not_digits": "NOT_DIGITS",
+              "packed_digit": "NOT_DIGITS", "packed_sign": "INVALID_SIGN",
+              "zoned_sign": "INVALID_SIGN"}
+
+
+@pytest.fixture(scope="module")
+def corrupted(tmp_path_factory):
+    return generate_municipality(tmp_path_factory.mktemp("src-corrupt"), 2500, seed=21,
+                                 corrupt_share=0.02, sources=ALL_SOURCES,
+                                 source_corrupt_share=0.04)
+
+
+def kernel_errors(files, gaiji_path):
+    """record number → sorted (field, code) pairs the project's kernel reports (data records)."""
+    kernels = pytest.importorskip("ikou.kernels")
+    import numpy as np
+
+    from ikou.pipeline.gaiji import load_gaiji_table
+    from ikou.pipeline.layout import load_layout
+
+    layout = load_layout(files.layout)
+    plan = layout.plan("data", load_gaiji_table(gaiji_path).mapping)
+    data = files.export.read_bytes()
+    stride = layout.stride
+    starts = np.arange(stride, len(data) - stride, stride, dtype=np.int64)  # data records
+    res = kernels.decode_block(data, starts, plan)
+    found = defaultdict(list)
+    for row, field, code, _pos, _value, reject in res.errors:
+        assert reject
+        found[int(row) + 2].append((plan.fields[int(field)].name, kernels.ErrorCode(code).name))
+    return {rec: sorted(v) for rec, v in found.items()}, len(starts)
+
+
+@pytest.mark.parametrize("name", CORRUPTIBLE)
+def test_source_corruption_where_expected_says(corrupted, name):
+    files = corrupted.sources[name]
+    expected = load_expected(files.expected)
+    bad = {e["record"]: sorted((r["field"], r["code"]) for r in e["reasons"])
+           for e in expected if e["fate"] == "quarantine"}
+    assert all(e["kind"] == "data" for e in expected if e["fate"] == "quarantine")
+    assert len(bad) == files.quarantined == sum(files.corruptions.values())
+    assert 0.02 * files.data_records < len(bad) < 0.07 * files.data_records
+    found, n = kernel_errors(files, corrupted.gaiji)
+    assert n == files.data_records
+    assert found == bad  # the same records, each with exactly the declared error
+    assert all(len(reasons) == 1 for reasons in bad.values())
+    # every kind this file can take was dealt (round-robin), with its code
+    counts = files.corruptions
+    assert max(counts.values()) - min(counts.values()) <= 1 and min(counts.values()) >= 1
+    assert Counter(r[0][1] for r in bad.values()) == Counter(
+        {code: sum(n for k, n in counts.items() if KIND_CODES[k] == code)
+         for code in {KIND_CODES[k] for k in counts}})
+    # the trailer counts the corrupt records too
+    data = files.export.read_bytes()
+    trailer = (files.records - 1) * (len(data) // files.records)
+    assert data[trailer:trailer + 1] == b"9"
+    assert int(data[trailer + 1:trailer + 9]) == files.data_records
+
+
+@pytest.mark.parametrize("name", CORRUPTIBLE)
+def test_source_corruption_leaves_other_records_alone(corrupted, muni, name):
+    clean, dirty = muni.sources[name], corrupted.sources[name]
+    assert clean.quarantined == 0 and clean.corruptions == {}
+    assert (clean.records, clean.data_records) == (dirty.records, dirty.data_records)
+    a, b = load_expected(clean.expected), load_expected(dirty.expected)
+    length = clean.export.stat().st_size // clean.records
+    ra, rb = clean.export.read_bytes(), dirty.export.read_bytes()
+    changed = 0
+    for ea, eb in zip(a, b, strict=True):
+        x = ra[ea["offset"]:ea["offset"] + length]
+        y = rb[eb["offset"]:eb["offset"] + length]
+        if eb["fate"] == "row":
+            assert eb == ea and x == y
+        else:  # exactly the declared field differs
+            changed += 1
+            fdef = next(f for f in KINDS[name]["data"][1] if f[0] == eb["reasons"][0]["field"])
+            diff = [i for i in range(length) if x[i] != y[i]]
+            assert diff and all(fdef[2] <= i < fdef[2] + fdef[3] for i in diff)
+    assert changed == dirty.quarantined > 0
+
+
+def test_source_corruption_keeps_juki_and_jutogai_and_flags_truth(corrupted, muni):
+    for name in ("juki", "jutogai"):
+        for attr in ("export", "layout", "expected"):
+            assert (getattr(corrupted.sources[name], attr).read_bytes()
+                    == getattr(muni.sources[name], attr).read_bytes()), (name, attr)
+    assert corrupted.gaiji.read_bytes() == muni.gaiji.read_bytes()
+    assert corrupted.quarantined == muni.quarantined > 0  # the 住民記録 corruption is unchanged
+    clean, dirty = truth_lines(muni), truth_lines(corrupted)
+    assert len(clean) == len(dirty)
+    quarantined = set()
+    for t in corrupted.sources.values():
+        if t.expected and t.name in CORRUPTIBLE:
+            quarantined |= {(f"{t.name}.dat", e["record"]) for e in load_expected(t.expected)
+                            if e["fate"] == "quarantine"}
+    for ta, tb in zip(clean, dirty, strict=True):
+        flagged = tb.pop("quarantined", False)
+        assert tb == ta
+        assert flagged is ((tb["file"], tb["record"]) in quarantined)
+    assert sum(corrupted.quarantined_by_source.values()) == corrupted.quarantined + len(quarantined)
+
+
+def test_source_corrupt_share_validated(tmp_path):
+    for bad in (-0.1, 1.5, True, "0.1"):
+        with pytest.raises(SynthError):
+            generate_municipality(tmp_path / "out", 10, seed=1, sources=ALL_SOURCES,
+                                  source_corrupt_share=bad)
+    assert not (tmp_path / "out").exists()
