@@ -20,7 +20,16 @@ from apache_beam.metrics import Metrics
 from ikou.transforms.blocks import DEFAULT_BLOCK_SIZE, BlockDecoder, file_size, plan_blocks
 from ikou.transforms.outputs import OUTPUT_BATCH_ROWS, finalize_results
 
-__all__ = ["QUARANTINE", "RESULTS", "BlockDoFn", "DecodeBlocks", "Finalize", "PlanBlocks", "PlanBlocksFn"]
+__all__ = [
+    "QUARANTINE",
+    "RESULTS",
+    "BlockDoFn",
+    "DecodeBlocks",
+    "Finalize",
+    "GatherAndWrite",
+    "PlanBlocks",
+    "PlanBlocksFn",
+]
 
 RESULTS = "results"
 QUARANTINE = "quarantine"
@@ -127,7 +136,29 @@ def _finalize(results, quarantined, layout, staging_dir, sync_marker, batch_rows
                             batch_rows=batch_rows)
 
 
-class Finalize(beam.PTransform):
+class GatherAndWrite(beam.PTransform):
+    """Gathers every ``BlockResult`` and quarantined record, then calls
+    ``write(results, quarantined, spec, staging_dir, sync_marker, batch_rows)`` once to write the
+    staged outputs; its return value (the summary) is the single output element."""
+
+    def __init__(self, write, spec, staging_dir: str, sync_marker: bytes,
+                 batch_rows: int | None = None):
+        super().__init__()
+        self.write = write
+        self.spec = spec
+        self.staging_dir = staging_dir
+        self.sync_marker = sync_marker
+        self.batch_rows = batch_rows or OUTPUT_BATCH_ROWS
+
+    def expand(self, decoded):
+        results = decoded[RESULTS] | "GatherResults" >> beam.combiners.ToList()
+        quarantined = decoded[QUARANTINE] | "GatherQuarantine" >> beam.combiners.ToList()
+        return results | "Write" >> beam.Map(
+            self.write, pvalue.AsSingleton(quarantined), self.spec, self.staging_dir,
+            self.sync_marker, self.batch_rows)
+
+
+class Finalize(GatherAndWrite):
     """Gathers ``DecodeBlocks``' outputs and writes the run's staged outputs.
 
     Input: the ``DecodeBlocks`` outputs (a dict with ``RESULTS`` and
@@ -137,15 +168,4 @@ class Finalize(beam.PTransform):
 
     def __init__(self, layout, staging_dir: str, sync_marker: bytes,
                  batch_rows: int | None = None):
-        super().__init__()
-        self.layout = layout
-        self.staging_dir = staging_dir
-        self.sync_marker = sync_marker
-        self.batch_rows = batch_rows or OUTPUT_BATCH_ROWS
-
-    def expand(self, decoded):
-        results = decoded[RESULTS] | "GatherResults" >> beam.combiners.ToList()
-        quarantined = decoded[QUARANTINE] | "GatherQuarantine" >> beam.combiners.ToList()
-        return results | "Write" >> beam.Map(
-            _finalize, pvalue.AsSingleton(quarantined), self.layout, self.staging_dir,
-            self.sync_marker, self.batch_rows)
+        super().__init__(_finalize, layout, staging_dir, sync_marker, batch_rows)

@@ -33,7 +33,6 @@ from typing import Any
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
-from apache_beam import pvalue
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
@@ -44,7 +43,13 @@ from ikou.transforms.blocks import (
     BlockResult,
     row_schema,
 )
-from ikou.transforms.composites import QUARANTINE, RESULTS, BlockDoFn, PlanBlocksFn
+from ikou.transforms.composites import (
+    QUARANTINE,
+    RESULTS,
+    BlockDoFn,
+    GatherAndWrite,
+    PlanBlocksFn,
+)
 from ikou.transforms.outputs import (
     OUTPUT_BATCH_ROWS,
     QUARANTINE_FILE,
@@ -159,23 +164,12 @@ def _finalize(results, quarantined, steps, staging_dir, sync_marker, batch_rows)
     return finalize_job(steps, results, quarantined, staging_dir, sync_marker, batch_rows)
 
 
-class FinalizeJob(beam.PTransform):
+class FinalizeJob(GatherAndWrite):
     """Gathers everything and writes the staged outputs; output: the job summary dict."""
 
     def __init__(self, steps: Sequence[SourceStep], staging_dir: str, sync_marker: bytes,
                  batch_rows: int | None = None):
-        super().__init__()
-        self.steps = list(steps)
-        self.staging_dir = staging_dir
-        self.sync_marker = sync_marker
-        self.batch_rows = batch_rows or OUTPUT_BATCH_ROWS
-
-    def expand(self, decoded):
-        results = decoded[RESULTS] | "GatherResults" >> beam.combiners.ToList()
-        quarantined = decoded[QUARANTINE] | "GatherQuarantine" >> beam.combiners.ToList()
-        return results | "Write" >> beam.Map(
-            _finalize, pvalue.AsSingleton(quarantined), self.steps, self.staging_dir,
-            self.sync_marker, self.batch_rows)
+        super().__init__(_finalize, list(steps), staging_dir, sync_marker, batch_rows)
 
 
 # -- finalizing ------------------------------------------------------------------------------
