@@ -214,6 +214,10 @@ def string_levels(left, right, const int64_t[::1] li, const int64_t[::1] ri, int
     cdef int64_t a, b, la, lb, j
     cdef double s
     cdef bint same
+    # Base pointers (acp/bcp are never empty): an empty last string starts one past the end,
+    # where indexing the memoryview would be out of bounds but pointer arithmetic is valid C.
+    cdef const int32_t *ap = &acp[0]
+    cdef const int32_t *bp = &bcp[0]
     with nogil:
         for k in range(n):
             a = li[k]
@@ -232,10 +236,10 @@ def string_levels(left, right, const int64_t[::1] li, const int64_t[::1] ri, int
                     j += 1
                 s = 1.0 if same else 0.0
             elif method == 1:
-                s = _jaro_winkler(&acp[aoff[a]], la, &bcp[boff[b]], lb, &fa[0], &fb[0],
+                s = _jaro_winkler(ap + aoff[a], la, bp + boff[b], lb, &fa[0], &fb[0],
                                   prefix_weight)
             else:
-                s = _levenshtein(&acp[aoff[a]], la, &bcp[boff[b]], lb, &row[0])
+                s = _levenshtein(ap + aoff[a], la, bp + boff[b], lb, &row[0])
             sim[k] = s
             lvl[k] = _level(s, thresholds)
     return sim_np, lvl_np

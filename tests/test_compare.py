@@ -230,3 +230,18 @@ def test_long_strings_compiled_equals_twin(left, right):
         b = _compare_py.utf32_column(pa.array(right))
         sim2, _ = _compare_py.string_levels(a, b, li, ri, _CODES[method], [0.9])
         np.testing.assert_array_equal(sim, sim2)
+
+
+def test_empty_string_at_the_end_of_the_column():
+    # An empty last string starts one past the end of the code-point buffer (found by the
+    # bounds-checked build, `make debug-test`).
+    left = pa.array([None, "0", ""], pa.string())
+    right = pa.array([""], pa.string())
+    li, ri = np.array([2, 1], dtype=np.int64), np.array([0, 0], dtype=np.int64)
+    a, b = _compare_py.utf32_column(left), _compare_py.utf32_column(right)
+    for method in ("jaro_winkler", "levenshtein"):
+        sim, lvl = string_levels(left, right, li, ri, method, [1.0, 0.9, 0.75], 0.1)
+        sim2, lvl2 = _compare_py.string_levels(a, b, li, ri, _CODES[method], [1.0, 0.9, 0.75], 0.1)
+        np.testing.assert_array_equal(sim, sim2)
+        np.testing.assert_array_equal(lvl, lvl2)
+        assert lvl[1] == 0
