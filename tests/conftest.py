@@ -3,6 +3,8 @@
 - Great Expectations must never send usage statistics: switched off before anything imports it.
 - An exception swallowed inside Cython (printed as "Exception ignored ...") fails the test that
   caused it, as in fastavro's test suite.
+- Under CI (``CI`` set, as ``.ci/run`` runs), hypothesis is derandomized, so a CI run is
+  repeatable; local runs keep exploring new examples.
 """
 
 import os
@@ -11,6 +13,11 @@ import sys
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)
