@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pyarrow as pa
 import pytest
+from decode_helpers import decode_checked
 
 import ikou.kernels as kernels
 from ikou.kernels import (
@@ -41,18 +42,7 @@ def decode(request):
     return fn
 
 
-def run(decode, fields, records, gaiji=None, **plan_kw):
-    """Decode equal-length records; return (plan, result) after checking the twin agrees."""
-    rl = len(records[0])
-    assert all(len(r) == rl for r in records)
-    plan = DecodePlan(record_length=rl, fields=fields, gaiji=gaiji, **plan_kw)
-    buf = b"".join(records)
-    starts = np.arange(len(records), dtype=np.int64) * rl
-    res = decode(buf, starts, plan)
-    other = _decode_py.decode_block(buf, starts, plan)
-    assert res.batch.equals(other.batch)
-    assert res.errors.equals(other.errors)
-    return plan, res
+run = decode_checked  # (decode, fields, records, gaiji=None, **plan_kw) -> (plan, result)
 
 
 def col(res, name):

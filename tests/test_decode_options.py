@@ -3,9 +3,9 @@
 import datetime as dt
 from decimal import Decimal
 
-import numpy as np
 import pyarrow as pa
 import pytest
+from decode_helpers import decode_checked
 
 from ikou.kernels import DecodePlan, ErrorCode, FieldSpec, PlanError, _decode_py
 
@@ -18,15 +18,7 @@ def decode(request):
 
 
 def run(decode, fields, records, gaiji=None, **plan_kw):
-    rl = len(records[0])
-    assert all(len(r) == rl for r in records)
-    plan = DecodePlan(record_length=rl, fields=fields, gaiji=gaiji, **plan_kw)
-    buf = b"".join(records)
-    starts = np.arange(len(records), dtype=np.int64) * rl
-    res = decode(buf, starts, plan)
-    other = _decode_py.decode_block(buf, starts, plan)
-    assert res.batch.equals(other.batch) and res.errors.equals(other.errors)
-    return res
+    return decode_checked(decode, fields, records, gaiji, **plan_kw)[1]
 
 
 def col(res, name="x"):
