@@ -37,19 +37,20 @@ extensions = [
     or os.path.splitext(os.path.basename(path))[0] in os.environ["IKOU_KERNELS"].split(",")
 ]
 
+# Each top-level folder is a sub-package of ``ikou``; its sub-folders with an __init__.py are
+# sub-packages of that (ikou.pipeline.config, ikou.transforms.decode, ...).
+TOP = {"kernels": "ikou.kernels", "transforms": "ikou.transforms", "pipeline": "ikou.pipeline",
+       "expectations": "ikou.expectations"}
+packages = [
+    pkg + ("." + os.path.relpath(root, folder).replace(os.sep, ".") if root != folder else "")
+    for folder, pkg in TOP.items()
+    for root, _dirs, files in sorted(os.walk(folder))
+    if "__init__.py" in files
+]
+
 setup(
-    packages=[
-        "ikou.kernels",
-        "ikou.transforms",
-        "ikou.pipeline",
-        "ikou.expectations",
-    ],
-    package_dir={
-        "ikou.kernels": "kernels",
-        "ikou.transforms": "transforms",
-        "ikou.pipeline": "pipeline",
-        "ikou.expectations": "expectations",
-    },
+    packages=packages,
+    package_dir={pkg: folder for folder, pkg in TOP.items()},
     package_data={
         "ikou.kernels": ["*.pyx", "*.pxd", "*.pxi"],
         "ikou.pipeline": ["data/*", "data/*/*"],

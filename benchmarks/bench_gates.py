@@ -1,5 +1,5 @@
-"""Benchmark of the quality gates (ikou.pipeline.gates.run_gates) and of the mapping step
-(ikou.pipeline.mapping.apply_mapping) on synthetic resident rows.
+"""Benchmark of the quality gates (ikou.pipeline.steps.gates.run_gates) and of the mapping step
+(ikou.pipeline.config.mapping.apply_mapping) on synthetic resident rows.
 
 Data are generated with a fixed seed (ikou.expectations.synthetic.good_table), written to a
 temporary staging folder as Arrow IPC and never kept. ``run(quick)`` returns rows
@@ -27,9 +27,9 @@ os.environ["GX_ANALYTICS_ENABLED"] = "false"  # before great_expectations is imp
 import pyarrow as pa  # noqa: E402
 
 from ikou.expectations.synthetic import good_table  # noqa: E402
-from ikou.pipeline.gates import run_gates  # noqa: E402
-from ikou.pipeline.mapping import _KANA_PAIRS, apply_mapping, load_mapping  # noqa: E402
-from ikou.pipeline.standard import load_standard  # noqa: E402
+from ikou.pipeline.config.mapping import _KANA_PAIRS, apply_mapping, load_mapping  # noqa: E402
+from ikou.pipeline.config.standard import load_standard  # noqa: E402
+from ikou.pipeline.steps.gates import run_gates  # noqa: E402
 
 SEED = 20261127
 MAPPING = """\

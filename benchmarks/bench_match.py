@@ -1,5 +1,5 @@
 """Benchmark of record matching: the comparison kernel (``ikou.kernels.compare``, via
-``ikou.pipeline.matching.comparison_levels``) and the whole linkage (``ikou.pipeline.matching.link``).
+``ikou.pipeline.config.matching.comparison_levels``) and the whole linkage (``ikou.pipeline.config.matching.link``).
 
 Data: a fixed-seed synthetic municipality (no personal data) — residents with generated kanji
 surnames and given names, kana readings, birth dates, sex and postal codes, and a tax file whose
@@ -17,8 +17,8 @@ Measured in the same run:
 * the kernel on two threads (the GIL is released in the loops);
 * seconds to link N tax records to N residents end to end (normalise, block, estimate, score,
   build the output tables), with precision / recall / F1 against the generator's truth;
-* (full mode) the same linkage through the Beam path (``ikou.transforms.match.MatchRecords`` via
-  ``ikou.pipeline.matchrun.run_match``: Arrow files in, links.arrow out, FnApiRunner in one
+* (full mode) the same linkage through the Beam path (``ikou.transforms.match.beam.MatchRecords`` via
+  ``ikou.pipeline.run.match.run_match``: Arrow files in, links.arrow out, FnApiRunner in one
   process) beside the in-process engine on the same files, checked byte-identical.
 
     python -m benchmarks.bench_match            # full: 1,000,000 × 1,000,000
@@ -39,7 +39,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ikou.kernels.compare import KERNEL_IMPL
-from ikou.pipeline.matching import block, comparison_levels, config_from_mapping, link, prepare
+from ikou.pipeline.config.matching import (
+    block,
+    comparison_levels,
+    config_from_mapping,
+    link,
+    prepare,
+)
 
 SEED = 20261127
 
@@ -461,10 +467,10 @@ def measure_beam_link(n: int, shards: int = 16, beam_args=()) -> list[dict]:
 
     import yaml
 
-    from ikou.pipeline.matching import write_outputs
-    from ikou.pipeline.matchrun import run_match
-    from ikou.transforms.linkage import write_arrow
-    from ikou.transforms.match import DEFAULT_ROWS_PER_SLICE
+    from ikou.pipeline.config.matching import write_outputs
+    from ikou.pipeline.run.match import run_match
+    from ikou.transforms.match.beam import DEFAULT_ROWS_PER_SLICE
+    from ikou.transforms.match.engine import write_arrow
 
     residents, tax, truth = generate(n)
     mapping = {**CONFIG, "left": {**CONFIG["left"], "path": "residents.arrow"},

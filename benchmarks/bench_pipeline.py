@@ -1,7 +1,7 @@
-"""Benchmark of a whole migration job (ikou.pipeline.jobrun.run_job): one Beam pipeline that
+"""Benchmark of a whole migration job (ikou.pipeline.run.job.run_job): one Beam pipeline that
 decodes and maps every source per block, reconciliation, the GX gates and the atomic publish.
 
-The municipality is generated with a fixed seed (ikou.pipeline.synth.generate_municipality,
+The municipality is generated with a fixed seed (ikou.pipeline.synth.municipality.generate_municipality,
 every source: 住民記録, 個人住民税, 国保 世帯/被保険者, 住登外; no corruption, so every gate must
 pass) into a temporary folder and never kept. ``run(quick)`` returns rows ``{benchmark, case,
 impl, value, unit}``: seconds per step of the run (as ``manifest.json`` reports them), the gates'
@@ -25,9 +25,9 @@ from pathlib import Path
 
 os.environ["GX_ANALYTICS_ENABLED"] = "false"  # before great_expectations is imported
 
-from ikou.pipeline.job import write_demo_job  # noqa: E402
-from ikou.pipeline.jobrun import run_job  # noqa: E402
-from ikou.pipeline.synth import ALL_SOURCES, generate_municipality  # noqa: E402
+from ikou.pipeline.config.job import write_demo_job  # noqa: E402
+from ikou.pipeline.run.job import run_job  # noqa: E402
+from ikou.pipeline.synth.municipality import ALL_SOURCES, generate_municipality  # noqa: E402
 
 SEED = 20261127
 STEPS = ("hash_inputs", "pipeline", "pipeline.read", "pipeline.decode", "pipeline.mapping",

@@ -1,6 +1,6 @@
 """Vectorised check digits for whole columns (numpy), used by the custom expectations.
 
-Same rules as ``ikou.pipeline.checkdigit`` (per-value functions; the tests check that both
+Same rules as ``ikou.pipeline.steps.checkdigit`` (per-value functions; the tests check that both
 agree), written over a digit matrix so 1,000,000 values take milliseconds:
 
 - 宛名番号 / 世帯番号: the last digit is ``11 − (Σ digit × weight) mod 11`` over the digits

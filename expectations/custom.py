@@ -10,7 +10,7 @@ both with GX, so suites loaded from JSON can name them. Nulls are not checked (G
 map metrics): a required identifier is checked by ``expect_column_values_to_not_be_null``.
 
 The cross-file rule (every 宛名番号 in the tax and insurance outputs exists in the resident or
-住登外 output) is not a custom expectation: :mod:`ikou.pipeline.gates` validates a joined table
+住登外 output) is not a custom expectation: :mod:`ikou.pipeline.steps.gates` validates a joined table
 (see ``expectations/suites/cross/atena_reference.json`` and docs/standard-layouts.md).
 """
 

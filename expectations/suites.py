@@ -1,7 +1,7 @@
 """Expectation suites as versioned JSON files (``expectations/suites/<target>/<target>.json``).
 
 Each standard file has one suite, generated from its definition by
-:func:`ikou.pipeline.suitegen.build_suite` and kept in git; ``python -m ikou.pipeline.suitegen
+:func:`ikou.pipeline.steps.suitegen.build_suite` and kept in git; ``python -m ikou.pipeline.steps.suitegen
 --write`` regenerates them and a test fails when a committed suite and its definition drift
 apart. (The generator lives in ``ikou.pipeline`` because it reads standard definitions:
 ``ikou.expectations`` never imports ``ikou.pipeline``; dependencies point one way.) A suite
@@ -15,7 +15,7 @@ holds:
 - key uniqueness (宛名番号 in the resident file; compound keys elsewhere).
 
 ``expectations/suites/cross/atena_reference.json`` is the cross-file suite, run by the gates
-on a joined table (see :mod:`ikou.pipeline.gates`).
+on a joined table (see :mod:`ikou.pipeline.steps.gates`).
 
 Every expectation's ``meta`` names the item (number and 項目名称) so reports read well.
 :func:`load_suite` turns a JSON file into a ``gx.ExpectationSuite`` and raises

@@ -55,7 +55,7 @@ def _pick(rng, values: list[str], n: int) -> pa.Array:
 
 def good_table(std, n: int, seed: int = 0, atena_pool: pa.Array | None = None,
                source: str = "synthetic.dat") -> pa.Table:
-    """``n`` valid rows of ``std`` (an ``ikou.pipeline.standard.Standard``, passed in: this
+    """``n`` valid rows of ``std`` (an ``ikou.pipeline.config.standard.Standard``, passed in: this
     package does not import ``ikou.pipeline``; see the module docstring). ``atena_pool``: 宛名番号 values
     that referencing items (``references: resident``) draw from."""
     rng = np.random.default_rng(seed)

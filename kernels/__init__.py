@@ -7,7 +7,7 @@ pure-Python twin ``_decode_py``.  A compiled module that fails to import raises:
 build never falls back to slow code in silence.
 """
 
-from ._common import (
+from ._decode_common import (
     WAREKI_STATUSES,
     BlockError,
     DecodeErrors,
@@ -18,7 +18,7 @@ from ._common import (
     PlanError,
     format_error,
 )
-from ._impl import load_kernel
+from ._loader import load_kernel
 
 _decode_impl, KERNEL_IMPL = load_kernel("_decode")
 decode_block = _decode_impl.decode_block

@@ -15,7 +15,7 @@ from libc.string cimport memcmp, memcpy, memset
 import numpy as np
 import pyarrow as pa
 
-from ._common import (
+from ._decode_common import (
     ON_ERROR,
     POLICY,
     TRIM,

@@ -11,7 +11,7 @@ import datetime as _dt
 import numpy as np
 import pyarrow as pa
 
-from ._common import (
+from ._decode_common import (
     EPOCH_ORDINAL,
     ON_ERROR,
     ST_BLANK,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ._impl import load_kernel
+from ._loader import load_kernel
 from ._match_common import (
     COMPARE_METHODS,
     DATE_ELSE,

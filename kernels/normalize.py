@@ -13,7 +13,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from . import _normalize_py
-from ._impl import load_kernel
+from ._loader import load_kernel
 from ._match_common import (
     MatchConfigError,
     NormalizeOptions,

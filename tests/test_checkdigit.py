@@ -1,10 +1,10 @@
-"""Check digits: 宛名番号/世帯番号 mod 11 and 個人番号 (ikou.pipeline.checkdigit)."""
+"""Check digits: 宛名番号/世帯番号 mod 11 and 個人番号 (ikou.pipeline.steps.checkdigit)."""
 
 import random
 
 import pytest
 
-from ikou.pipeline.checkdigit import (
+from ikou.pipeline.steps.checkdigit import (
     CheckDigitError,
     Mod11Scheme,
     UnissuableNumberError,

@@ -13,7 +13,7 @@ import pytest
 from test_transforms import join, make_export, trailer
 
 from ikou.pipeline.cli import main
-from ikou.pipeline.run import split_args
+from ikou.pipeline.run.single import split_args
 
 IKOU = os.path.join(os.path.dirname(sys.executable), "ikou")
 

@@ -365,7 +365,7 @@ def test_first_use_from_many_threads(impl):
     """Tables are built lazily; threads that first use a plan at once must all succeed."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from ikou.kernels import _common
+    from ikou.kernels import _decode_common as _common
 
     _common._BASE.clear()  # force the process-wide CP932 tables to be rebuilt too
     plan = DecodePlan(record_length=4, fields=[FieldSpec("t", offset=0, length=4, type="text")],

@@ -79,8 +79,8 @@ def test_corrupt_tax_and_kokuho_records_are_quarantined_and_the_rest_published(r
 
 
 def test_demo_shows_quarantine_and_publishes(tmp_path):
-    from ikou.pipeline.demo import run_demo
-    from ikou.pipeline.matchrun import load_truth
+    from ikou.pipeline.cli.demo import run_demo
+    from ikou.pipeline.run.match import load_truth
 
     lines: list[str] = []
     result = run_demo(str(tmp_path / "demo"), residents=1200, seed=5, corrupt_share=0.0,

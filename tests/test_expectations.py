@@ -24,9 +24,9 @@ from ikou.expectations.suites import (
     suite_path,
 )
 from ikou.expectations.synthetic import atena_numbers, with_check_digit
-from ikou.pipeline import checkdigit
-from ikou.pipeline.standard import load_standard, standard_names
-from ikou.pipeline.suitegen import build_suite, expected_files
+from ikou.pipeline.config.standard import load_standard, standard_names
+from ikou.pipeline.steps import checkdigit
+from ikou.pipeline.steps.suitegen import build_suite, expected_files
 
 
 def _random_numbers(seed: int, n: int, lo: int, hi: int) -> list[str]:
@@ -120,7 +120,7 @@ def test_committed_suites_match_the_definitions():
     assert set(files) == {suite_path(n) for n in standard_names()} | {CROSS_SUITE}
     stale = [str(p) for p, text in files.items()
              if not p.exists() or p.read_text(encoding="utf-8") != text]
-    assert not stale, f"regenerate with python -m ikou.pipeline.suitegen --write: {stale}"
+    assert not stale, f"regenerate with python -m ikou.pipeline.steps.suitegen --write: {stale}"
 
 
 @pytest.mark.parametrize("name", standard_names())

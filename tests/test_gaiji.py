@@ -2,7 +2,7 @@
 
 import pytest
 
-from ikou.pipeline.gaiji import GaijiError, is_user_defined, load_gaiji, load_gaiji_table
+from ikou.pipeline.config.gaiji import GaijiError, is_user_defined, load_gaiji, load_gaiji_table
 
 
 def write(tmp_path, text):

@@ -7,8 +7,8 @@ import pyarrow.ipc
 import pytest
 
 from ikou.pipeline.cli import main
-from ikou.pipeline.gaiji import load_gaiji_table
-from ikou.pipeline.synth import ALL_SOURCES, generate_municipality
+from ikou.pipeline.config.gaiji import load_gaiji_table
+from ikou.pipeline.synth.municipality import ALL_SOURCES, generate_municipality
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def town(tmp_path_factory):
 def expected_names(town, fallback: bool):
     """An independent oracle: the name field's bytes decoded with CPython's cp932 codec, each
     user-defined code (F040–F9FC) replaced from the 外字 table (primary or fallback column)."""
-    from ikou.pipeline.layout import load_layout
+    from ikou.pipeline.config.layout import load_layout
 
     table = load_gaiji_table(town.gaiji)
     swaps = [(table.mapping[c], table.fallback[c]) for c in table.fallback]
@@ -82,7 +82,7 @@ def test_run_option_reaches_the_beam_workers(town, tmp_path):
 def test_job_file_choice_and_its_validation(town, tmp_path, capsys):
     job = town.export.parent / "job.yaml"
     if not job.exists():
-        from ikou.pipeline.job import write_demo_job
+        from ikou.pipeline.config.job import write_demo_job
 
         job = write_demo_job(town.export.parent, town.sources)
     text = job.read_text(encoding="utf-8")

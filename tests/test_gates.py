@@ -1,4 +1,4 @@
-"""Quality gates on staged Arrow files (ikou.pipeline.gates): every suite against a good fixture
+"""Quality gates on staged Arrow files (ikou.pipeline.steps.gates): every suite against a good fixture
 (passes) and a bad fixture (fails for the right reasons), fail/warn semantics, the cross-file
 rule, and no personal values in validation results or Data Docs."""
 
@@ -18,8 +18,8 @@ from ikou.expectations.synthetic import (
     atena_numbers,
     good_table,
 )
-from ikou.pipeline.gates import GateError, run_gates
-from ikou.pipeline.standard import load_standard
+from ikou.pipeline.config.standard import load_standard
+from ikou.pipeline.steps.gates import GateError, run_gates
 
 SIZES = {"juki": 300, "kojin_juminzei": 200, "kokuho_setai": 100, "kokuho_kojin": 150}
 
@@ -275,11 +275,11 @@ def test_gate_errors(tmp_path, good):
 
 def test_generated_municipality_end_to_end(tmp_path):
     """The generator's legacy 住民記録 export → Beam staging → mapping → gates: passes."""
-    synth = pytest.importorskip("ikou.pipeline.synth")
-    run = pytest.importorskip("ikou.pipeline.run")
-    from ikou.pipeline.gaiji import load_gaiji
-    from ikou.pipeline.layout import load_layout
-    from ikou.pipeline.mapping import apply_mapping, load_mapping
+    synth = pytest.importorskip("ikou.pipeline.synth.municipality")
+    run = pytest.importorskip("ikou.pipeline.run.single")
+    from ikou.pipeline.config.gaiji import load_gaiji
+    from ikou.pipeline.config.layout import load_layout
+    from ikou.pipeline.config.mapping import apply_mapping, load_mapping
 
     gen = synth.generate_municipality(tmp_path / "src", residents=200, seed=11)
     layout = load_layout(gen.layout)

@@ -1,4 +1,4 @@
-"""Record matching inside the migration job (issue 5, ``ikou.pipeline.jobmatch``).
+"""Record matching inside the migration job (issue 5, ``ikou.pipeline.steps.matching``).
 
 Real Beam (FnApiRunner), real GX, a generated municipality whose tax and 国保 records have
 missing or mistyped 宛名番号 (fixed seed, small size). Matching runs after mapping and before
@@ -16,9 +16,9 @@ import pyarrow as pa
 import pytest
 
 from ikou.pipeline.cli import main
-from ikou.pipeline.job import write_demo_job
-from ikou.pipeline.jobrun import GateFailure, run_job
-from ikou.pipeline.synth import ALL_SOURCES, generate_municipality
+from ikou.pipeline.config.job import write_demo_job
+from ikou.pipeline.run.job import GateFailure, run_job
+from ikou.pipeline.synth.municipality import ALL_SOURCES, generate_municipality
 
 MATCHED = {"kojin_juminzei": ("zei", "atena_no"),
            "kokuho_kojin": ("kokuho_hihokensha", "atena_no"),

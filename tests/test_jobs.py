@@ -16,9 +16,9 @@ import pyarrow as pa
 import pytest
 
 from ikou.pipeline.cli import main
-from ikou.pipeline.job import JobError, load_job
-from ikou.pipeline.jobmatch import original_field
-from ikou.pipeline.standard import load_standard
+from ikou.pipeline.config.job import JobError, load_job
+from ikou.pipeline.config.standard import load_standard
+from ikou.pipeline.steps.matching import original_field
 
 ROOT = Path(__file__).resolve().parent.parent
 RESIDENTS = 300
@@ -422,8 +422,8 @@ def test_dependencies_point_one_way(folder, forbidden):
 def test_block_outputs_share_one_status_dictionary(tmp_path):
     """Each block is mapped alone; their date statuses must use one dictionary, or the parts
     cannot be merged into one Arrow IPC file (found on a 1,000,000-resident run)."""
-    from ikou.pipeline.mapping import apply_mapping, load_mapping
-    from ikou.transforms.outputs import merge_parts
+    from ikou.pipeline.config.mapping import apply_mapping, load_mapping
+    from ikou.transforms.decode.outputs import merge_parts
 
     (tmp_path / "m.yaml").write_text(
         "target: kokuho_setai\nitems:\n  世帯番号: {copy: s}\n  世帯主宛名番号: {copy: a}\n"

@@ -5,7 +5,7 @@ import textwrap
 import pyarrow as pa
 import pytest
 
-from ikou.pipeline.layout import LayoutError, load_layout
+from ikou.pipeline.config.layout import LayoutError, load_layout
 
 GOOD = """\
 name: juki

@@ -1,4 +1,4 @@
-"""Mappings from decoded legacy columns to the standard layout (ikou.pipeline.mapping)."""
+"""Mappings from decoded legacy columns to the standard layout (ikou.pipeline.config.mapping)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 
 from ikou.expectations.synthetic import atena_numbers
-from ikou.pipeline.mapping import MappingError, apply_mapping, load_mapping, widen_kana
-from ikou.pipeline.standard import load_standard
+from ikou.pipeline.config.mapping import MappingError, apply_mapping, load_mapping, widen_kana
+from ikou.pipeline.config.standard import load_standard
 
 STATUS = pa.dictionary(pa.int8(), pa.string())
 SEED = 20240401

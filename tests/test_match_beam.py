@@ -1,8 +1,8 @@
-"""Record matching on Beam (``ikou.transforms.match``) and ``ikou match``.
+"""Record matching on Beam (``ikou.transforms.match.beam``) and ``ikou match``.
 
 Real Beam (FnApiRunner, and its multi-process mode), data from the generators (fixed seeds,
 small sizes): a municipality whose tax export has variant spellings and missing or mistyped
-宛名番号 (``ikou.pipeline.synth``), decoded with ``ikou decode``; and the engine tests' tables.
+宛名番号 (``ikou.pipeline.synth.municipality``), decoded with ``ikou decode``; and the engine tests' tables.
 The Beam path must give exactly the in-process engine's links, and the same bytes whatever the
 runner mode, the number of workers, shards or records per element.
 """
@@ -24,7 +24,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from ikou.pipeline.cli import main
-from ikou.pipeline.matching import (
+from ikou.pipeline.config.matching import (
     DEFAULT_VARIANT_DIR,
     config_from_mapping,
     link,
@@ -33,10 +33,10 @@ from ikou.pipeline.matching import (
     variant_map,
     write_outputs,
 )
-from ikou.pipeline.matchrun import accuracy, load_truth, run_match
-from ikou.pipeline.synth import ALL_SOURCES, generate_municipality
-from ikou.transforms.linkage import write_arrow
-from ikou.transforms.match import MatchRecords, shard_of
+from ikou.pipeline.run.match import accuracy, load_truth, run_match
+from ikou.pipeline.synth.municipality import ALL_SOURCES, generate_municipality
+from ikou.transforms.match.beam import MatchRecords, shard_of
+from ikou.transforms.match.engine import write_arrow
 
 CONFIG_FILE = DEFAULT_VARIANT_DIR.parent / "match" / "zei_to_juki.yaml"
 OUTPUTS = ("links", "review", "unmatched")
@@ -191,7 +191,7 @@ def test_shard_of_is_stable_and_ignores_array_offsets():
     counts = np.bincount(shard_of(many, 8), minlength=8)
     assert counts.min() > 2000  # spread over the shards
     # not Python's randomised hash: another process with another hash seed agrees
-    code = ("import pyarrow as pa; from ikou.transforms.match import shard_of; "
+    code = ("import pyarrow as pa; from ikou.transforms.match.beam import shard_of; "
             "print(shard_of(pa.array(['高橋', 'ﾀｶﾊｼ', '', None, '2001-02-03\\x1f1', 'a' * 300]), "
             "7).tolist())")
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from ikou.pipeline.matching import (
+from ikou.pipeline.config.matching import (
     MatchConfigFileError,
     block,
     comparison_levels,
@@ -363,7 +363,7 @@ def test_yaml_config_and_errors(tmp_path):
 
 
 def test_read_inputs_from_arrow_files(tmp_path, data):
-    from ikou.pipeline.matching import read_inputs
+    from ikou.pipeline.config.matching import read_inputs
 
     residents, tax, _ = data
     for name, table in (("residents.arrow", residents), ("tax.arrow", tax)):
@@ -383,7 +383,7 @@ def test_read_inputs_from_arrow_files(tmp_path, data):
 def test_write_outputs(tmp_path, result):
     import json
 
-    from ikou.pipeline.matching import write_outputs
+    from ikou.pipeline.config.matching import write_outputs
 
     summary = write_outputs(result, tmp_path / "out")
     json.dumps(summary)  # manifest-ready
@@ -424,7 +424,7 @@ def test_empty_tables_and_all_null_columns():
 
 
 def test_best_candidate_per_right_record():
-    from ikou.pipeline.matching import _best_per_run
+    from ikou.pipeline.config.matching import _best_per_run
 
     ri = np.array([0, 0, 0, 2, 2, 5])
     score = np.array([1.0, 3.0, 3.0, 2.0, 1.0, 0.0])

@@ -21,12 +21,12 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from ikou.pipeline.gaiji import load_gaiji
-from ikou.pipeline.layout import load_layout
-from ikou.pipeline.run import run_migration
-from ikou.pipeline.synth import generate_municipality
-from ikou.transforms.blocks import plan_blocks
-from ikou.transforms.composites import DecodeBlocks, PlanBlocks
+from ikou.pipeline.config.gaiji import load_gaiji
+from ikou.pipeline.config.layout import load_layout
+from ikou.pipeline.run.single import run_migration
+from ikou.pipeline.synth.municipality import generate_municipality
+from ikou.transforms.decode.beam import DecodeBlocks, PlanBlocks
+from ikou.transforms.decode.blocks import plan_blocks
 
 RESIDENTS = 1500
 MESSAGE = re.compile(

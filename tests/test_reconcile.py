@@ -8,7 +8,7 @@ import copy
 import pytest
 from test_transforms import GAIJI, join, make_export, trailer, write_layout
 
-from ikou.pipeline.run import ReconciliationError, check, run_migration, staged_outputs
+from ikou.pipeline.run.single import ReconciliationError, check, run_migration, staged_outputs
 
 
 def _run(tmp_path, content, layout=None):
@@ -98,7 +98,7 @@ def test_check_names_the_numbers_that_differ(tmp_path):
 def test_layout_without_trailer_needs_no_trailer(tmp_path):
     yaml = "name: flat\nrecord_length: 4\nfields:\n  - {name: n, offset: 0, length: 4, type: int}\n"
     (tmp_path / "flat.yaml").write_text(yaml, encoding="utf-8")
-    from ikou.pipeline.layout import load_layout
+    from ikou.pipeline.config.layout import load_layout
 
     layout = load_layout(tmp_path / "flat.yaml")
     summary, out = _run(tmp_path, b"   1   2  x3   4", layout)

@@ -8,7 +8,7 @@ import textwrap
 import pyarrow as pa
 import pytest
 
-from ikou.pipeline.standard import (
+from ikou.pipeline.config.standard import (
     DATE_STATUSES,
     CodeTableError,
     StandardError,

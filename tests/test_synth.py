@@ -1,4 +1,4 @@
-"""The synthetic municipality generator (ikou.pipeline.synth), checked without ikou.kernels:
+"""The synthetic municipality generator (ikou.pipeline.synth.municipality), checked without ikou.kernels:
 the bytes are re-read here with CPython's cp932 codec and the generated 外字 CSV."""
 
 import csv
@@ -9,8 +9,8 @@ from datetime import date
 import pytest
 import yaml
 
-from ikou.pipeline.checkdigit import Mod11Scheme, is_valid_mod11
-from ikou.pipeline.synth import (
+from ikou.pipeline.steps.checkdigit import Mod11Scheme, is_valid_mod11
+from ikou.pipeline.synth.municipality import (
     CORRUPTION_KINDS,
     JUKI_KINDS,
     RECORD_LENGTH,
@@ -279,7 +279,7 @@ def test_content_coverage(dirty):
     assert any(v["resident_since"] is None for v in values)
     assert any("\u3000" in v["address"] for v in values)  # 方書
     assert all(v["name_kanji"].count("\u3000") == 1 for v in values)
-    from ikou.pipeline.synth_text import DATA_DIR, read_tsv
+    from ikou.pipeline.synth.text import DATA_DIR, read_tsv
 
     codes = {row["code"] for row in read_tsv(DATA_DIR / "zokugara.tsv")}
     used = Counter(v["zokugara"] for v in values)
@@ -344,8 +344,8 @@ def test_layout_and_gaiji_load_with_project_loaders(clean):
     kernels = pytest.importorskip("ikou.kernels")
     if not hasattr(kernels, "FieldSpec"):
         pytest.skip("the decoding kernel is not built yet (ikou.kernels.FieldSpec missing)")
-    from ikou.pipeline.gaiji import load_gaiji
-    from ikou.pipeline.layout import load_layout
+    from ikou.pipeline.config.gaiji import load_gaiji
+    from ikou.pipeline.config.layout import load_layout
 
     layout = load_layout(clean.layout)
     assert layout.stride == STRIDE and set(layout.kinds) == {"header", "data", "trailer"}
@@ -397,14 +397,14 @@ def test_output_folder_problems(tmp_path):
 
 
 def test_corruption_kinds_are_documented():
-    import ikou.pipeline.synth as synth
+    import ikou.pipeline.synth.municipality as synth
 
     for kind in (*CORRUPTION_KINDS, "truncated"):
         assert f"``{kind}``" in synth.__doc__
 
 
 def test_word_lists_and_text_helpers():
-    from ikou.pipeline.synth_text import (
+    from ikou.pipeline.synth.text import (
         DATA_DIR,
         ibm_variant,
         load_targets,

@@ -1,4 +1,4 @@
-"""Tax, 国保 and 住登外 exports of the synthetic municipality (ikou.pipeline.synth_sources),
+"""Tax, 国保 and 住登外 exports of the synthetic municipality (ikou.pipeline.synth.sources),
 re-read here with CPython's codecs and an independent packed/zoned reader (no ikou.kernels)."""
 
 import json
@@ -9,9 +9,9 @@ import pytest
 import yaml
 from test_synth import decode_field, is_lead, load_expected, read_gaiji
 
-from ikou.pipeline.checkdigit import is_valid_mod11
-from ikou.pipeline.synth import ALL_SOURCES, SynthError, generate_municipality
-from ikou.pipeline.synth_sources import (
+from ikou.pipeline.steps.checkdigit import is_valid_mod11
+from ikou.pipeline.synth.municipality import ALL_SOURCES, SynthError, generate_municipality
+from ikou.pipeline.synth.sources import (
     JUTOGAI_KINDS,
     KOKUHO_HIHOKENSHA_KINDS,
     KOKUHO_SETAI_KINDS,
@@ -136,7 +136,7 @@ def test_layouts_load_with_project_loader(muni):
     kernels = pytest.importorskip("ikou.kernels")
     if not hasattr(kernels, "FieldSpec"):
         pytest.skip("the decoding kernel is not built yet")
-    from ikou.pipeline.layout import load_layout
+    from ikou.pipeline.config.layout import load_layout
 
     for name in NEW:
         layout = load_layout(muni.sources[name].layout)
@@ -335,8 +335,8 @@ def kernel_errors(files, gaiji_path):
     kernels = pytest.importorskip("ikou.kernels")
     import numpy as np
 
-    from ikou.pipeline.gaiji import load_gaiji_table
-    from ikou.pipeline.layout import load_layout
+    from ikou.pipeline.config.gaiji import load_gaiji_table
+    from ikou.pipeline.config.layout import load_layout
 
     layout = load_layout(files.layout)
     plan = layout.plan("data", load_gaiji_table(gaiji_path).mapping)

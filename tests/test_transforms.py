@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ikou.pipeline.layout import load_layout
-from ikou.transforms.blocks import (
+from ikou.pipeline.config.layout import load_layout
+from ikou.transforms.decode.blocks import (
     SEPARATOR_MISMATCH,
     TRUNCATED_RECORD,
     UNKNOWN_RECORD_TYPE,
@@ -25,7 +25,7 @@ from ikou.transforms.blocks import (
     BlockDecoder,
     plan_blocks,
 )
-from ikou.transforms.outputs import finalize_results, quarantine_sync_marker
+from ikou.transforms.decode.outputs import finalize_results, quarantine_sync_marker
 
 LAYOUT_YAML = """\
 name: mini

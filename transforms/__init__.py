@@ -1,8 +1,8 @@
-"""Apache Beam transforms around the kernels.
+"""Per-block work and the Beam composites around the kernels.
 
-- :mod:`ikou.transforms.blocks`: planning blocks of whole records and decoding one block
-  (plain functions, no Beam runner needed);
-- :mod:`ikou.transforms.outputs`: merging part files, writing ``quarantine.avro``, the summary;
-- :mod:`ikou.transforms.composites`: the composites ``PlanBlocks``, ``DecodeBlocks``,
-  ``Finalize``.
+- :mod:`ikou.transforms.decode`: bytes → blocks → kernel → part files → merged outputs
+  (``blocks``: planning and decoding one block, no Beam runner needed; ``outputs``: merging parts,
+  ``quarantine.avro``, the summary; ``sources``: the per-source steps of a job; ``beam``: the
+  composites).
+- :mod:`ikou.transforms.match`: record matching, ``engine`` in process and ``beam`` on Beam.
 """

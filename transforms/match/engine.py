@@ -1,7 +1,7 @@
 """The matching engine (名寄せ) as plain functions over Arrow tables and numpy arrays.
 
-:mod:`ikou.pipeline.matching` loads and validates the configuration (YAML) and the variant
-tables and calls :func:`link` in one process; :mod:`ikou.transforms.match` runs the same
+:mod:`ikou.pipeline.config.matching` loads and validates the configuration (YAML) and the variant
+tables and calls :func:`link` in one process; :mod:`ikou.transforms.match.beam` runs the same
 functions on Beam, one shard of records at a time. Steps (details in the pipeline module):
 
 1. :func:`normalize_side` / :func:`prepared_from` (= :func:`prepare`): normalise the compared
@@ -755,7 +755,7 @@ def unmatched_table(d: Decisions, right_ids: pa.Array) -> pa.Table:
 def link(cfg: MatchConfig, left: pa.Table, right: pa.Table, variants: dict[int, int],
          model: Model | None = None) -> MatchResult:
     """Link each right record to at most one left record, in this process (``variants``: the
-    variant map; ``ikou.pipeline.matching.link`` loads the config's tables)."""
+    variant map; ``ikou.pipeline.config.matching.link`` loads the config's tables)."""
     prep = prepare(cfg, left, right, variants)
     blocks = block(cfg, prep, left, right)
     # 1. exact key linkage (pairs whose keys agree), checked by the model below

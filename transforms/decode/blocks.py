@@ -31,7 +31,7 @@ from ikou.kernels import decode_block as kernel_decode_block
 try:  # the facade re-exports it; _common is where it lives
     from ikou.kernels import format_error
 except ImportError:  # pragma: no cover - depends on the kernel facade
-    from ikou.kernels._common import format_error
+    from ikou.kernels._decode_common import format_error
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",

@@ -37,12 +37,12 @@ from apache_beam.options.pipeline_options import (
     _BeamArgumentParser,
 )
 
-from ikou.pipeline.gaiji import load_gaiji
-from ikou.pipeline.layout import Layout, load_layout
-from ikou.pipeline.manifest import MANIFEST_FILE, build_manifest, file_digest, write_manifest
-from ikou.transforms.blocks import DEFAULT_BLOCK_SIZE, TRAILER, data_kinds
-from ikou.transforms.composites import DecodeBlocks, Finalize, PlanBlocks
-from ikou.transforms.outputs import QUARANTINE_FILE, quarantine_sync_marker, read_summary
+from ikou.pipeline.config.gaiji import load_gaiji
+from ikou.pipeline.config.layout import Layout, load_layout
+from ikou.pipeline.steps.manifest import MANIFEST_FILE, build_manifest, file_digest, write_manifest
+from ikou.transforms.decode.beam import DecodeBlocks, Finalize, PlanBlocks
+from ikou.transforms.decode.blocks import DEFAULT_BLOCK_SIZE, TRAILER, data_kinds
+from ikou.transforms.decode.outputs import QUARANTINE_FILE, quarantine_sync_marker, read_summary
 
 __all__ = [
     "IkouOptions",
@@ -395,7 +395,7 @@ def run(argv: Sequence[str] | None = None):
     """``ikou run``: parse the arguments (the unknown ones go to Beam) and run.
 
     ``ikou run JOB.yaml [--out DIR] [--gates fail|warn] [Beam options]`` runs a job file
-    (:func:`ikou.pipeline.jobrun.run_job`, returns a ``JobResult``); ``ikou run --layout L
+    (:func:`ikou.pipeline.run.job.run_job`, returns a ``JobResult``); ``ikou run --layout L
     [--gaiji G] --out DIR INPUT...`` migrates files of one layout (returns a :class:`Summary`).
     """
     positional, flags = split_args(list(argv or []))
@@ -426,7 +426,7 @@ def run(argv: Sequence[str] | None = None):
         if opts.gaiji:
             raise InputError("--gaiji is given in the job file ('gaiji:'), not on the "
                              "command line")
-        from ikou.pipeline.jobrun import run_job
+        from ikou.pipeline.run.job import run_job
 
         return run_job(positional[0], opts.out, opts.gates, beam_args, opts.block_size,
                        gaiji_fallback=opts.gaiji_fallback or None)

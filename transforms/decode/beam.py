@@ -1,10 +1,10 @@
 """The pipeline's composite transforms: ``PlanBlocks``, ``DecodeBlocks``, ``Finalize``.
 
-They are thin: the work lives in :mod:`ikou.transforms.blocks` and
-:mod:`ikou.transforms.outputs` (plain functions, also used by ``ikou decode``).
+They are thin: the work lives in :mod:`ikou.transforms.decode.blocks` and
+:mod:`ikou.transforms.decode.outputs` (plain functions, also used by ``ikou decode``).
 
 ``DecodeBlocks`` has two outputs: the main one (``results``) carries one small
-:class:`~ikou.transforms.blocks.BlockResult` per block (counts, part files,
+:class:`~ikou.transforms.decode.blocks.BlockResult` per block (counts, part files,
 header/trailer values, no quarantined records), the tagged one
 (``quarantine``) one element per quarantined record (raw bytes + reasons).
 """
@@ -17,8 +17,8 @@ import apache_beam as beam
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
-from ikou.transforms.blocks import DEFAULT_BLOCK_SIZE, BlockDecoder, file_size, plan_blocks
-from ikou.transforms.outputs import OUTPUT_BATCH_ROWS, finalize_results
+from ikou.transforms.decode.blocks import DEFAULT_BLOCK_SIZE, BlockDecoder, file_size, plan_blocks
+from ikou.transforms.decode.outputs import OUTPUT_BATCH_ROWS, finalize_results
 
 __all__ = [
     "QUARANTINE",

@@ -23,14 +23,14 @@ with ``sources=ALL_SOURCES`` also
     ``zei.dat`` (個人住民税), ``kokuho_setai.dat`` / ``kokuho_hihokensha.dat`` (国保),
     ``jutogai.dat`` (住登外), each with ``<name>.layout.yaml`` and ``<name>.expected.jsonl``,
     and ``truth.jsonl`` (which person each tax/国保 record belongs to): see
-    :mod:`ikou.pipeline.synth_sources`. The 住民記録 files do not depend on ``sources``.
+    :mod:`ikou.pipeline.synth.sources`. The 住民記録 files do not depend on ``sources``.
     ``source_corrupt_share`` makes that share of the tax and 国保 data records corrupt (one
     fault each: invalid CP932 bytes, non-digits, a bad packed nibble or sign, a bad zoned sign;
-    see :mod:`ikou.pipeline.synth_sources`); their expected lines say ``"fate": "quarantine"``.
+    see :mod:`ikou.pipeline.synth.sources`); their expected lines say ``"fate": "quarantine"``.
 
 Data (deterministic for a seed: same arguments → byte-identical files):
     宛名番号 and 世帯番号 are 10 digits whose last digit is the mod-11 check digit of
-    :mod:`ikou.pipeline.checkdigit` (scheme selectable). Households have 1–6 members with exactly
+    :mod:`ikou.pipeline.steps.checkdigit` (scheme selectable). Households have 1–6 members with exactly
     one 世帯主 (続柄 ``01``). Names use ``pipeline/data/synth`` word lists: some contain 外字
     (written as user-defined codes), some CP932 NEC/IBM extension characters (髙 﨑 濵 德 …,
     written as CPython encodes them or, for about half of the records, with the equivalent IBM
@@ -75,8 +75,8 @@ from functools import lru_cache
 from operator import mul
 from pathlib import Path
 
-from ikou.pipeline.checkdigit import Mod11Scheme
-from ikou.pipeline.synth_sources import (
+from ikou.pipeline.steps.checkdigit import Mod11Scheme
+from ikou.pipeline.synth.sources import (
     SOURCE_CHOICES,
     Context,
     JutogaiWriter,
@@ -84,7 +84,7 @@ from ikou.pipeline.synth_sources import (
     SourceFiles,
     TaxWriter,
 )
-from ikou.pipeline.synth_text import (
+from ikou.pipeline.synth.text import (
     DATA_DIR,
     USER_DEFINED_CODES,
     Encoded,
@@ -659,7 +659,7 @@ def generate_municipality(
     added when ``corrupt_share`` > 0); ``check_scheme``: the 宛名番号/世帯番号 check-digit scheme;
     ``write_expected=False`` skips ``expected.jsonl`` and the other sources' expected files
     (for large benchmark inputs); ``sources``: which exports to write (``juki`` always; ``tax``,
-    ``kokuho`` and ``jutogai`` are described in :mod:`ikou.pipeline.synth_sources`; ``jutogai``
+    ``kokuho`` and ``jutogai`` are described in :mod:`ikou.pipeline.synth.sources`; ``jutogai``
     and ``truth.jsonl`` come with ``tax`` or ``kokuho``); ``key_error_share``: share of tax and
     国保 records with a missing or mistyped 宛名番号 (default 0: every key valid);
     ``source_corrupt_share``: share of tax and 国保 data records made corrupt (default 0; no
@@ -669,7 +669,7 @@ def generate_municipality(
     _validate_args(residents, seed, corrupt_share, tuple(corrupt_kinds))
     chosen_sources = _validate_sources(sources, key_error_share, source_corrupt_share)
     if check_scheme is not None and not isinstance(check_scheme, Mod11Scheme):
-        raise SynthError("check_scheme must be an ikou.pipeline.checkdigit.Mod11Scheme")
+        raise SynthError("check_scheme must be an ikou.pipeline.steps.checkdigit.Mod11Scheme")
     scheme = check_scheme or Mod11Scheme()
     out = Path(out_dir)
     try:

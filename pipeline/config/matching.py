@@ -1,7 +1,7 @@
 """Record matching (名寄せ): link the records of one Arrow table to those of another.
 
 Pure functions over Arrow tables, so a Beam transform or the CLI can wrap them (the engine lives
-in :mod:`ikou.transforms.linkage`, below the Beam transforms of :mod:`ikou.transforms.match`;
+in :mod:`ikou.transforms.match.engine`, below the Beam transforms of :mod:`ikou.transforms.match.beam`;
 this module loads the configuration and the variant tables and re-exports the engine):
 
     cfg = load_config("match.yaml")                 # or config_from_mapping(dict)
@@ -70,8 +70,8 @@ from ikou.kernels.normalize import (
     VariantTableError,
     load_variant_table,
 )
-from ikou.transforms import linkage
-from ikou.transforms.linkage import (  # the engine; re-exported for callers of this module
+from ikou.transforms.match import engine as linkage
+from ikou.transforms.match.engine import (  # the engine; re-exported for callers of this module
     Blocks,
     FieldSpec,
     KeyPart,
@@ -113,7 +113,7 @@ __all__ = [
     "write_outputs",
 ]
 
-DEFAULT_VARIANT_DIR = Path(__file__).parent / "data" / "variants"
+DEFAULT_VARIANT_DIR = Path(__file__).resolve().parents[1] / "data" / "variants"
 METHODS = ("exact", "jaro_winkler", "levenshtein", "date")
 
 # Normalisation profiles a field may name instead of listing options.
@@ -348,7 +348,7 @@ def prepare(cfg: MatchConfig, left: pa.Table, right: pa.Table,
 def link(cfg: MatchConfig, left: pa.Table, right: pa.Table,
          variants: dict[int, int] | None = None, model: Model | None = None) -> MatchResult:
     """Link each right record to at most one left record, in this process (see the module
-    docstring; ``ikou.transforms.match`` runs the same engine on Beam)."""
+    docstring; ``ikou.transforms.match.beam`` runs the same engine on Beam)."""
     return linkage.link(cfg, left, right, variant_map(cfg) if variants is None else variants,
                         model)
 

@@ -32,7 +32,7 @@ __all__ = [
     "write_gaiji_csv",
 ]
 
-DATA_DIR = Path(__file__).resolve().parent / "data" / "synth"
+DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "synth"
 
 
 class SynthError(ValueError):

@@ -1,6 +1,6 @@
 """Gathering block results into the run's outputs, usable with or without Beam.
 
-:func:`finalize_results` sorts the :class:`~ikou.transforms.blocks.BlockResult`s
+:func:`finalize_results` sorts the :class:`~ikou.transforms.decode.blocks.BlockResult`s
 by (input, block), merges the part files of every row kind into one Arrow IPC
 *file* (re-chunked to a fixed batch size, so the bytes do not depend on the
 block size or on which worker decoded what), writes ``quarantine.avro`` sorted
@@ -20,7 +20,7 @@ import pyarrow as pa
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from ikou.transforms.blocks import (
+from ikou.transforms.decode.blocks import (
     HEADER,
     TRAILER,
     BlockResult,

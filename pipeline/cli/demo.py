@@ -22,7 +22,7 @@ def _rel(path: str) -> str:
 
 
 def format_summary(summary) -> str:
-    """Lines describing a finished run (``ikou.pipeline.run.Summary``)."""
+    """Lines describing a finished run (``ikou.pipeline.run.single.Summary``)."""
     c = summary.counts
     m = summary.manifest
     kinds = ", ".join(f"{k or 'unknown'} {v:,}" for k, v in c["records_by_kind"].items())
@@ -87,7 +87,7 @@ def format_matching(matching) -> list[str]:
 
 
 def format_job_summary(result) -> str:
-    """Lines describing a finished job run (``ikou.pipeline.jobrun.JobResult``)."""
+    """Lines describing a finished job run (``ikou.pipeline.run.job.JobResult``)."""
     s, m, report = result.summary, result.manifest, result.report
     cur = _rel(str(result.current))
     lines = [f"  {'target':<16}{'source':<19}{'records':>11}{'rows':>11}{'quarantined':>12}"]
@@ -146,9 +146,9 @@ def run_demo(workdir: str, residents: int = 10000, seed: int = 20260401,
              source_corrupt_share: float = DEMO_SOURCE_CORRUPT_SHARE):
     """Generate every source into ``<workdir>/input`` (with mapping files and ``job.yaml``),
     run the job into ``<workdir>/out``; returns the ``JobResult``."""
-    from ikou.pipeline.job import write_demo_job
-    from ikou.pipeline.jobrun import run_job
-    from ikou.pipeline.synth import ALL_SOURCES, generate_municipality
+    from ikou.pipeline.config.job import write_demo_job
+    from ikou.pipeline.run.job import run_job
+    from ikou.pipeline.synth.municipality import ALL_SOURCES, generate_municipality
 
     workdir = os.path.abspath(workdir)
     input_dir = os.path.join(workdir, "input")

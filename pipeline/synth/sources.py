@@ -1,6 +1,6 @@
 """More legacy sources of the synthetic municipality (issue 4): tax, 国保 and 住登外 exports.
 
-Written by :func:`ikou.pipeline.synth.generate_municipality` next to ``juki.dat`` when asked
+Written by :func:`ikou.pipeline.synth.municipality.generate_municipality` next to ``juki.dat`` when asked
 (``sources=``). Every file is CP932, fixed length, ``"\\r\\n"`` after each record, header
 (``1``) / data (``2``) / trailer (``9``, 合計件数 = data records), with its layout
 ``<name>.layout.yaml`` and expected values ``<name>.expected.jsonl`` (same format as
@@ -85,7 +85,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from ikou.pipeline.synth_text import Encoded, SynthError, encode_cp932, ibm_variant
+from ikou.pipeline.synth.text import Encoded, SynthError, encode_cp932, ibm_variant
 
 __all__ = [
     "KOKUHO_HIHOKENSHA_KINDS",
@@ -603,7 +603,7 @@ class Context:
 
     def __init__(self, out: Path, vocab, gaiji_rows, scheme, key_error_share: float,
                  write_expected: bool, seed: int, rng_for, source_corrupt_share: float = 0.0):
-        from ikou.pipeline import synth
+        from ikou.pipeline.synth import municipality as synth
 
         self.synth = synth
         self.out = out

@@ -43,7 +43,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ikou.pipeline.standard import (
+from ikou.pipeline.config.standard import (
     DATE_STATUSES,
     LINEAGE_FIELDS,
     Item,
@@ -52,7 +52,7 @@ from ikou.pipeline.standard import (
     load_standard,
     status_type,
 )
-from ikou.pipeline.yamlio import ConfigError, LineDict, load_yaml, where
+from ikou.pipeline.config.yamlio import ConfigError, LineDict, load_yaml, where
 
 __all__ = [
     "OPS",
@@ -125,7 +125,7 @@ class MappingResult(NamedTuple):
 def _legacy_schema(legacy) -> tuple[frozenset[str], pa.Schema | None]:
     if isinstance(legacy, pa.Schema):
         return frozenset(legacy.names), legacy
-    if hasattr(legacy, "arrow_schema"):  # ikou.pipeline.layout.Layout
+    if hasattr(legacy, "arrow_schema"):  # ikou.pipeline.config.layout.Layout
         schema = legacy.arrow_schema("data")
         return frozenset(schema.names), schema
     if isinstance(legacy, Iterable) and not isinstance(legacy, (str, bytes)):
@@ -137,7 +137,7 @@ def load_mapping(path: str | Path, legacy, codes_dir: str | Path | None = None) 
     """Load and check a mapping YAML file against the decoded legacy columns.
 
     ``legacy``: the decoded legacy table's ``pa.Schema`` (types are checked too), a
-    :class:`ikou.pipeline.layout.Layout` (its data kind) or an iterable of column names.
+    :class:`ikou.pipeline.config.layout.Layout` (its data kind) or an iterable of column names.
     """
     path = Path(path)
     doc = load_yaml(path, MappingError)

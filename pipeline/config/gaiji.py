@@ -20,7 +20,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ikou.pipeline.yamlio import ConfigError
+from ikou.pipeline.config.yamlio import ConfigError
 
 __all__ = ["GaijiError", "GaijiTable", "is_user_defined", "load_gaiji", "load_gaiji_table"]
 

@@ -1,6 +1,6 @@
 """Generating the versioned expectation suites from the standard definitions.
 
-``python -m ikou.pipeline.suitegen --write`` regenerates ``expectations/suites/*/*.json`` from
+``python -m ikou.pipeline.steps.suitegen --write`` regenerates ``expectations/suites/*/*.json`` from
 ``pipeline/data/standard/*.yaml``; without ``--write`` it checks that the committed files are
 current (exit 1 naming the stale ones). It lives here, not in ``ikou.expectations``, because it
 reads the definitions: ``ikou.pipeline`` may use ``ikou.expectations``, never the other way round.
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from ikou.expectations.suites import CROSS_SUITE, SUITE_VERSION, suite_path
-from ikou.pipeline.standard import DATE_STATUSES, Standard, load_standard, standard_names
+from ikou.pipeline.config.standard import DATE_STATUSES, Standard, load_standard, standard_names
 
 __all__ = ["KANA_REGEX", "build_cross_suite", "build_suite", "expected_files", "main"]
 

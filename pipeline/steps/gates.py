@@ -45,7 +45,7 @@ import pyarrow.compute as pc  # noqa: E402
 
 from ikou.expectations.context import assert_analytics_off, gx, new_context  # noqa: E402
 from ikou.expectations.suites import CROSS_SUITE, SUITES_DIR, load_suite  # noqa: E402
-from ikou.pipeline.standard import STANDARD_DIR, Standard, load_standard  # noqa: E402
+from ikou.pipeline.config.standard import STANDARD_DIR, Standard, load_standard  # noqa: E402
 
 # GX logs its ephemeral Data Docs folder at INFO on every run: not for our users' logs.
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
@@ -160,7 +160,7 @@ class GateReport:
 
 def _without_annotations(table: pa.Table) -> pa.Table:
     """Record matching's annotation columns (``_<key>_original``: the value a resolved key
-    replaced, see ``ikou.pipeline.jobmatch``) are provenance like the lineage columns; the
+    replaced, see ``ikou.pipeline.steps.matching``) are provenance like the lineage columns; the
     standard's suite validates the standard items and the resolved keys."""
     extra = [c for c in table.column_names if c.startswith("_") and c.endswith("_original")]
     return table.drop_columns(extra) if extra else table

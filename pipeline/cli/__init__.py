@@ -56,7 +56,7 @@ def _share(text: str) -> float:
 
 
 def _sources(text: str) -> tuple[str, ...]:
-    from ikou.pipeline.synth_sources import SOURCE_CHOICES
+    from ikou.pipeline.synth.sources import SOURCE_CHOICES
 
     names = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
     bad = [n for n in names if n not in SOURCE_CHOICES]
@@ -148,8 +148,8 @@ atomically as DIR/current (exit 1 and nothing published when a gate fails).
 # -- subcommands -------------------------------------------------------------
 
 def _cmd_generate(args) -> int:
-    from ikou.pipeline.job import write_demo_job
-    from ikou.pipeline.synth import ALL_SOURCES, generate_municipality
+    from ikou.pipeline.config.job import write_demo_job
+    from ikou.pipeline.synth.municipality import ALL_SOURCES, generate_municipality
 
     gen = generate_municipality(args.out, args.residents, args.seed,
                                 corrupt_share=args.corrupt_share,
@@ -173,12 +173,12 @@ def _cmd_generate(args) -> int:
 
 
 def _cmd_decode(args) -> int:
-    from ikou.pipeline.gaiji import load_gaiji
-    from ikou.pipeline.layout import load_layout
-    from ikou.pipeline.manifest import file_digest
-    from ikou.pipeline.run import InputError, check
-    from ikou.transforms.blocks import DEFAULT_BLOCK_SIZE, BlockDecoder, plan_blocks
-    from ikou.transforms.outputs import finalize_results, quarantine_sync_marker
+    from ikou.pipeline.config.gaiji import load_gaiji
+    from ikou.pipeline.config.layout import load_layout
+    from ikou.pipeline.run.single import InputError, check
+    from ikou.pipeline.steps.manifest import file_digest
+    from ikou.transforms.decode.blocks import DEFAULT_BLOCK_SIZE, BlockDecoder, plan_blocks
+    from ikou.transforms.decode.outputs import finalize_results, quarantine_sync_marker
 
     layout = load_layout(args.layout)
     gaiji = load_gaiji(args.gaiji)
@@ -226,9 +226,9 @@ def _cmd_run(argv: Sequence[str]) -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(RUN_HELP, end="")
         return 0
-    from ikou.pipeline.demo import format_job_summary, format_summary
-    from ikou.pipeline.jobrun import JobResult
-    from ikou.pipeline.run import run
+    from ikou.pipeline.cli.demo import format_job_summary, format_summary
+    from ikou.pipeline.run.job import JobResult
+    from ikou.pipeline.run.single import run
 
     summary = run(argv)
     if isinstance(summary, JobResult):
@@ -239,7 +239,7 @@ def _cmd_run(argv: Sequence[str]) -> int:
 
 
 def _cmd_demo(args, beam_args: Sequence[str]) -> int:
-    from ikou.pipeline.demo import DEMO_CORRUPT_SHARE, DEMO_SOURCE_CORRUPT_SHARE, run_demo
+    from ikou.pipeline.cli.demo import DEMO_CORRUPT_SHARE, DEMO_SOURCE_CORRUPT_SHARE, run_demo
 
     share = args.source_corrupt_share
     corrupt = DEMO_CORRUPT_SHARE if args.corrupt_share is None else args.corrupt_share
@@ -260,14 +260,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.getLogger().addFilter(_DropImportNoise())
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    from ikou.pipeline.jobrun import GateFailure
-    from ikou.pipeline.run import ReconciliationError
+    from ikou.pipeline.run.job import GateFailure
+    from ikou.pipeline.run.single import ReconciliationError
 
     try:
         if argv and argv[0] == "run":
             return _cmd_run(argv[1:])
-        if argv and argv[0] == "match":  # record matching alone (ikou.pipeline.matchrun)
-            from ikou.pipeline.matchrun import main as match_main
+        if argv and argv[0] == "match":  # record matching alone (ikou.pipeline.run.match)
+            from ikou.pipeline.run.match import main as match_main
             return match_main(argv[1:])
         parser = _parser()
         if argv and argv[0] == "demo":

@@ -1,16 +1,16 @@
 """Running a migration job: stage → check → (matching) → gates → publish.
 
-:func:`run_job` runs a :class:`~ikou.pipeline.job.Job` as ONE Beam pipeline over all inputs of
+:func:`run_job` runs a :class:`~ikou.pipeline.config.job.Job` as ONE Beam pipeline over all inputs of
 all sources (``PlanJobBlocks`` → ``Reshuffle`` → ``DecodeMapBlocks`` → ``FinalizeJob``,
-:mod:`ikou.transforms.job`): every block is decoded and, for a target's source, mapped to the
+:mod:`ikou.transforms.decode.sources`): every block is decoded and, for a target's source, mapped to the
 standard layout in the same DoFn; what the mapping cannot convert is quarantined with the raw
 bytes, like a decoding error. Then:
 
 1. **check** — reconciliation per source (data records read = standard rows + quarantined, the
    trailer count, rows in the merged files); a failure publishes nothing (exit 1);
-2. **matching** (issue 5, :mod:`ikou.pipeline.jobmatch`): resolve missing or wrong 宛名番号 of the
+2. **matching** (issue 5, :mod:`ikou.pipeline.steps.matching`): resolve missing or wrong 宛名番号 of the
    matched targets on the staged files; unresolved records go to ``review/``;
-3. **gates** — :func:`ikou.pipeline.gates.run_gates` on the staged standard files with the
+3. **gates** — :func:`ikou.pipeline.steps.gates.run_gates` on the staged standard files with the
    reconciled row counts; results and Data Docs go to the run folder ``OUT/runs/<run id>/``;
 4. **publish** — only when every gate passed (or ``gates: warn``): one atomic step.
 
@@ -44,15 +44,15 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
-from ikou.pipeline.gates import GateReport, run_gates
-from ikou.pipeline.job import Job, JobError, load_job
-from ikou.pipeline.jobmatch import CarryingMapper, carried_columns, run_matching
-from ikou.pipeline.manifest import MANIFEST_FILE, file_digest, versions, write_manifest
-from ikou.pipeline.mapping import Mapping, apply_mapping
-from ikou.pipeline.run import ReconciliationError, _counters, _runner_for, check
-from ikou.transforms.blocks import DEFAULT_BLOCK_SIZE
-from ikou.transforms.job import DecodeMapBlocks, FinalizeJob, PlanJobBlocks, SourceStep
-from ikou.transforms.outputs import QUARANTINE_FILE, quarantine_sync_marker, read_summary
+from ikou.pipeline.config.job import Job, JobError, load_job
+from ikou.pipeline.config.mapping import Mapping, apply_mapping
+from ikou.pipeline.run.single import ReconciliationError, _counters, _runner_for, check
+from ikou.pipeline.steps.gates import GateReport, run_gates
+from ikou.pipeline.steps.manifest import MANIFEST_FILE, file_digest, versions, write_manifest
+from ikou.pipeline.steps.matching import CarryingMapper, carried_columns, run_matching
+from ikou.transforms.decode.blocks import DEFAULT_BLOCK_SIZE
+from ikou.transforms.decode.outputs import QUARANTINE_FILE, quarantine_sync_marker, read_summary
+from ikou.transforms.decode.sources import DecodeMapBlocks, FinalizeJob, PlanJobBlocks, SourceStep
 
 __all__ = ["CURRENT", "GateFailure", "JobResult", "MappingStep", "mapping_reasons", "run_job"]
 
@@ -79,7 +79,7 @@ class GateFailure(Exception):
 
 def mapping_reasons(text: str) -> list[dict[str, Any]]:
     """Quarantine reasons from a rejected row's mapping reason text (``"; "``-joined messages
-    ``"<field> (<項目名称>): ..."``, see :func:`ikou.pipeline.mapping.apply_mapping`)."""
+    ``"<field> (<項目名称>): ..."``, see :func:`ikou.pipeline.config.mapping.apply_mapping`)."""
     out = []
     for msg in text.split("; "):
         head, _, rest = msg.partition(": ")
@@ -91,7 +91,7 @@ def mapping_reasons(text: str) -> list[dict[str, Any]]:
 
 
 class MappingStep:
-    """The per-block mapper :mod:`ikou.transforms.job` calls: legacy rows → standard rows and
+    """The per-block mapper :mod:`ikou.transforms.decode.sources` calls: legacy rows → standard rows and
     the rejected rows' reasons. Picklable (it carries the loaded mapping)."""
 
     def __init__(self, mapping: Mapping):

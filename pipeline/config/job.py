@@ -31,11 +31,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ikou.pipeline.gaiji import load_gaiji
-from ikou.pipeline.layout import Layout, LayoutError, load_layout
-from ikou.pipeline.mapping import Mapping, MappingError, load_mapping
-from ikou.pipeline.standard import Standard, StandardError, load_standard
-from ikou.pipeline.yamlio import ConfigError, LineDict, load_yaml, where
+from ikou.pipeline.config.gaiji import load_gaiji
+from ikou.pipeline.config.layout import Layout, LayoutError, load_layout
+from ikou.pipeline.config.mapping import Mapping, MappingError, load_mapping
+from ikou.pipeline.config.standard import Standard, StandardError, load_standard
+from ikou.pipeline.config.yamlio import ConfigError, LineDict, load_yaml, where
 
 __all__ = ["GATE_MODES", "Job", "JobError", "Reference", "Source", "Target", "load_job"]
 
@@ -95,7 +95,7 @@ class Job:
     outputs: Path | None
     gates: str = "fail"
     block_size: int | None = None
-    matching: tuple = ()          # ikou.pipeline.jobmatch.MatchEntry per matched target
+    matching: tuple = ()          # ikou.pipeline.steps.matching.MatchEntry per matched target
     gaiji_fallback: bool = False  # write the 外字 table's fallback characters
 
     @property
@@ -282,7 +282,7 @@ def load_job(path: str | os.PathLike) -> Job:
         n = sources[unused[0]].line
         raise JobError(f"{path}:{n}: source {unused[0]!r} is neither a target's source nor a "
                        "reference")
-    from ikou.pipeline.jobmatch import parse_matching  # record matching (issue 5)
+    from ikou.pipeline.steps.matching import parse_matching  # record matching (issue 5)
 
     matching = parse_matching(path, doc, path.parent, targets, sources, references,
                               lambda node, msg: _err(path, node, msg))
@@ -295,7 +295,7 @@ def load_job(path: str | os.PathLike) -> Job:
 # -- the generator's job set ------------------------------------------------------------------
 
 #: Mapping files for the synthetic municipality's exports (package data).
-DEMO_DIR = Path(__file__).resolve().parent / "data" / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[1] / "data" / "demo"
 #: Generated source → (standard definition, mapping file); ``jutogai`` is a reference.
 DEMO_TARGETS = {
     "juki": ("juki", "juki.mapping.yaml"),

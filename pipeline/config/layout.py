@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ikou.pipeline.yamlio import ConfigError, load_yaml, where
+from ikou.pipeline.config.yamlio import ConfigError, load_yaml, where
 
 __all__ = [
     "FIELD_TYPES",
@@ -110,7 +110,7 @@ class Layout:
 
     def plan(self, kind: str, gaiji: dict | None = None, gaiji_fallback: bool = False):
         """The kernel's :class:`~ikou.kernels.DecodePlan` for one record kind. ``gaiji`` as
-        :func:`~ikou.pipeline.gaiji.load_gaiji` returns it; ``gaiji_fallback`` writes the 外字
+        :func:`~ikou.pipeline.config.gaiji.load_gaiji` returns it; ``gaiji_fallback`` writes the 外字
         table's fallback characters instead of the primary ones (a field's own
         ``gaiji_fallback`` option overrides it)."""
         from ikou.kernels import DecodePlan

@@ -1,4 +1,4 @@
-"""Record matching (名寄せ) on Beam: the engine of :mod:`ikou.transforms.linkage`, sharded.
+"""Record matching (名寄せ) on Beam: the engine of :mod:`ikou.transforms.match.engine`, sharded.
 
 ::
 
@@ -19,8 +19,8 @@
       | WriteLinks        gathered, sorted by right row, written: links.arrow, review.arrow,
                           unmatched.arrow and a summary
 
-Everything that decides anything is a function of :mod:`ikou.transforms.linkage`, the same the
-in-process engine (``ikou.pipeline.matching.link``) runs: the Beam path gives the same links, and
+Everything that decides anything is a function of :mod:`ikou.transforms.match.engine`, the same the
+in-process engine (``ikou.pipeline.config.matching.link``) runs: the Beam path gives the same links, and
 the same bytes whatever the runner, the number of workers or shards. Shard hashes are computed
 from the values' UTF-8 bytes (never Python's randomised ``hash``). One deliberate difference:
 when EM has to estimate m from more than ``em_max_pairs`` candidates, the in-process engine
@@ -41,7 +41,7 @@ from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 from ikou.kernels._match_common import MatchConfigError
-from ikou.transforms import linkage as lk
+from ikou.transforms.match import engine as lk
 
 __all__ = [
     "DEFAULT_ROWS_PER_SLICE",

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from ikou.pipeline.yamlio import ConfigError, LineDict, load_yaml, where
+from ikou.pipeline.config.yamlio import ConfigError, LineDict, load_yaml, where
 
 __all__ = [
     "CHECKS",
@@ -42,7 +42,7 @@ __all__ = [
     "status_type",
 ]
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 STANDARD_DIR = DATA_DIR / "standard"
 CODES_DIR = DATA_DIR / "codes"
 

@@ -1,6 +1,6 @@
 """Record matching (名寄せ) inside a migration job: resolve missing or wrong 宛名番号 before the gates.
 
-A job names, per target, a matching configuration (the format of :mod:`ikou.pipeline.matching`)::
+A job names, per target, a matching configuration (the format of :mod:`ikou.pipeline.config.matching`)::
 
     matching:
       - {target: kojin_juminzei, config: zei.match.yaml}
@@ -14,7 +14,7 @@ the left key are set here (left: ``atena_no``; right: the staged row).
 1. While mapping, the legacy columns a configuration compares are carried next to the standard
    columns as ``_m.<column>`` (:class:`CarryingMapper`), for the resident target and each
    matched target.
-2. After reconciliation, :func:`run_matching` runs :class:`ikou.transforms.match.MatchRecords`
+2. After reconciliation, :func:`run_matching` runs :class:`ikou.transforms.match.beam.MatchRecords`
    on Beam over the staged files and rewrites each matched target: a record linked by key keeps
    its 宛名番号; one linked by a fuzzy ``match`` carries the resolved 宛名番号 and keeps the
    original value in ``_<key>_original`` (null: the key was kept; ``""``: it was blank);
@@ -23,7 +23,7 @@ the left key are set here (left: ``atena_no``; right: the staged row).
    candidate). ``_m.`` columns are dropped everywhere. The links go to
    ``match/<target>.links.arrow``.
 3. Per matched source: data records read = standard rows + review rows + quarantined, else
-   :class:`~ikou.pipeline.run.ReconciliationError`.
+   :class:`~ikou.pipeline.run.single.ReconciliationError`.
 """
 
 from __future__ import annotations
@@ -42,12 +42,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from ikou.pipeline.matching import MatchConfig, MatchConfigFileError, load_config, variant_map
-from ikou.pipeline.matchrun import accuracy
-from ikou.pipeline.run import ReconciliationError, _runner_for
-from ikou.transforms.linkage import write_arrow
-from ikou.transforms.match import SUMMARY_FILE, MatchRecords, required_columns
-from ikou.transforms.outputs import OUTPUT_BATCH_ROWS
+from ikou.pipeline.config.matching import (
+    MatchConfig,
+    MatchConfigFileError,
+    load_config,
+    variant_map,
+)
+from ikou.pipeline.run.match import accuracy
+from ikou.pipeline.run.single import ReconciliationError, _runner_for
+from ikou.transforms.decode.outputs import OUTPUT_BATCH_ROWS
+from ikou.transforms.match.beam import SUMMARY_FILE, MatchRecords, required_columns
+from ikou.transforms.match.engine import write_arrow
 
 __all__ = ["CARRY", "CarryingMapper", "MatchEntry", "carried_columns", "original_field",
            "parse_matching", "run_matching"]

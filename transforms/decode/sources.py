@@ -17,7 +17,7 @@ source, e.g. 住登外) the decoded rows are written as they are.
 
 This module does not know how mapping works: ``mapper`` is any picklable callable
 ``mapper(table) -> (standard table, rejects)`` with a ``schema`` attribute, where ``rejects`` is
-a list of ``(row index in table, [reason dicts])`` (``ikou.pipeline.jobrun.MappingStep``).
+a list of ``(row index in table, [reason dicts])`` (``ikou.pipeline.run.job.MappingStep``).
 Later steps that work per block (record matching, issue 5) can wrap the mapper the same way.
 """
 
@@ -36,21 +36,21 @@ import pyarrow as pa
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from ikou.transforms.blocks import (
-    DEFAULT_BLOCK_SIZE,
-    Block,
-    BlockDecoder,
-    BlockResult,
-    row_schema,
-)
-from ikou.transforms.composites import (
+from ikou.transforms.decode.beam import (
     QUARANTINE,
     RESULTS,
     BlockDoFn,
     GatherAndWrite,
     PlanBlocksFn,
 )
-from ikou.transforms.outputs import (
+from ikou.transforms.decode.blocks import (
+    DEFAULT_BLOCK_SIZE,
+    Block,
+    BlockDecoder,
+    BlockResult,
+    row_schema,
+)
+from ikou.transforms.decode.outputs import (
     OUTPUT_BATCH_ROWS,
     QUARANTINE_FILE,
     SUMMARY_FILE,
@@ -71,7 +71,7 @@ class SourceStep:
     """One legacy source of a job and what becomes of its rows."""
 
     name: str                     # the source's name in the job
-    layout: Any                   # ikou.pipeline.layout.Layout (one row kind: ``data``)
+    layout: Any                   # ikou.pipeline.config.layout.Layout (one row kind: ``data``)
     gaiji: dict
     inputs: tuple[int, ...]       # the job's input indexes that belong to this source
     output: str                   # staged file, relative: "juki.arrow", "reference/jutogai.arrow"
@@ -184,7 +184,7 @@ def finalize_job(steps: Sequence[SourceStep], results: Iterable[BlockResult],
                  batch_rows: int = OUTPUT_BATCH_ROWS) -> dict[str, Any]:
     """Merge each source's parts into its output, write one ``quarantine.avro`` for the whole
     job (sorted by (input, record)) and return (and store as ``summary.json``) the summary:
-    ``sources`` (per source: :func:`~ikou.transforms.outputs.summarize` plus its outputs, the
+    ``sources`` (per source: :func:`~ikou.transforms.decode.outputs.summarize` plus its outputs, the
     quarantine counted as the records of that source) and job totals."""
     ordered = sorted(results, key=lambda r: r.sort_key)
     quarantined = list(quarantined)

@@ -3,9 +3,9 @@
     ikou match CONFIG.yaml [--out DIR] [--truth truth.jsonl] [--match_shards N]
                [--match_slice_rows N] [Beam options]
 
-The configuration (:mod:`ikou.pipeline.matching`) names the two inputs (Arrow IPC files,
+The configuration (:mod:`ikou.pipeline.config.matching`) names the two inputs (Arrow IPC files,
 ``path:`` relative to the configuration's folder). The pipeline is
-:class:`ikou.transforms.match.MatchRecords` on Beam's FnApiRunner unless ``--runner`` names
+:class:`ikou.transforms.match.beam.MatchRecords` on Beam's FnApiRunner unless ``--runner`` names
 another (the runner selection of ``ikou run``; ``--direct_running_mode=multi_processing
 --direct_num_workers=2`` and every other Beam option pass through). The outputs are staged in
 ``DIR/.ikou-match-*`` and moved into ``DIR`` when complete, ``manifest.json`` last:
@@ -38,10 +38,10 @@ import pyarrow as pa
 from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
 from ikou.kernels._match_common import MatchConfigError
-from ikou.pipeline.manifest import MANIFEST_FILE, file_digest, versions, write_manifest
-from ikou.pipeline.matching import MatchConfig, load_config, variant_map
-from ikou.pipeline.run import IkouOptions, InputError, _counters, _runner_for, split_args
-from ikou.transforms.match import (
+from ikou.pipeline.config.matching import MatchConfig, load_config, variant_map
+from ikou.pipeline.run.single import IkouOptions, InputError, _counters, _runner_for, split_args
+from ikou.pipeline.steps.manifest import MANIFEST_FILE, file_digest, versions, write_manifest
+from ikou.transforms.match.beam import (
     DEFAULT_ROWS_PER_SLICE,
     DEFAULT_SHARDS,
     SUMMARY_FILE,

@@ -1,0 +1,1 @@
+"""The steps of a run after decoding: mapping, matching, reconciliation, gates, publishing and the manifest."""

@@ -1,0 +1,1 @@
+"""Record matching (名寄せ): the in-process engine (``engine``) and its Beam composites (``beam``)."""
