@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -12,8 +13,9 @@ import pyarrow as pa
 import pytest
 from test_transforms import join, make_export, trailer
 
-from ikou.pipeline.cli import main
-from ikou.pipeline.run.single import split_args
+from ikou.pipeline.cli import EXIT_RECONCILE, _command_parser, main
+from ikou.pipeline.errors import UserError
+from ikou.pipeline.run.beam import split_args
 
 IKOU = os.path.join(os.path.dirname(sys.executable), "ikou")
 
@@ -133,7 +135,7 @@ def test_bad_layout_gaiji_and_inputs_exit_2(generated, tmp_path, capsys):
     assert "block size" in _one_error_line(capsys.readouterr()[1], rc)
 
 
-def test_reconciliation_failure_exits_1(tmp_path, capsys):
+def test_reconciliation_failure_exits_3(tmp_path, capsys):
     from test_transforms import LAYOUT_YAML
     layout = tmp_path / "mini.yaml"
     layout.write_text(LAYOUT_YAML.format(sep='"\\r\\n"'), encoding="utf-8")
@@ -142,12 +144,12 @@ def test_reconciliation_failure_exits_1(tmp_path, capsys):
     data = tmp_path / "x.dat"
     data.write_bytes(join(recs))
     rc = main(["run", "--layout", str(layout), "--out", str(tmp_path / "o"), str(data)])
-    line = _one_error_line(capsys.readouterr()[1], rc, expected_rc=1)
+    line = _one_error_line(capsys.readouterr()[1], rc, expected_rc=EXIT_RECONCILE)
     assert "trailer count (24) != data records read (25)" in line
     assert not (tmp_path / "o" / "manifest.json").exists()
     rc = main(["decode", str(data), "--layout", str(layout), "--out", str(tmp_path / "d.arrow")])
     err = capsys.readouterr()[1]
-    assert rc == 1 and "trailer count (24) != data records read (25)" in err
+    assert rc == EXIT_RECONCILE and "trailer count (24) != data records read (25)" in err
 
 
 def test_console_script_never_shows_a_traceback(tmp_path):
@@ -160,9 +162,51 @@ def test_console_script_never_shows_a_traceback(tmp_path):
 
 
 def test_split_args_keeps_inputs_apart_from_option_values():
-    inputs, opts = split_args(["--layout", "l.yaml", "a.dat", "--direct_num_workers", "2",
-                               "b.dat", "--runner=DirectRunner", "--unknown_flag", "c.dat",
-                               "--", "--odd-name.dat"])
-    assert inputs == ["a.dat", "b.dat", "c.dat", "--odd-name.dat"]
-    assert opts == ["--layout", "l.yaml", "--direct_num_workers", "2", "--runner=DirectRunner",
-                    "--unknown_flag"]
+    args, beam_args = split_args(["--layout", "l.yaml", "a.dat", "--direct_num_workers", "2",
+                                  "b.dat", "--runner=DirectRunner", "--block-size", "4096",
+                                  "c.dat", "--", "--odd-name.dat"], _command_parser("run"))
+    assert args.paths == ["a.dat", "b.dat", "c.dat", "--odd-name.dat"]
+    assert args.layout == "l.yaml" and args.block_size == 4096
+    assert beam_args == ["--direct_num_workers", "2", "--runner=DirectRunner"]
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["job.yaml", "--gate", "warn"], "unknown option --gate: neither ikou nor Beam knows it "
+                                     "(did you mean --gates?)"),
+    (["job.yaml", "--no-such-flag"], "unknown option --no-such-flag"),
+    (["job.yaml", "--gates", "maybe"], "invalid choice: 'maybe'"),
+])
+def test_options_nobody_knows_are_refused(argv, needle):
+    with pytest.raises(UserError, match=re.escape(needle)):
+        split_args(argv, _command_parser("run"))
+
+
+@pytest.mark.parametrize("command", ["run", "match", "demo"])
+def test_unknown_option_is_one_line_and_exit_2(command, capsys):
+    rc = main([command, "x.yaml", "--no-such-flag"])
+    line = _one_error_line(capsys.readouterr().err, rc)
+    assert "unknown option --no-such-flag" in line
+
+
+def test_help_of_every_command_comes_from_argparse(capsys):
+    for command, option in (("run", "--gaiji-fallback"), ("match", "--truth"),
+                            ("decode", "--rejects"), ("generate", "--residents"),
+                            ("demo", "--workdir")):
+        assert main([command, "--help"]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"usage: ikou {command}") and option in out
+
+
+def test_a_bug_keeps_its_traceback(tmp_path, monkeypatch):
+    """A ValueError that is not a user mistake (here pyarrow's ArrowInvalid from a broken
+    staged file) is not turned into one line: it propagates with its traceback."""
+    import pyarrow as pa
+
+    from ikou.pipeline import cli
+
+    def broken(args):
+        raise pa.ArrowInvalid("not a user mistake")
+
+    monkeypatch.setattr(cli, "_cmd_generate", broken)
+    with pytest.raises(pa.ArrowInvalid):
+        main(["generate", "--residents", "1", "--seed", "1", "--out", str(tmp_path)])

@@ -15,7 +15,7 @@ import fastavro
 import pyarrow as pa
 import pytest
 
-from ikou.pipeline.cli import main
+from ikou.pipeline.cli import EXIT_GATES, main
 from ikou.pipeline.config.job import JobError, load_job
 from ikou.pipeline.config.standard import load_standard
 from ikou.pipeline.steps.matching import original_field
@@ -280,7 +280,7 @@ def test_broken_file_publishes_nothing_and_says_why(broken, published, capsys):
     releases = sorted(p.name for p in (published / "releases").iterdir())
     rc = main(["run", str(broken / "job.yaml"), "--out", str(published)])
     out, err = capsys.readouterr()
-    assert rc == 1
+    assert rc == EXIT_GATES
     assert "gates (fail): FAILED" in err
     assert ("expect_column_values_to_have_valid_atena_check_digit [atena_no] (1 宛名番号): "
             f"1 of {RESIDENTS} rows; e.g. _record=7 ") in err

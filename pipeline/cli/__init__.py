@@ -1,11 +1,13 @@
-"""The ``ikou`` command line.
+"""ikou: migrate Japanese municipal legacy exports to the intermediate standard layout.
 
-Subcommands: ``generate`` (a synthetic municipality), ``decode`` (one file,
-no pipeline), ``run`` (a job file, or files of one layout, on Beam), ``demo`` (generate + run + summary).
+Subcommands: ``generate`` (a synthetic municipality), ``decode`` (one file, no pipeline),
+``run`` (a job file, or files of one layout, on Beam), ``match`` (record matching alone, on
+Beam), ``demo`` (generate + run + summary).
 
-A user mistake (bad layout or 外字 table, missing file, bad option) prints one
-line ``ikou: error: ...`` on stderr and exits 2; counts that do not reconcile
-and failing gates exit 1 (a failing gate also prints the gate report).  Never a traceback for those.
+Exit codes: 0 done; 2 a user mistake (bad layout, 外字 table, job or option, missing file),
+printed as one line ``ikou: error: ...``; 3 the counts do not reconcile; 4 a gate failed
+(the gate report is printed). Nothing is published on 3 or 4. Any other failure is a bug and
+keeps its traceback. Every command imports Beam and Great Expectations only when it runs them.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ import sys
 import tempfile
 from collections.abc import Sequence
 
-__all__ = ["main"]
+from ikou.pipeline.errors import GateFailure, ReconciliationError, UserError
+
+__all__ = ["EXIT_GATES", "EXIT_RECONCILE", "EXIT_USAGE", "main"]
 
 EXIT_USAGE = 2
-EXIT_RECONCILE = 1
-EXIT_GATES = 1
+EXIT_RECONCILE = 3
+EXIT_GATES = 4
 
 
-class UsageError(Exception):
+class UsageError(UserError):
     """A command-line mistake (reported as one line, exit 2)."""
 
 
@@ -43,6 +47,13 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {value}")
     return value
+
+
+def _block_size(text: str) -> int:
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"block size {exc}") from None
 
 
 def _share(text: str) -> float:
@@ -77,8 +88,10 @@ def _parser() -> _Parser:
 
     g = sub.add_parser("generate", help="write a synthetic municipality (export, layout, 外字, "
                                         "expected values)")
-    g.add_argument("--residents", type=_positive_int, required=True)
-    g.add_argument("--seed", type=int, required=True)
+    g.add_argument("--residents", type=_positive_int, required=True,
+                   help="residents of the synthetic town")
+    g.add_argument("--seed", type=int, required=True,
+                   help="random seed: the same seed writes the same bytes")
     g.add_argument("--out", required=True, help="folder to write into")
     g.add_argument("--corrupt-share", type=_share, default=0.0,
                    help="share of corrupt records (0..1)")
@@ -92,26 +105,30 @@ def _parser() -> _Parser:
                         "bad packed / zoned signs: they go to quarantine)")
 
     d = sub.add_parser("decode", help="decode one file without a pipeline")
-    d.add_argument("input")
-    d.add_argument("--layout", required=True)
-    d.add_argument("--gaiji", default=None)
+    d.add_argument("input", help="the legacy export")
+    d.add_argument("--layout", required=True, help="layout YAML of the export")
+    d.add_argument("--gaiji", default=None, help="外字 table CSV")
     d.add_argument("--out", required=True, help="Arrow IPC file to write")
     d.add_argument("--rejects", default=None, help="Avro file for quarantined records")
     d.add_argument("--gaiji-fallback", action="store_true",
                    help="write the 外字 table's fallback characters (column fallback)")
-    d.add_argument("--block-size", type=_positive_int, default=None)
+    d.add_argument("--block-size", type=_block_size, default=None,
+                   help="bytes per block, rounded down to whole records (default 8 MiB)")
 
-    sub.add_parser("run", add_help=False,
-                   help="run the pipeline: --layout L --gaiji G --out DIR INPUT... "
-                        "[Beam options]")
-    sub.add_parser("match", add_help=False,
-                   help="record matching alone: CONFIG.yaml [--out DIR] [--truth T] "
-                        "[Beam options]")
+    commands = {}
+    commands["run"] = _add_run_args(sub.add_parser("run", help="run a migration job (JOB.yaml), or files of one "
+                                             "layout (--layout), on Beam",
+                                 description=RUN_DESCRIPTION, epilog=BEAM_EPILOG))
+    commands["match"] = _add_match_args(sub.add_parser("match", help="record matching (名寄せ) alone, on Beam",
+                                   description=MATCH_DESCRIPTION, epilog=BEAM_EPILOG))
 
-    m = sub.add_parser("demo", help="generate a municipality, run the pipeline, summarise")
-    m.add_argument("--workdir", default="demo-run")
-    m.add_argument("--residents", type=_positive_int, default=10000)
-    m.add_argument("--seed", type=int, default=20260401)
+    m = commands["demo"] = sub.add_parser(
+        "demo", help="generate a municipality, run the pipeline, summarise", epilog=BEAM_EPILOG)
+    m.add_argument("--workdir", default="demo-run",
+                   help="folder for the generated inputs and the outputs (default demo-run)")
+    m.add_argument("--residents", type=_positive_int, default=10000,
+                   help="residents of the synthetic town (default 10,000)")
+    m.add_argument("--seed", type=int, default=20260401, help="random seed (default 20260401)")
     m.add_argument("--corrupt-share", type=_share, default=None,
                    help="share of corrupt 住民記録 records (default 0.002; they are quarantined "
                         "and the tax and 国保 records of those residents go to review)")
@@ -121,28 +138,66 @@ def _parser() -> _Parser:
     m.add_argument("--source-corrupt-share", type=_share, default=None,
                    help="share of corrupt tax and 国保 records (default 0.003; they are "
                         "quarantined and the rest is still published)")
-    m.add_argument("--gates", choices=("fail", "warn"), default="fail")
+    m.add_argument("--gates", choices=("fail", "warn"), default="fail",
+                   help="fail (default: publish nothing when a gate fails) or warn")
+    parser.commands = commands
     return parser
 
 
-RUN_HELP = """usage: ikou run JOB.yaml [--out DIR] [--gates fail|warn] [Beam options]
-       ikou run --layout L.yaml [--gaiji G.csv] --out DIR INPUT... [Beam options]
+RUN_DESCRIPTION = """Run a migration on Beam. With a job file (docs/jobs.md): decode and map every
+source, reconcile, match, gate and publish the standard files atomically as DIR/current
+(exit 4 and nothing published when a gate fails). With --layout: files of one layout, decoded
+and published the same way, without mapping or gates."""
 
-Runs the migration pipeline on Beam (FnApiRunner unless --runner names another;
-DirectRunner maps to FnApiRunner).  Every option ikou does not know goes to Beam,
-e.g. --direct_running_mode=multi_processing --direct_num_workers=2.
+MATCH_DESCRIPTION = """Record matching (名寄せ) alone, on Beam: links.arrow, review.arrow and
+unmatched.arrow in DIR, with precision / recall / F1 when --truth is given."""
 
-A job file (docs/jobs.md) names sources, layouts, the 外字 table, mappings to
-standard files, references and gates: the outputs are gated and published
-atomically as DIR/current (exit 1 and nothing published when a gate fails).
+BEAM_EPILOG = """Beam options pass through unchanged (Beam's FnApiRunner unless --runner names
+another; DirectRunner maps to it), e.g. --direct_running_mode=multi_processing
+--direct_num_workers=2. An option neither ikou nor Beam knows is refused."""
 
-  --out DIR           output folder (a job: overrides its 'outputs')
-  --gates MODE        a job: fail (default) or warn (publish and report)
-  --layout L.yaml     layout of the legacy export (no job file)
-  --gaiji G.csv       外字 table (optional, no job file)
-  --input PATH        an input (repeatable; positional inputs work too)
-  --block_size BYTES  bytes per block (default 8 MiB)
-"""
+
+def _add_run_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("paths", nargs="*", metavar="JOB.yaml | INPUT",
+                   help="a job file, or (with --layout) the input files")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder (a job: overrides its 'outputs')")
+    p.add_argument("--gates", choices=("fail", "warn"), default=None,
+                   help="a job: fail (default: publish nothing when a gate fails) or warn "
+                        "(publish and report)")
+    p.add_argument("--layout", default=None, metavar="L.yaml",
+                   help="layout of the legacy export (files of one layout, no job file)")
+    p.add_argument("--gaiji", default=None, metavar="G.csv",
+                   help="外字 table (with --layout; a job names it in the job file)")
+    p.add_argument("--input", dest="inputs", action="append", default=None, metavar="PATH",
+                   help="an input file (repeatable; positional inputs work too)")
+    p.add_argument("--block-size", "--block_size", dest="block_size", type=_block_size,
+                   default=None, metavar="BYTES",
+                   help="bytes per block, rounded down to whole records (default 8 MiB)")
+    p.add_argument("--gaiji-fallback", "--gaiji_fallback", dest="gaiji_fallback",
+                   action="store_true", default=False,
+                   help="write the 外字 table's fallback characters (column fallback)")
+    return p
+
+
+def _add_match_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument("config", metavar="CONFIG.yaml", help="matching configuration")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="output folder (default: <name>-match)")
+    p.add_argument("--truth", default=None, metavar="T.jsonl",
+                   help="truth file (JSON lines): report precision / recall / F1")
+    p.add_argument("--match-shards", "--match_shards", dest="match_shards", type=_positive_int,
+                   default=None, help="hash partitions per grouping (default 16)")
+    p.add_argument("--match-slice-rows", "--match_slice_rows", dest="match_slice_rows",
+                   type=_positive_int, default=None,
+                   help="records per input element (default 65,536)")
+    return p
+
+
+def _command_parser(name: str) -> _Parser:
+    """The parser of one Beam command on its own (``ikou run``, ``ikou match``, ``ikou demo``),
+    for :func:`ikou.pipeline.run.beam.split_args`."""
+    return _parser().commands[name]
 
 
 # -- subcommands -------------------------------------------------------------
@@ -222,19 +277,51 @@ def _cmd_decode(args) -> int:
     return 0
 
 
-def _cmd_run(argv: Sequence[str]) -> int:
-    if any(a in ("-h", "--help") for a in argv):
-        print(RUN_HELP, end="")
-        return 0
+def _cmd_run(args, beam_args: Sequence[str]) -> int:
     from ikou.pipeline.cli.demo import format_job_summary, format_summary
-    from ikou.pipeline.run.job import JobResult
-    from ikou.pipeline.run.single import run
 
-    summary = run(argv)
-    if isinstance(summary, JobResult):
-        print(format_job_summary(summary))
-    else:
-        print(format_summary(summary))
+    paths = list(args.paths)
+    if args.layout is None and paths and paths[0].endswith((".yaml", ".yml")):
+        if len(paths) > 1 or args.inputs:
+            raise UsageError("run: a job file names its inputs: ikou run JOB.yaml [--out DIR] "
+                             "[--gates fail|warn] [Beam options]")
+        if args.gaiji:
+            raise UsageError("run: --gaiji is given in the job file ('gaiji:'), not on the "
+                             "command line")
+        from ikou.pipeline.run.job import run_job
+
+        print(format_job_summary(run_job(paths[0], args.out, args.gates, beam_args,
+                                         args.block_size,
+                                         gaiji_fallback=args.gaiji_fallback or None)))
+        return 0
+    if args.gates:
+        raise UsageError("run: --gates applies to job files (ikou run JOB.yaml --gates warn)")
+    missing = [o for o in ("layout", "out") if not getattr(args, o)]
+    if missing:
+        raise UsageError("run: give a job file (ikou run JOB.yaml), or "
+                         + " and ".join("--" + m for m in missing)
+                         + " with input files (ikou run --layout L --out DIR INPUT...)")
+    inputs = list(args.inputs or []) + paths
+    if not inputs:
+        raise UsageError("run: no input files given (ikou run --layout L --out DIR INPUT... or "
+                         "ikou run JOB.yaml)")
+    from ikou.pipeline.run.single import run_migration
+    from ikou.transforms.decode.blocks import DEFAULT_BLOCK_SIZE
+
+    print(format_summary(run_migration(args.layout, args.gaiji, inputs, args.out, beam_args,
+                                       args.block_size or DEFAULT_BLOCK_SIZE,
+                                       args.gaiji_fallback)))
+    return 0
+
+
+def _cmd_match(args, beam_args: Sequence[str]) -> int:
+    from ikou.pipeline.run.match import format_accuracy, format_counts, run_match
+
+    run = run_match(args.config, args.out, beam_args, args.truth, args.match_shards,
+                    args.match_slice_rows)
+    print(format_counts(run))
+    if run.accuracy is not None:
+        print(format_accuracy(run.accuracy))
     return 0
 
 
@@ -256,31 +343,42 @@ class _DropImportNoise(logging.Filter):
         return "apitools not found" not in record.getMessage()
 
 
+_BEAM_COMMANDS = {"run": _cmd_run, "match": _cmd_match, "demo": _cmd_demo}
+
+
+def _is_spec_error(exc: BaseException) -> bool:
+    """A kernel's error for a bad specification (a layout field, a variant table): a user
+    mistake, though the kernels sit below ikou's error root. Checked without importing them."""
+    for module, names in (("ikou.kernels._decode_common", ("PlanError",)),
+                          ("ikou.kernels._match_common", ("MatchConfigError",))):
+        mod = sys.modules.get(module)
+        if mod is not None and isinstance(exc, tuple(getattr(mod, n) for n in names)):
+            return True
+    return False
+
+
+def _debug() -> bool:
+    return os.environ.get("IKOU_DEBUG", "") not in ("", "0")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.getLogger().addFilter(_DropImportNoise())
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    from ikou.pipeline.run.job import GateFailure
-    from ikou.pipeline.run.single import ReconciliationError
-
     try:
-        if argv and argv[0] == "run":
-            return _cmd_run(argv[1:])
-        if argv and argv[0] == "match":  # record matching alone (ikou.pipeline.run.match)
-            from ikou.pipeline.run.match import main as match_main
-            return match_main(argv[1:])
-        parser = _parser()
-        if argv and argv[0] == "demo":
-            args, extra = parser.parse_known_args(argv)
-        else:
-            args, extra = parser.parse_args(argv), []
+        if argv and argv[0] in _BEAM_COMMANDS and not {"-h", "--help"} & set(argv[1:]):
+            from ikou.pipeline.run.beam import split_args
+
+            args, beam_args = split_args(argv[1:], _command_parser(argv[0]))
+            return _BEAM_COMMANDS[argv[0]](args, beam_args)
+        args = _parser().parse_args(argv)
         if args.command == "generate":
             return _cmd_generate(args)
         if args.command == "decode":
             return _cmd_decode(args)
-        if args.command == "demo":
-            return _cmd_demo(args, extra)
         raise UsageError(f"unknown command {args.command!r}")  # pragma: no cover
+    except SystemExit as exc:  # --help and --version
+        return int(exc.code or 0)
     except ReconciliationError as exc:
         print(f"ikou: error: {exc}", file=sys.stderr)
         return EXIT_RECONCILE
@@ -289,17 +387,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ikou: error: {exc}; validation results and Data Docs in {exc.run_dir}",
               file=sys.stderr)
         return EXIT_GATES
-    except (UsageError, ValueError, OSError) as exc:
-        if os.environ.get("IKOU_DEBUG"):
-            raise
-        message = str(exc)
-        if isinstance(exc, OSError) and exc.filename and exc.strerror:
-            message = f"{exc.filename}: {exc.strerror}"
-        print(f"ikou: error: {message}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print("ikou: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        user_os_error = isinstance(exc, OSError) and bool(exc.filename) and bool(exc.strerror)
+        if _debug() or not (isinstance(exc, UserError) or _is_spec_error(exc) or user_os_error):
+            raise
+        message = f"{exc.filename}: {exc.strerror}" if user_os_error else str(exc)
+        print(f"ikou: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import yaml
 
+from ikou.pipeline.errors import UserError
+
 __all__ = ["ConfigError", "LineDict", "LineList", "load_yaml", "where"]
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A configuration file is invalid. The message names the file and, where known, the line."""
 
 

@@ -42,11 +42,12 @@ from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
 from ikou.pipeline.config.job import Job, JobError, load_job
 from ikou.pipeline.config.mapping import Mapping, apply_mapping
-from ikou.pipeline.run.single import ReconciliationError, _counters, _runner_for, check
+from ikou.pipeline.errors import GateFailure, ReconciliationError
+from ikou.pipeline.run.beam import run_pipeline
+from ikou.pipeline.run.single import check
 from ikou.pipeline.steps.gates import GateReport, run_gates
 from ikou.pipeline.steps.manifest import MANIFEST_FILE, file_digest, versions, write_manifest
 from ikou.pipeline.steps.matching import CarryingMapper, carried_columns, run_matching
@@ -66,15 +67,6 @@ RESIDENT_TARGET = "juki"
 MAPPING_UNKNOWN_CODE = "MAPPING_UNKNOWN_CODE"
 MAPPING_NOT_INTEGER = "MAPPING_NOT_INTEGER"
 MAPPING_ERROR = "MAPPING_ERROR"
-
-
-class GateFailure(Exception):
-    """A gate failed in mode ``fail``: nothing was published."""
-
-    def __init__(self, report: GateReport, run_dir: Path):
-        self.report = report
-        self.run_dir = run_dir
-        super().__init__(f"gates failed ({', '.join(report.failed)}): nothing published")
 
 
 def mapping_reasons(text: str) -> list[dict[str, Any]]:
@@ -162,18 +154,10 @@ def build_job_pipeline(p: beam.Pipeline, steps: Sequence[SourceStep], inputs: Se
 
 
 def stage_job(steps, inputs, staging_dir, digests, beam_args=(), block_size=DEFAULT_BLOCK_SIZE):
-    options = PipelineOptions(list(beam_args))
-    runner, runner_name = _runner_for(options)
-    direct = options.view_as(DirectOptions)
-    info = {"runner": runner_name, "direct_running_mode": direct.direct_running_mode,
-            "direct_num_workers": direct.direct_num_workers, "block_size": block_size,
-            "beam_args": list(beam_args)}
-    p = beam.Pipeline(runner=runner, options=options)
-    build_job_pipeline(p, steps, inputs, staging_dir, quarantine_sync_marker(digests),
-                       block_size)
-    result = p.run()
-    result.wait_until_finish()
-    info["metrics"] = _counters(result)
+    info = run_pipeline(
+        lambda p: build_job_pipeline(p, steps, inputs, staging_dir,
+                                     quarantine_sync_marker(digests), block_size),
+        beam_args, block_size=block_size)
     return read_summary(staging_dir), info
 
 

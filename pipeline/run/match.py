@@ -33,13 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import apache_beam as beam
 import pyarrow as pa
-from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
 from ikou.kernels._match_common import MatchConfigError
 from ikou.pipeline.config.matching import MatchConfig, load_config, variant_map
-from ikou.pipeline.run.single import IkouOptions, InputError, _counters, _runner_for, split_args
+from ikou.pipeline.errors import InputError
+from ikou.pipeline.run.beam import run_pipeline
 from ikou.pipeline.steps.manifest import MANIFEST_FILE, file_digest, versions, write_manifest
 from ikou.transforms.match.beam import (
     DEFAULT_ROWS_PER_SLICE,
@@ -48,22 +47,9 @@ from ikou.transforms.match.beam import (
     MatchRecords,
 )
 
-__all__ = ["MatchOptions", "MatchRun", "accuracy", "load_truth", "main", "run_match"]
+__all__ = ["MatchRun", "accuracy", "format_accuracy", "format_counts", "load_truth", "run_match"]
 
 OUTPUT_FILES = ("links.arrow", "review.arrow", "unmatched.arrow")
-
-
-class MatchOptions(PipelineOptions):
-    """Options of ``ikou match`` (``--out`` is ``ikou run``'s; the rest are Beam's)."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser):
-        parser.add_argument("--truth", default=None,
-                            help="truth file (JSON lines): report precision/recall/F1")
-        parser.add_argument("--match_shards", type=int, default=None,
-                            help=f"hash partitions per grouping (default {DEFAULT_SHARDS})")
-        parser.add_argument("--match_slice_rows", type=int, default=None,
-                            help=f"records per input element (default {DEFAULT_ROWS_PER_SLICE})")
 
 
 @dataclass
@@ -191,17 +177,12 @@ def run_match(config: str | os.PathLike, out_dir: str | os.PathLike | None = Non
         raise InputError(f"output folder is a file: {out}")
     out.mkdir(parents=True, exist_ok=True)
     timings = {"plan": time.perf_counter() - t0}
-    options = PipelineOptions(list(beam_args))
-    runner, runner_name = _runner_for(options)
-    direct = options.view_as(DirectOptions)
     staging = tempfile.mkdtemp(prefix=".ikou-match-", dir=out)
     try:
         t1 = time.perf_counter()
         match.out_dir = staging
-        p = beam.Pipeline(runner=runner, options=options)
-        _ = p | "Match" >> match
-        result = p.run()
-        result.wait_until_finish()
+        runner = run_pipeline(lambda p: p | "Match" >> match, beam_args, shards=shards,
+                              slice_rows=slice_rows)
         timings["pipeline"] = time.perf_counter() - t1
         with open(os.path.join(staging, SUMMARY_FILE), encoding="utf-8") as fh:
             summary = json.load(fh)
@@ -238,10 +219,7 @@ def run_match(config: str | os.PathLike, out_dir: str | os.PathLike | None = Non
             "model": summary["model"],
             "accuracy": acc,
             "timings": {k: round(v, 3) for k, v in timings.items()},
-            "runner": {"runner": runner_name, "direct_running_mode": direct.direct_running_mode,
-                       "direct_num_workers": direct.direct_num_workers, "shards": shards,
-                       "slice_rows": slice_rows, "beam_args": list(beam_args),
-                       "metrics": _counters(result)},
+            "runner": runner,
             "versions": versions(),
         }
         write_manifest(str(out), manifest)
@@ -256,37 +234,3 @@ def format_counts(run: MatchRun) -> str:
             f"{c['key_links']} linked by key, {c['match'] - c['key_links']} fuzzy matches, "
             f"{c['possible']} possible (review), {c['unmatched']} unmatched; "
             f"{c['candidate_pairs']} candidate pairs -> {run.out_dir}")
-
-
-def main(argv: Sequence[str]) -> int:
-    """``ikou match`` (called by :mod:`ikou.pipeline.cli`): parse, run, print a summary."""
-    if any(a in ("-h", "--help") for a in argv):
-        print(__doc__.split("\n\n")[1].strip("\n"))
-        return 0
-    positional, flags = split_args(list(argv))
-    opts = PipelineOptions(flags)
-    ours = {"--out", "--truth", "--match_shards", "--match_slice_rows"}
-    for tok in flags:
-        if tok.split("=", 1)[0] in {"--layout", "--gaiji", "--input", "--block_size",
-                                   "--block-size", "--gates"}:
-            raise InputError(f"ikou match does not take {tok.split('=', 1)[0]}")
-    beam_args, skip = [], False
-    for i, tok in enumerate(flags):
-        if skip:
-            skip = False
-            continue
-        if tok.split("=", 1)[0] in ours:
-            skip = "=" not in tok and i + 1 < len(flags)
-            continue
-        beam_args.append(tok)
-    if len(positional) != 1:
-        raise InputError("usage: ikou match CONFIG.yaml [--out DIR] [--truth truth.jsonl] "
-                         "[Beam options]")
-    mo = opts.view_as(MatchOptions)
-    run = run_match(positional[0], opts.view_as(IkouOptions).out, beam_args, mo.truth,
-                    mo.match_shards, mo.match_slice_rows)
-    print(format_counts(run))
-    if run.accuracy is not None:
-        print(format_accuracy(run.accuracy))
-    return 0
-

@@ -30,68 +30,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import (
-    DirectOptions,
-    PipelineOptions,
-    StandardOptions,
-    _BeamArgumentParser,
-)
 
 from ikou.pipeline.config.gaiji import load_gaiji
 from ikou.pipeline.config.layout import Layout, load_layout
+from ikou.pipeline.errors import InputError, ReconciliationError
+from ikou.pipeline.run.beam import run_pipeline
 from ikou.pipeline.steps.manifest import MANIFEST_FILE, build_manifest, file_digest, write_manifest
 from ikou.transforms.decode.beam import DecodeBlocks, Finalize, PlanBlocks
 from ikou.transforms.decode.blocks import DEFAULT_BLOCK_SIZE, TRAILER, data_kinds
 from ikou.transforms.decode.outputs import QUARANTINE_FILE, quarantine_sync_marker, read_summary
 
 __all__ = [
-    "IkouOptions",
     "InputError",
     "ReconciliationError",
     "Summary",
     "build_pipeline",
     "check",
     "publish",
-    "run",
     "run_migration",
-    "split_args",
     "stage",
     "staged_outputs",
 ]
 
-_FNAPI_ALIASES = {"DirectRunner", "direct", "FnApiRunner", "fnapirunner", "directrunner"}
-
-
-class InputError(ValueError):
-    """An input file is missing or unreadable (a user mistake)."""
-
-
-class ReconciliationError(Exception):
-    """The counts do not reconcile; nothing was published."""
-
-    def __init__(self, problems: Sequence[str]):
-        self.problems = list(problems)
-        super().__init__("reconciliation failed: " + "; ".join(self.problems))
-
-
-class IkouOptions(PipelineOptions):
-    """Options of an ``ikou run`` pipeline (the rest are Beam's)."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser):
-        parser.add_argument("--layout", help="layout YAML of the legacy export")
-        parser.add_argument("--gaiji", default=None, help="外字 table CSV")
-        parser.add_argument("--out", help="output folder")
-        parser.add_argument("--input", dest="inputs", action="append", default=None,
-                            help="an input file (repeatable; positional inputs work too)")
-        parser.add_argument("--block_size", "--block-size", dest="block_size", type=int,
-                            default=None,
-                            help="bytes per block (rounded down to whole records)")
-        parser.add_argument("--gaiji_fallback", "--gaiji-fallback", dest="gaiji_fallback",
-                            action="store_true", default=False,
-                            help="write the 外字 table's fallback characters (column fallback)")
-        parser.add_argument("--gates", default=None,
-                            help="job runs: fail (publish nothing when a gate fails) or warn")
 
 
 @dataclass
@@ -124,56 +84,7 @@ class Summary:
         return os.path.join(self.out_dir, MANIFEST_FILE)
 
 
-# -- arguments ---------------------------------------------------------------
-
-def _option_arity() -> dict[str, bool]:
-    """Option string -> takes a value, for every registered PipelineOptions class."""
-    parser = _BeamArgumentParser(allow_abbrev=False)
-    seen = {}
-    for cls in PipelineOptions.__subclasses__():
-        seen.setdefault(str(cls), cls)
-    for cls in seen.values():
-        cls._add_argparse_args(parser)  # same walk as PipelineOptions.get_all_options
-    return {opt: action.nargs != 0 for opt, action in parser._option_string_actions.items()}
-
-
-def split_args(argv: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Split ``argv`` into (positional inputs, option tokens).
-
-    Options Beam or ikou know take their value from the next token unless
-    written ``--opt=value``; an option nobody knows is taken as a flag (write
-    ``--opt=value`` for those), so a following input file is never swallowed.
-    """
-    arity = _option_arity()
-    inputs: list[str] = []
-    options: list[str] = []
-    i = 0
-    argv = list(argv)
-    while i < len(argv):
-        tok = argv[i]
-        if tok == "--":
-            inputs.extend(argv[i + 1:])
-            break
-        if tok.startswith("-") and tok != "-":
-            options.append(tok)
-            if "=" not in tok and arity.get(tok, False) and i + 1 < len(argv):
-                options.append(argv[i + 1])
-                i += 1
-        else:
-            inputs.append(tok)
-        i += 1
-    return inputs, options
-
-
 # -- the pipeline ------------------------------------------------------------
-
-def _runner_for(options: PipelineOptions):
-    name = options.view_as(StandardOptions).runner
-    if name is None or (isinstance(name, str) and name in _FNAPI_ALIASES):
-        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-        return FnApiRunner(), "FnApiRunner"
-    return name, str(name)
-
 
 def build_pipeline(p: beam.Pipeline, layout: Layout, gaiji: dict, inputs: list[str],
                    staging_dir: str, sync_marker: bytes, block_size: int = DEFAULT_BLOCK_SIZE,
@@ -208,33 +119,12 @@ def stage(layout: Layout, gaiji: dict, inputs: list[str], staging_dir: str,
           block_size: int = DEFAULT_BLOCK_SIZE,
           gaiji_fallback: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run the pipeline into ``staging_dir``; returns (summary, runner info)."""
-    options = PipelineOptions(list(beam_args))
-    runner, runner_name = _runner_for(options)
-    direct = options.view_as(DirectOptions)
-    info = {"runner": runner_name, "direct_running_mode": direct.direct_running_mode,
-            "direct_num_workers": direct.direct_num_workers, "block_size": block_size,
-            "beam_args": list(beam_args), "gaiji_fallback": gaiji_fallback}
-    p = beam.Pipeline(runner=runner, options=options)
-    build_pipeline(p, layout, gaiji, inputs, staging_dir,
-                   quarantine_sync_marker(input_digests), block_size, gaiji_fallback)
-    result = p.run()
-    result.wait_until_finish()
-    info["metrics"] = _counters(result)
+    info = run_pipeline(
+        lambda p: build_pipeline(p, layout, gaiji, inputs, staging_dir,
+                                 quarantine_sync_marker(input_digests), block_size,
+                                 gaiji_fallback),
+        beam_args, block_size=block_size, gaiji_fallback=gaiji_fallback)
     return read_summary(staging_dir), info
-
-
-def _counters(result) -> dict[str, int]:
-    """The pipeline's ``ikou`` Metrics counters (committed where the runner has them)."""
-    try:
-        counters = result.metrics().query()["counters"]
-    except (AttributeError, NotImplementedError, KeyError):  # a runner without metrics
-        return {}
-    out: dict[str, int] = {}
-    for c in counters:
-        if c.key.metric.namespace == "ikou":
-            value = c.committed if c.committed is not None else c.attempted
-            out[c.key.metric.name] = out.get(c.key.metric.name, 0) + int(value or 0)
-    return dict(sorted(out.items()))
 
 
 def check(summary: dict[str, Any], layout: Layout,
@@ -385,60 +275,3 @@ def run_migration(layout: Layout | str | os.PathLike, gaiji: dict[int, str] | st
         return Summary(out_dir, summary, checks, manifest)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _is_job(path: str) -> bool:
-    return path.endswith((".yaml", ".yml"))
-
-
-def run(argv: Sequence[str] | None = None):
-    """``ikou run``: parse the arguments (the unknown ones go to Beam) and run.
-
-    ``ikou run JOB.yaml [--out DIR] [--gates fail|warn] [Beam options]`` runs a job file
-    (:func:`ikou.pipeline.run.job.run_job`, returns a ``JobResult``); ``ikou run --layout L
-    [--gaiji G] --out DIR INPUT...`` migrates files of one layout (returns a :class:`Summary`).
-    """
-    positional, flags = split_args(list(argv or []))
-    options = PipelineOptions(flags)
-    opts = options.view_as(IkouOptions)
-    ours = {"--layout", "--gaiji", "--out", "--input", "--block_size", "--block-size",
-            "--gates"}
-    flags_only = {"--gaiji_fallback", "--gaiji-fallback"}
-    beam_args = []
-    skip = False
-    for i, tok in enumerate(flags):
-        if skip:
-            skip = False
-            continue
-        name = tok.split("=", 1)[0]
-        if name in flags_only:
-            continue
-        if name in ours:
-            skip = "=" not in tok and i + 1 < len(flags)
-            continue
-        beam_args.append(tok)
-    if opts.block_size is not None and opts.block_size <= 0:
-        raise InputError(f"block size must be positive, got {opts.block_size}")
-    if not opts.layout and positional and _is_job(positional[0]):
-        if len(positional) > 1 or opts.inputs:
-            raise InputError("a job file names its inputs: ikou run JOB.yaml [--out DIR] "
-                             "[--gates fail|warn] [Beam options]")
-        if opts.gaiji:
-            raise InputError("--gaiji is given in the job file ('gaiji:'), not on the "
-                             "command line")
-        from ikou.pipeline.run.job import run_job
-
-        return run_job(positional[0], opts.out, opts.gates, beam_args, opts.block_size,
-                       gaiji_fallback=opts.gaiji_fallback or None)
-    if opts.gates:
-        raise InputError("--gates applies to job files (ikou run JOB.yaml --gates warn)")
-    inputs = list(opts.inputs or []) + positional
-    missing = [o for o in ("layout", "out") if not getattr(opts, o)]
-    if missing:
-        raise InputError("the following arguments are required: "
-                         + ", ".join("--" + m for m in missing))
-    if not inputs:
-        raise InputError("no input files given (ikou run --layout L --out DIR INPUT... or "
-                         "ikou run JOB.yaml)")
-    return run_migration(opts.layout, opts.gaiji, inputs, opts.out, beam_args,
-                         opts.block_size or DEFAULT_BLOCK_SIZE, opts.gaiji_fallback)

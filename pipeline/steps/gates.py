@@ -46,6 +46,7 @@ import pyarrow.compute as pc  # noqa: E402
 from ikou.expectations.context import assert_analytics_off, gx, new_context  # noqa: E402
 from ikou.expectations.suites import CROSS_SUITE, SUITES_DIR, load_suite  # noqa: E402
 from ikou.pipeline.config.standard import STANDARD_DIR, Standard, load_standard  # noqa: E402
+from ikou.pipeline.errors import UserError  # noqa: E402
 
 # GX logs its ephemeral Data Docs folder at INFO on every run: not for our users' logs.
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
@@ -64,7 +65,7 @@ _VALUE_KEYS = ("partial_unexpected_list", "partial_unexpected_counts", "unexpect
                "details")
 
 
-class GateError(ValueError):
+class GateError(UserError):
     """Gates cannot run (bad mode, unreadable staged file, missing suite...)."""
 
 

@@ -48,8 +48,9 @@ from ikou.pipeline.config.matching import (
     load_config,
     variant_map,
 )
+from ikou.pipeline.errors import ReconciliationError
+from ikou.pipeline.run.beam import runner_for
 from ikou.pipeline.run.match import accuracy
-from ikou.pipeline.run.single import ReconciliationError, _runner_for
 from ikou.transforms.decode.outputs import OUTPUT_BATCH_ROWS
 from ikou.transforms.match.beam import SUMMARY_FILE, MatchRecords, required_columns
 from ikou.transforms.match.engine import write_arrow
@@ -249,7 +250,7 @@ def run_matching(job, summary: dict[str, Any], staging: Path, beam_args=(),
         write_arrow(left, folder / "left.arrow")
         write_arrow(rtab, folder / "right.arrow")
         options = PipelineOptions(list(beam_args))
-        runner, _ = _runner_for(options)
+        runner, _ = runner_for(options)
         p = beam.Pipeline(runner=runner, options=options)
         _ = p | f"Match_{m.target}" >> MatchRecords(
             cfg, variant_map(cfg), folder / "left.arrow", folder / "right.arrow", folder / "out")

@@ -13,6 +13,8 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from ikou.pipeline.errors import UserError
+
 __all__ = [
     "DATA_DIR",
     "SynthError",
@@ -35,7 +37,7 @@ __all__ = [
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "synth"
 
 
-class SynthError(ValueError):
+class SynthError(UserError):
     """Bad arguments or bad word-list data for the synthetic generator."""
 
 
