@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 
 from ikou.pipeline.errors import GateFailure, ReconciliationError, UserError
@@ -230,8 +231,9 @@ def _cmd_generate(args) -> int:
 def _cmd_decode(args) -> int:
     from ikou.pipeline.config.gaiji import load_gaiji
     from ikou.pipeline.config.layout import load_layout
-    from ikou.pipeline.run.single import InputError, check
+    from ikou.pipeline.errors import InputError
     from ikou.pipeline.steps.manifest import file_digest
+    from ikou.pipeline.steps.reconcile import check
     from ikou.transforms.decode.blocks import DEFAULT_BLOCK_SIZE, BlockDecoder, plan_blocks
     from ikou.transforms.decode.outputs import finalize_results, quarantine_sync_marker
 
@@ -278,7 +280,7 @@ def _cmd_decode(args) -> int:
 
 
 def _cmd_run(args, beam_args: Sequence[str]) -> int:
-    from ikou.pipeline.cli.demo import format_job_summary, format_summary
+    from ikou.pipeline.cli.report import format_job_summary
 
     paths = list(args.paths)
     if args.layout is None and paths and paths[0].endswith((".yaml", ".yml")):
@@ -292,7 +294,8 @@ def _cmd_run(args, beam_args: Sequence[str]) -> int:
 
         print(format_job_summary(run_job(paths[0], args.out, args.gates, beam_args,
                                          args.block_size,
-                                         gaiji_fallback=args.gaiji_fallback or None)))
+                                         gaiji_fallback=args.gaiji_fallback or None,
+                                         started=started_at())))
         return 0
     if args.gates:
         raise UsageError("run: --gates applies to job files (ikou run JOB.yaml --gates warn)")
@@ -308,9 +311,9 @@ def _cmd_run(args, beam_args: Sequence[str]) -> int:
     from ikou.pipeline.run.single import run_migration
     from ikou.transforms.decode.blocks import DEFAULT_BLOCK_SIZE
 
-    print(format_summary(run_migration(args.layout, args.gaiji, inputs, args.out, beam_args,
+    print(format_job_summary(run_migration(args.layout, args.gaiji, inputs, args.out, beam_args,
                                        args.block_size or DEFAULT_BLOCK_SIZE,
-                                       args.gaiji_fallback)))
+                                       args.gaiji_fallback, started_at())))
     return 0
 
 
@@ -355,6 +358,20 @@ def _is_spec_error(exc: BaseException) -> bool:
         if mod is not None and isinstance(exc, tuple(getattr(mod, n) for n in names)):
             return True
     return False
+
+
+def started_at() -> float:
+    """``time.perf_counter()`` at the start of this process (its age read from /proc where there
+    is one, else now): a run's ``startup`` stage is the time from there to the run itself."""
+    now = time.perf_counter()
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as f:
+            uptime = float(f.read().split()[0])
+        return now - max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return now
 
 
 def _debug() -> bool:

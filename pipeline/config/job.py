@@ -28,6 +28,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +98,9 @@ class Job:
     block_size: int | None = None
     matching: tuple = ()          # ikou.pipeline.steps.matching.MatchEntry per matched target
     gaiji_fallback: bool = False  # write the 外字 table's fallback characters
+    #: Sources published as decoded, every row kind of their layout as ``<layout>[.<kind>].arrow``
+    #: (no mapping, no gates): the single-layout run ``ikou run --layout`` is such a job.
+    decoded: tuple[str, ...] = ()
 
     @property
     def inputs(self) -> list[tuple[str, Path]]:
@@ -352,3 +356,27 @@ def write_demo_job(folder: str | os.PathLike, sources, gaiji: str | None = "gaij
     path = folder / JOB_FILE
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def job_for_layout(layout: Layout, gaiji: dict, inputs: Sequence[str | os.PathLike],
+                   out_dir: str | os.PathLike, gaiji_fallback: bool = False,
+                   block_size: int | None = None,
+                   gaiji_path: str | os.PathLike | None = None) -> Job:
+    """The one-source job of ``ikou run --layout``: the files of one layout, decoded, reconciled
+    and published like any job (atomically, as ``OUT/current``), without mapping or gates."""
+    paths = []
+    for path in inputs:
+        path = Path(os.fspath(path))
+        if not path.exists():
+            raise JobError(f"input not found: {path}")
+        if not path.is_file():
+            raise JobError(f"input is not a file: {path}")
+        paths.append(path.absolute())
+    if not paths:
+        raise JobError("no input files given")
+    source = Source(layout.name, layout, Path(layout.path or layout.name), tuple(paths))
+    return Job(path=Path(layout.path or layout.name), name=layout.name,
+               gaiji_path=Path(gaiji_path) if gaiji_path else None, gaiji=dict(gaiji),
+               sources={source.name: source}, targets=(), references=(),
+               outputs=Path(out_dir), gates="fail", block_size=block_size,
+               gaiji_fallback=gaiji_fallback, decoded=(source.name,))

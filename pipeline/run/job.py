@@ -32,14 +32,13 @@ mix. The previous release is kept (readers still inside it keep working); older 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 
@@ -47,20 +46,24 @@ from ikou.pipeline.config.job import Job, JobError, load_job
 from ikou.pipeline.config.mapping import Mapping, apply_mapping
 from ikou.pipeline.errors import GateFailure, ReconciliationError
 from ikou.pipeline.run.beam import run_pipeline
-from ikou.pipeline.run.single import check
-from ikou.pipeline.steps.gates import GateReport, run_gates
-from ikou.pipeline.steps.manifest import MANIFEST_FILE, file_digest, versions, write_manifest
+from ikou.pipeline.steps.manifest import (
+    MANIFEST_VERSION,
+    file_digest,
+    versions,
+    write_manifest,
+)
 from ikou.pipeline.steps.matching import CarryingMapper, carried_columns, run_matching
-from ikou.transforms.decode.blocks import DEFAULT_BLOCK_SIZE
+from ikou.pipeline.steps.publish import CURRENT, RELEASES, RUNS, new_run_id, publish_release
+from ikou.pipeline.steps.reconcile import check_job
+from ikou.transforms.decode.blocks import DEFAULT_BLOCK_SIZE, data_kinds, output_name
 from ikou.transforms.decode.outputs import QUARANTINE_FILE, quarantine_sync_marker, read_summary
 from ikou.transforms.decode.sources import DecodeMapBlocks, FinalizeJob, PlanJobBlocks, SourceStep
 
+if TYPE_CHECKING:
+    from ikou.pipeline.steps.gates import GateReport
+
 __all__ = ["CURRENT", "GateFailure", "JobResult", "MappingStep", "mapping_reasons", "run_job"]
 
-CURRENT = "current"
-RELEASES = "releases"
-RUNS = "runs"
-KEEP_RELEASES = 2
 #: Outputs whose 宛名番号 are the key set of the cross-file rule: the resident target first.
 RESIDENT_TARGET = "juki"
 
@@ -109,7 +112,7 @@ class JobResult:
     run_dir: Path
     summary: dict[str, Any]
     checks: dict[str, Any]
-    report: GateReport
+    report: GateReport | None  # None: a job without gates (only decoded sources)
     manifest: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -138,6 +141,12 @@ def steps_for(job: Job) -> list[SourceStep]:
     steps += [SourceStep(r.source, job.sources[r.source].layout, job.gaiji,
                          tuple(index[r.source]), f"reference/{r.source}.arrow", None,
                          "reference", job.gaiji_fallback) for r in job.references]
+    for name in job.decoded:
+        layout = job.sources[name].layout
+        kinds = tuple((k, output_name(layout, k)) for k in data_kinds(layout))
+        steps.append(SourceStep(name, layout, job.gaiji, tuple(index[name]),
+                                output_name(layout, "data"), None, "decoded",
+                                job.gaiji_fallback, kinds))
     return steps
 
 
@@ -161,48 +170,7 @@ def stage_job(steps, inputs, staging_dir, digests, beam_args=(), block_size=DEFA
     return read_summary(staging_dir), info
 
 
-def check_job(summary: dict[str, Any], steps: Sequence[SourceStep]):
-    problems: list[str] = []
-    checks: dict[str, Any] = {"sources": {}}
-    for step in steps:
-        p, c = check(summary["sources"][step.name], step.layout, len(step.inputs))
-        problems += [f"{step.name}: {x}" for x in p]
-        checks["sources"][step.name] = c
-    q = summary["outputs"][QUARANTINE_FILE]["rows"]
-    if q != summary["quarantined"]:
-        problems.append(f"records in {QUARANTINE_FILE} ({q}) != records quarantined "
-                        f"({summary['quarantined']})")
-    checks["ok"] = not problems
-    checks["problems"] = problems
-    return problems, checks
-
-
 # -- publish -----------------------------------------------------------------------------------
-
-def _run_id() -> str:
-    ns = time.time_ns()
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
-
-
-def publish_release(staging: Path, out_dir: Path, run_id: str) -> Path:
-    """Rename ``staging`` to ``releases/<run_id>`` and point ``current`` at it (one
-    ``os.replace`` of a symlink); older releases but the previous one are removed."""
-    releases = out_dir / RELEASES
-    release = releases / run_id
-    os.rename(staging, release)
-    link = out_dir / CURRENT
-    tmp = out_dir / f".{CURRENT}.{run_id}.tmp"
-    os.symlink(os.path.join(RELEASES, run_id), tmp)
-    os.replace(tmp, link)  # the publishing step: atomic on POSIX
-    keep = {run_id}
-    older = sorted((p for p in releases.iterdir() if not p.name.startswith(".")
-                    and p.name != run_id), key=lambda p: p.name, reverse=True)
-    keep.update(p.name for p in older[:KEEP_RELEASES - 1])
-    for p in older:
-        if p.name not in keep:
-            shutil.rmtree(p, ignore_errors=True)
-    return release
-
 
 def _gate_results(report: GateReport) -> dict[str, Any]:
     """Gate results for the manifest: expectations and counts, no values, no sample rows."""
@@ -225,18 +193,24 @@ def _manifest(job: Job, run_id: str, inputs, digests, summary, checks, report, o
     for i, ((src, path), (digest, size)) in enumerate(zip(inputs, digests, strict=True)):
         s = next((x for x in by_source[src]["inputs"] if x["index"] == i), {})
         ins.append({"source": src, "path": str(path), "name": os.path.basename(path),
-                    "sha256": digest, "size": size, "records": s.get("records", 0),
+                    "sha256": digest, "size": size, "blocks": s.get("blocks", 0),
+                    "records": s.get("records", 0),
                     "records_by_kind": s.get("records_by_kind", {}),
                     "rows_written": s.get("rows_written", 0),
                     "quarantined": s.get("quarantined", 0),
                     "quarantined_by_code": s.get("quarantined_by_code", {}),
+                    "tolerated_by_code": s.get("tolerated_by_code", {}),
+                    # decoded header / trailer fields (団体コード, 作成日, 合計件数…: no personal data)
                     "header": (s.get("headers") or [{}])[0].get("values"),
                     "trailer": (s.get("trailers") or [{}])[0].get("values")})
     total_bytes = sum(size for _, size in digests)
     seconds = timings.get("pipeline") or 0.0
     return {
-        "manifest_version": 2,
+        "manifest_version": MANIFEST_VERSION,
         "job": {"name": job.name, "path": str(job.path), "run_id": run_id},
+        "sources": [{"name": s.name, "layout": s.layout.name, "label": s.layout.label,
+                     "layout_path": str(s.layout_path),
+                     "record_length": s.layout.record_length} for s in job.sources.values()],
         "targets": [{"name": t.name, "label": t.standard.label, "spec": t.standard.spec,
                      "source": t.source, "mapping": str(t.mapping_path),
                      "rows": summary["outputs"][f"{t.name}.arrow"]["rows"],
@@ -247,17 +221,24 @@ def _manifest(job: Job, run_id: str, inputs, digests, summary, checks, report, o
                     for t in job.targets],
         "references": [{"source": r.source, "rows": by_source[r.source]["rows_written"]}
                        for r in job.references],
+        "decoded": [{"source": name, "rows": by_source[name]["rows_written"],
+                     "outputs": sorted(n for n in by_source[name]["outputs"]
+                                       if n != QUARANTINE_FILE)} for name in job.decoded],
         "inputs": ins,
         "records": summary["records"],
+        "data_records": summary["data_records"],
         "rows_written": summary["rows_written"],
         "quarantined": summary["quarantined"],
         "quarantined_by_code": summary["quarantined_by_code"],
         "quarantined_by_kind": summary["quarantined_by_kind"],
+        # field errors a field's on_error policy tolerated (the value became null): rows kept
+        "tolerated_by_code": summary.get("tolerated_by_code", {}),
         "checks": checks,
         "matching": matching,
         "gates": _gate_results(report) if report is not None else None,
         "outputs": outputs,
         "timings": {k: round(v, 3) for k, v in timings.items()},
+        "stages": stage_table(timings, runner),
         "throughput": {
             "bytes": total_bytes, "seconds": round(seconds, 3),
             "mb_per_s": round(total_bytes / 1e6 / seconds, 3) if seconds > 0 else None,
@@ -268,18 +249,85 @@ def _manifest(job: Job, run_id: str, inputs, digests, summary, checks, report, o
     }
 
 
+#: The stages of a run, in order; their wall times add up to the run's total.
+STAGES = ("startup", "prepare", "hash_inputs", "pipeline", "check", "matching", "gates", "publish")
+#: Parts of the pipeline stage: block work (decode, mapping, writing part files; CPU seconds
+#: summed over blocks, divided by the worker count), the finalize step (merging parts) and the
+#: rest (Beam: start-up, planning, shuffles, scheduling).
+PIPELINE_PARTS = ("read", "decode", "mapping", "write", "finalize")
+
+
+def stage_table(timings: dict[str, float], runner: dict[str, Any] | None) -> dict[str, Any]:
+    """Seconds and share of the total per stage, and the pipeline stage's parts (whose
+    seconds add up to the pipeline's, the remainder being Beam's own work)."""
+    total = timings.get("total") or 0.0
+    stages = {k: {"seconds": round(timings.get(k, 0.0), 3),
+                  "share": round(timings.get(k, 0.0) / total, 4) if total else None}
+              for k in STAGES}
+    workers = max(1, int((runner or {}).get("direct_num_workers") or 1))
+    if (runner or {}).get("direct_running_mode") in (None, "in_memory"):
+        workers = 1
+    pipeline = timings.get("pipeline", 0.0)
+    parts = {k: timings.get(f"pipeline.{k}", 0.0) / (1 if k == "finalize" else workers)
+             for k in PIPELINE_PARTS}
+    parts["beam"] = max(0.0, pipeline - sum(parts.values()))
+    return {"total": round(total, 3), "stages": stages,
+            "pipeline_parts": {k: round(v, 3) for k, v in parts.items()},
+            "pipeline_workers": workers}
+
+
 # -- the run -----------------------------------------------------------------------------------
+
+class _Clock:
+    """Wall time per stage, measured back to back so the stages add up to the total."""
+
+    def __init__(self, timings: dict[str, float], started: float | None = None):
+        self.timings = timings
+        self.start = self.last = time.perf_counter() if started is None else started
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = self.timings.get(stage, 0.0) + (now - self.last)
+        self.last = now
+        self.timings["total"] = now - self.start
+
+
+def _publish_outputs(summary: dict[str, Any], staging: Path) -> list[dict[str, Any]]:
+    """Descriptions (sha256, size, rows) of the staged outputs, standard files first, and the
+    staging folder cleared of everything but the outputs."""
+    outputs = []
+    order = {"target": 0, "decoded": 1, "reference": 2, "review": 3, "quarantine": 4}
+    for name, o in sorted(summary["outputs"].items(),
+                          key=lambda kv: (order.get(kv[1]["role"], 3), kv[0])):
+        digest, size = file_digest(o["path"])
+        outputs.append({"name": name, "role": o["role"], "source": o["source"],
+                        "kind": o.get("kind"), "rows": o["rows"], "sha256": digest,
+                        "size": size})
+    (staging / "summary.json").unlink()
+    for p in staging.joinpath("parts").glob("*"):
+        p.unlink()
+    if staging.joinpath("parts").exists():
+        staging.joinpath("parts").rmdir()
+    return outputs
+
 
 def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = None,
             gates: str | None = None, beam_args: Sequence[str] = (),
             block_size: int | None = None, data_docs: bool = True,
             echo: Callable[[str], None] | None = None,
             truth: str | os.PathLike | None = None,
-            gaiji_fallback: bool | None = None) -> JobResult:
-    """Stage, check, gate and publish a job. Raises :class:`ReconciliationError` or
+            gaiji_fallback: bool | None = None, started: float | None = None) -> JobResult:
+    """Stage, check, match, gate and publish a job. Raises :class:`ReconciliationError` or
     :class:`GateFailure` (nothing published) or :class:`JobError` (a user mistake).
-    ``gaiji_fallback`` (when not None) overrides the job file's ``gaiji_fallback``."""
-    t0 = time.perf_counter()
+    ``gaiji_fallback`` (when not None) overrides the job file's ``gaiji_fallback``.
+
+    Every stage's wall time goes into the manifest (``timings``, and ``stages`` with shares):
+    prepare, hash_inputs, pipeline, check, matching, gates, publish, adding up to ``total``.
+    ``started`` (a ``time.perf_counter()`` value) is when the command started: the time before
+    this call is then the ``startup`` stage (the interpreter and its imports)."""
+    timings: dict[str, float] = {}
+    clock = _Clock(timings, started)
+    clock.lap("startup")
     if not isinstance(job, Job):
         job = load_job(job)
     if gaiji_fallback is not None:
@@ -297,11 +345,13 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     if link.exists() and not link.is_symlink():
         raise JobError(f"{link} exists and is not a symlink: not an ikou job output folder")
     block_size = block_size or job.block_size or DEFAULT_BLOCK_SIZE
+    if block_size <= 0:
+        raise JobError(f"block size must be positive, got {block_size}")
     inputs = job.inputs
-    timings: dict[str, float] = {}
+    clock.lap("prepare")
     digests = [file_digest(str(p)) for _, p in inputs]
-    timings["hash_inputs"] = time.perf_counter() - t0
-    run_id = _run_id()
+    clock.lap("hash_inputs")
+    run_id = new_run_id()
     run_dir = out / RUNS / run_id
     (out / RELEASES).mkdir(parents=True, exist_ok=True)
     run_dir.mkdir(parents=True)
@@ -309,78 +359,64 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     staging.mkdir()
     steps = steps_for(job)
     published = False
+    clock.lap("prepare")
     try:
-        t1 = time.perf_counter()
         summary, runner = stage_job(steps, [str(p.absolute()) for _, p in inputs], str(staging),
                                     [d for d, _ in digests], beam_args, block_size)
-        timings["pipeline"] = time.perf_counter() - t1
         for k, v in summary["seconds"].items():  # summed over blocks (all workers)
             timings[f"pipeline.{k}"] = v
+        runner["gaiji_fallback"] = job.gaiji_fallback
         shutil.copy(staging / "summary.json", run_dir / "summary.json")
-        t2 = time.perf_counter()
+        clock.lap("pipeline")
         problems, checks = check_job(summary, steps)
-        timings["check"] = time.perf_counter() - t2
+        clock.lap("check")
         if problems:
             raise ReconciliationError(problems)
 
-        # record matching (issue 5), on the staged standard files, before the gates:
+        # record matching, on the staged standard files, before the gates:
         # resolved keys stay in the standard files, unresolved records go to review/
         matching = None
         if job.matching:
-            t5 = time.perf_counter()
             matching = run_matching(job, summary, staging, beam_args, truth)
-            timings["matching"] = time.perf_counter() - t5
+        clock.lap("matching")
 
-        t3 = time.perf_counter()
-        staged = {t.name: summary["outputs"][f"{t.name}.arrow"]["path"] for t in job.targets}
-        staged.update({r.source: summary["outputs"][f"reference/{r.source}.arrow"]["path"]
-                       for r in job.references})
-        expected = {t.name: summary["outputs"][f"{t.name}.arrow"]["rows"] for t in job.targets}
-        refs = (RESIDENT_TARGET, *(r.source for r in job.references))
-        report = run_gates(staged, run_dir, mode=mode, expected_rows=expected,
-                           data_docs=data_docs, references=refs)
-        timings["gates"] = time.perf_counter() - t3
-        (run_dir / "gates.txt").write_text(report.summary() + "\n", encoding="utf-8")
-        if echo:
-            echo(report.summary())
-        if not report.publish:
-            timings["total"] = time.perf_counter() - t0
+        report = None
+        if job.targets:
+            from ikou.pipeline.steps.gates import run_gates  # Great Expectations: only here
+
+            staged = {t.name: summary["outputs"][f"{t.name}.arrow"]["path"]
+                      for t in job.targets}
+            staged.update({r.source: summary["outputs"][f"reference/{r.source}.arrow"]["path"]
+                           for r in job.references})
+            expected = {t.name: summary["outputs"][f"{t.name}.arrow"]["rows"]
+                        for t in job.targets}
+            refs = (RESIDENT_TARGET, *(r.source for r in job.references))
+            report = run_gates(staged, run_dir, mode=mode, expected_rows=expected,
+                               data_docs=data_docs, references=refs)
+            (run_dir / "gates.txt").write_text(report.summary() + "\n", encoding="utf-8")
+            if echo:
+                echo(report.summary())
+        clock.lap("gates")
+        if report is not None and not report.publish:
             manifest = _manifest(job, run_id, inputs, digests, summary, checks, report, [],
                                  timings, runner, matching)
             manifest["published"] = False
             write_manifest(str(run_dir), manifest)
             raise GateFailure(report, run_dir)
 
-        t4 = time.perf_counter()
-        outputs = []
-        for name, o in sorted(summary["outputs"].items(),
-                              key=lambda kv: (kv[1]["role"] != "target",
-                                              kv[1]["role"] == "quarantine", kv[0])):
-            digest, size = file_digest(o["path"])
-            outputs.append({"name": name, "role": o["role"], "source": o["source"],
-                            "rows": o["rows"], "sha256": digest, "size": size})
-        (staging / "summary.json").unlink()
-        for p in staging.joinpath("parts").glob("*"):
-            p.unlink()
-        if staging.joinpath("parts").exists():
-            staging.joinpath("parts").rmdir()
-        timings["publish"] = time.perf_counter() - t4
-        timings["total"] = time.perf_counter() - t0
+        outputs = _publish_outputs(summary, staging)
+        clock.lap("publish")
         manifest = _manifest(job, run_id, inputs, digests, summary, checks, report, outputs,
                              timings, runner, matching)
         manifest["published"] = True
         write_manifest(str(staging), manifest)  # part of the release: published with it
         release = publish_release(staging, out, run_id)
         published = True
-        timings["publish"] = time.perf_counter() - t4
-        timings["total"] = time.perf_counter() - t0
+        clock.lap("publish")
         manifest["timings"] = {k: round(v, 3) for k, v in timings.items()}
+        manifest["stages"] = stage_table(timings, runner)
         write_manifest(str(run_dir), manifest)  # with the final publish time
         return JobResult(out, release, run_dir, summary, checks, report, manifest)
     finally:
         if not published:
             shutil.rmtree(staging, ignore_errors=True)
-
-
-def read_manifest(folder: str | os.PathLike) -> dict[str, Any]:
-    return json.loads((Path(folder) / MANIFEST_FILE).read_text(encoding="utf-8"))

@@ -1,277 +1,42 @@
-"""Running a migration: stage → check → publish.
+"""The single-layout run: ``ikou run --layout L [--gaiji G] --out DIR INPUT...``.
 
-- :func:`stage` runs the Beam pipeline (``PlanBlocks`` → ``Reshuffle`` →
-  ``DecodeBlocks`` → ``Finalize``), which writes every output into a staging
-  folder inside the output folder and returns the run's summary;
-- :func:`check` reconciles the counts (data records read = rows written + data
-  records quarantined; the trailer's count = data records read; a trailer the
-  layout declares must be there) and returns the problems found;
-- :func:`publish` moves the staged outputs into the output folder and writes
-  ``manifest.json`` last.
-
-Further gates (Great Expectations, issue 4) go between ``check`` and
-``publish``.  :func:`run_migration` chains the three; :func:`run` is the
-command-line entry (``ikou run``): it only parses arguments and wires I/O.
-
-Runner: Beam's FnApiRunner unless another runner is named; ``DirectRunner``
-is mapped to FnApiRunner too (Beam 2.77's DirectRunner would otherwise try to
-download Prism).  ``--direct_running_mode`` / ``--direct_num_workers`` and
-every other Beam option pass through unchanged.
+The files of one layout are a one-source job (:func:`ikou.pipeline.config.job.job_for_layout`)
+run by :func:`ikou.pipeline.run.job.run_job` like any other: decoded on Beam, every row kind
+of the layout written as ``<layout>.arrow`` (``<layout>.<kind>.arrow`` for other kinds),
+reconciled, and published atomically as ``DIR/current`` with ``quarantine.avro`` and
+``manifest.json``. Without a mapping there are no gates.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
-
-import apache_beam as beam
 
 from ikou.pipeline.config.gaiji import load_gaiji
+from ikou.pipeline.config.job import job_for_layout
 from ikou.pipeline.config.layout import Layout, load_layout
-from ikou.pipeline.errors import InputError, ReconciliationError
-from ikou.pipeline.run.beam import run_pipeline
-from ikou.pipeline.steps.manifest import MANIFEST_FILE, build_manifest, file_digest, write_manifest
-from ikou.transforms.decode.beam import DecodeBlocks, Finalize, PlanBlocks
-from ikou.transforms.decode.blocks import DEFAULT_BLOCK_SIZE, TRAILER, data_kinds
-from ikou.transforms.decode.outputs import QUARANTINE_FILE, quarantine_sync_marker, read_summary
+from ikou.pipeline.run.job import JobResult, run_job
+from ikou.transforms.decode.blocks import DEFAULT_BLOCK_SIZE
 
-__all__ = [
-    "InputError",
-    "ReconciliationError",
-    "Summary",
-    "build_pipeline",
-    "check",
-    "publish",
-    "run_migration",
-    "stage",
-    "staged_outputs",
-]
+__all__ = ["run_migration"]
 
 
-
-@dataclass
-class Summary:
-    """What a finished (published) run reports."""
-
-    out_dir: str
-    counts: dict[str, Any]
-    checks: dict[str, Any]
-    manifest: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def records(self) -> int:
-        return self.counts["records"]
-
-    @property
-    def rows_written(self) -> int:
-        return self.counts["rows_written"]
-
-    @property
-    def quarantined(self) -> int:
-        return self.counts["quarantined"]
-
-    @property
-    def quarantined_by_code(self) -> dict[str, int]:
-        return self.counts["quarantined_by_code"]
-
-    @property
-    def manifest_path(self) -> str:
-        return os.path.join(self.out_dir, MANIFEST_FILE)
-
-
-# -- the pipeline ------------------------------------------------------------
-
-def build_pipeline(p: beam.Pipeline, layout: Layout, gaiji: dict, inputs: list[str],
-                   staging_dir: str, sync_marker: bytes, block_size: int = DEFAULT_BLOCK_SIZE,
-                   gaiji_fallback: bool = False):
-    """Add the migration to ``p``; returns the summary PCollection."""
-    decoded = (
-        p
-        | "Inputs" >> beam.Create(list(enumerate(inputs)))
-        | "PlanBlocks" >> PlanBlocks(layout, block_size)
-        | "Reshuffle" >> beam.Reshuffle()
-        | "DecodeBlocks" >> DecodeBlocks(layout, gaiji, staging_dir, gaiji_fallback)
-    )
-    return decoded | "Finalize" >> Finalize(layout, staging_dir, sync_marker)
-
-
-def _check_inputs(inputs: Sequence[str]) -> list[str]:
-    if not inputs:
-        raise InputError("no input files given")
-    out = []
-    for path in inputs:
-        path = os.fspath(path)
-        if not os.path.exists(path):
-            raise InputError(f"input not found: {path}")
-        if not os.path.isfile(path):
-            raise InputError(f"input is not a file: {path}")
-        out.append(os.path.abspath(path))
-    return out
-
-
-def stage(layout: Layout, gaiji: dict, inputs: list[str], staging_dir: str,
-          input_digests: Sequence[str], beam_args: Sequence[str] = (),
-          block_size: int = DEFAULT_BLOCK_SIZE,
-          gaiji_fallback: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run the pipeline into ``staging_dir``; returns (summary, runner info)."""
-    info = run_pipeline(
-        lambda p: build_pipeline(p, layout, gaiji, inputs, staging_dir,
-                                 quarantine_sync_marker(input_digests), block_size,
-                                 gaiji_fallback),
-        beam_args, block_size=block_size, gaiji_fallback=gaiji_fallback)
-    return read_summary(staging_dir), info
-
-
-def check(summary: dict[str, Any], layout: Layout,
-          n_inputs: int | None = None) -> tuple[list[str], dict[str, Any]]:
-    """Reconcile the counts; returns (problems, the checks for the manifest)."""
-    problems: list[str] = []
-    checks: dict[str, Any] = {"inputs": []}
-    if n_inputs is not None and len(summary["inputs"]) != n_inputs:
-        problems.append(f"inputs reported ({len(summary['inputs'])}) != inputs given "
-                        f"({n_inputs})")
-    many = len(summary["inputs"]) > 1
-    has_trailer = TRAILER in layout.kinds
-    count_field = layout.kinds[TRAILER].count_field if has_trailer else None
-    for s in summary["inputs"]:
-        where = f"{s['source']}: " if many else ""
-        c: dict[str, Any] = {"source": s["source"], "data_records": s["data_records"],
-                             "rows_written": s["rows_written"],
-                             "data_quarantined": s["data_quarantined"]}
-        if s["data_records"] != s["rows_written"] + s["data_quarantined"]:
-            problems.append(
-                f"{where}data records read ({s['data_records']}) != rows written "
-                f"({s['rows_written']}) + data records quarantined ({s['data_quarantined']})")
-        if s["records"] != s["rows_written"] + s["quarantined"] + len(s["headers"]) + len(
-                s["trailers"]):
-            problems.append(
-                f"{where}records read ({s['records']}) != rows written ({s['rows_written']}) "
-                f"+ quarantined ({s['quarantined']}) + header/trailer records "
-                f"({len(s['headers']) + len(s['trailers'])})")
-        unknown = s["records_by_kind"].get("", 0)
-        if unknown:
-            c["unknown_records"] = unknown
-        if has_trailer:
-            trailers = s["trailers"]
-            bad = s["quarantined_by_kind"].get(TRAILER, 0)
-            t: dict[str, Any] = {"found": len(trailers), "quarantined": bad}
-            if not trailers:
-                t["ok"] = False
-                if bad:
-                    problems.append(f"{where}the trailer record is unreadable (quarantined), "
-                                    "its record count cannot be checked")
-                else:
-                    problems.append(f"{where}trailer missing: the layout declares a trailer "
-                                    "record, the file has none")
-            elif len(trailers) > 1:
-                t["ok"] = False
-                problems.append(f"{where}{len(trailers)} trailer records, expected 1")
-            elif count_field:
-                value = trailers[0]["values"].get(count_field)
-                try:
-                    value = int(value)
-                except (TypeError, ValueError):
-                    value = None
-                t.update(count=value, expected=s["data_records"])
-                t["ok"] = value == s["data_records"]
-                if not t["ok"]:
-                    extra = (f", {unknown} record{'s' if unknown > 1 else ''} of unknown type"
-                             if unknown else "")
-                    problems.append(
-                        f"{where}trailer count ({value}) != data records read "
-                        f"({s['data_records']}{extra})")
-            else:
-                t["ok"] = True
-            c["trailer"] = t
-        checks["inputs"].append(c)
-    written = {name: o["rows"] for name, o in summary["outputs"].items()}
-    data_out = sum(o["rows"] for o in summary["outputs"].values() if o["kind"] in
-                   data_kinds(layout))
-    if data_out != summary["rows_written"]:
-        problems.append(f"rows in the outputs ({data_out}) != rows decoded "
-                        f"({summary['rows_written']})")
-    if written.get(QUARANTINE_FILE) != summary["quarantined"]:
-        problems.append(f"records in {QUARANTINE_FILE} ({written.get(QUARANTINE_FILE)}) != "
-                        f"records quarantined ({summary['quarantined']})")
-    checks["ok"] = not problems
-    checks["problems"] = problems
-    return problems, checks
-
-
-def staged_outputs(summary: dict[str, Any]) -> dict[str, str]:
-    """Staged Arrow outputs by name without extension (``{"juki": ".../juki.arrow"}``), for
-    gates that check them between :func:`check` and :func:`publish`."""
-    return {name[:-len(".arrow")]: o["path"] for name, o in sorted(summary["outputs"].items())
-            if name.endswith(".arrow")}
-
-
-def publish(staging_dir: str, out_dir: str, summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Move the staged outputs into ``out_dir``; returns their descriptions."""
-    published = []
-    outputs = summary["outputs"]
-    for name in sorted(outputs, key=lambda n: (outputs[n]["kind"] is None, n)):  # rows first
-        o = outputs[name]
-        dest = os.path.join(out_dir, name)
-        os.replace(o["path"], dest)
-        digest, size = file_digest(dest)
-        published.append({"name": name, "kind": o["kind"], "rows": o["rows"],
-                          "sha256": digest, "size": size})
-    return published
-
-
-def run_migration(layout: Layout | str | os.PathLike, gaiji: dict[int, str] | str | None,
-                  inputs: Sequence[str], out_dir: str, beam_args: Sequence[str] = (),
-                  block_size: int = DEFAULT_BLOCK_SIZE, gaiji_fallback: bool = False) -> Summary:
-    """Stage, check and publish a migration; raises :class:`ReconciliationError`.
+def run_migration(layout: Layout | str | os.PathLike, gaiji: dict | str | os.PathLike | None,
+                  inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
+                  beam_args: Sequence[str] = (), block_size: int = DEFAULT_BLOCK_SIZE,
+                  gaiji_fallback: bool = False, started: float | None = None) -> JobResult:
+    """Decode, reconcile and publish the files of one layout; raises
+    :class:`~ikou.pipeline.errors.ReconciliationError` (nothing published) or a
+    :class:`~ikou.pipeline.errors.UserError`.
 
     ``layout`` / ``gaiji`` are loaded objects or file paths; ``gaiji_fallback`` writes the
-    外字 table's fallback characters (its ``fallback`` column) instead of the primary ones.  On a
-    reconciliation failure nothing is published and the staging folder is
-    removed.
+    外字 table's fallback characters (its ``fallback`` column) instead of the primary ones.
     """
-    t0 = time.perf_counter()
     if not isinstance(layout, Layout):
         layout = load_layout(layout)
-    if gaiji is None or isinstance(gaiji, dict):
-        gaiji = dict(gaiji or {})
-    else:
-        gaiji = load_gaiji(gaiji)
-    if block_size <= 0:
-        raise ValueError(f"block size must be positive, got {block_size}")
-    inputs = _check_inputs(inputs)
-    out_dir = os.path.abspath(os.fspath(out_dir))
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise InputError(f"output folder is a file: {out_dir}")
-    os.makedirs(out_dir, exist_ok=True)
-    timings: dict[str, float] = {}
-    digests = [file_digest(p) for p in inputs]
-    timings["hash_inputs"] = time.perf_counter() - t0
-    staging = tempfile.mkdtemp(prefix=".ikou-staging-", dir=out_dir)
-    try:
-        t1 = time.perf_counter()
-        summary, runner = stage(layout, gaiji, inputs, staging, [d for d, _ in digests],
-                                beam_args, block_size, gaiji_fallback)
-        timings["pipeline"] = time.perf_counter() - t1
-        problems, checks = check(summary, layout, len(inputs))
-        if problems:
-            raise ReconciliationError(problems)
-        t2 = time.perf_counter()
-        for old in (MANIFEST_FILE,):  # a previous run's manifest must not vouch for new files
-            if os.path.exists(os.path.join(out_dir, old)):
-                os.remove(os.path.join(out_dir, old))
-        outputs = publish(staging, out_dir, summary)
-        timings["publish"] = time.perf_counter() - t2
-        timings["total"] = time.perf_counter() - t0
-        manifest = build_manifest(
-            layout=layout, summary=summary,
-            inputs=[{"path": p, "sha256": d, "size": n} for p, (d, n) in zip(inputs, digests, strict=True)],
-            outputs=outputs, checks=checks, timings=timings, runner=runner)
-        write_manifest(out_dir, manifest)
-        return Summary(out_dir, summary, checks, manifest)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    gaiji_path = None
+    if gaiji is not None and not isinstance(gaiji, dict):
+        gaiji_path, gaiji = gaiji, load_gaiji(gaiji)
+    job = job_for_layout(layout, gaiji or {}, inputs, out_dir, gaiji_fallback, block_size,
+                         gaiji_path)
+    return run_job(job, out_dir, beam_args=beam_args, block_size=block_size, started=started)

@@ -76,13 +76,24 @@ class SourceStep:
     inputs: tuple[int, ...]       # the job's input indexes that belong to this source
     output: str                   # staged file, relative: "juki.arrow", "reference/jutogai.arrow"
     mapper: Any = None            # see the module docstring; None: decoded rows as they are
-    role: str = "target"          # "target" or "reference"
+    role: str = "target"          # "target", "reference" or "decoded"
     gaiji_fallback: bool = False  # write the 外字 table's fallback characters
+    #: (row kind, staged file) for every kind whose rows are written; default: ``data`` only,
+    #: to ``output``. A source published as decoded writes each row kind of its layout.
+    kind_outputs: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def outputs(self) -> tuple[tuple[str, str], ...]:
+        return self.kind_outputs or ((ROW_KIND, self.output),)
+
+    def schema_of(self, kind: str) -> pa.Schema:
+        if self.mapper is not None:
+            return self.mapper.schema
+        return row_schema(self.layout, kind)
 
     @property
     def schema(self) -> pa.Schema:
-        return self.mapper.schema if self.mapper is not None else row_schema(self.layout,
-                                                                             ROW_KIND)
+        return self.schema_of(ROW_KIND)
 
 
 class MappingBlockDecoder(BlockDecoder):
@@ -199,20 +210,22 @@ def finalize_job(steps: Sequence[SourceStep], results: Iterable[BlockResult],
         inputs = set(step.inputs)
         rs = [r for r in ordered if r.input_index in inputs]
         s = summarize(step.layout, rs)
-        path = FileSystems.join(staging_dir, step.output)
-        if "://" not in path:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-        parts = [r.parts[ROW_KIND] for r in rs if ROW_KIND in r.parts]
-        rows = merge_parts(parts, step.schema, path, batch_rows)
-        out = {"path": path, "kind": ROW_KIND, "rows": rows, "source": step.name,
-               "role": step.role}
-        s["outputs"] = {step.output: out,
-                        QUARANTINE_FILE: {"path": qpath, "kind": None,
-                                          "rows": sum(q_by_input.get(i, 0) for i in inputs)}}
+        s["outputs"] = {}
+        for kind, name in step.outputs:
+            path = FileSystems.join(staging_dir, name)
+            if "://" not in path:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+            parts = [r.parts[kind] for r in rs if kind in r.parts]
+            rows = merge_parts(parts, step.schema_of(kind), path, batch_rows)
+            out = {"path": path, "kind": kind, "rows": rows, "source": step.name,
+                   "role": step.role}
+            s["outputs"][name] = out
+            job["outputs"][name] = out
+        s["outputs"][QUARANTINE_FILE] = {"path": qpath, "kind": None,
+                                         "rows": sum(q_by_input.get(i, 0) for i in inputs)}
         s["role"] = step.role
         s["output"] = step.output
         job["sources"][step.name] = s
-        job["outputs"][step.output] = out
         _sum_into(job["seconds"], s["seconds"])
     job["outputs"][QUARANTINE_FILE] = {"path": qpath, "kind": None, "rows": n_quarantined,
                                        "source": None, "role": "quarantine"}
@@ -220,7 +233,7 @@ def finalize_job(steps: Sequence[SourceStep], results: Iterable[BlockResult],
     for key in ("records", "bytes_read", "data_records", "rows_written", "quarantined",
                 "data_quarantined"):
         job[key] = sum(s[key] for s in srcs)
-    for key in ("quarantined_by_code", "quarantined_by_kind"):
+    for key in ("quarantined_by_code", "quarantined_by_kind", "tolerated_by_code"):
         total: dict[str, int] = {}
         for s in srcs:
             _sum_into(total, s[key])
