@@ -8,7 +8,9 @@ import copy
 import pytest
 from test_transforms import GAIJI, join, make_export, trailer, write_layout
 
-from ikou.pipeline.run.single import ReconciliationError, check, run_migration, staged_outputs
+from ikou.pipeline.errors import ReconciliationError
+from ikou.pipeline.run.single import run_migration
+from ikou.pipeline.steps.reconcile import check
 
 
 def _run(tmp_path, content, layout=None):
@@ -16,12 +18,19 @@ def _run(tmp_path, content, layout=None):
     path = tmp_path / "juki.dat"
     path.write_bytes(content)
     out = tmp_path / "out"
-    return run_migration(layout, GAIJI, [path], out, block_size=42 * 16), out
+    return run_migration(layout, GAIJI, [path], out, block_size=42 * 16), out / "current"
+
+
+def _counts(result):
+    """The one source's summary of a single-layout run."""
+    (source,) = result.summary["sources"].values()
+    return source
 
 
 def _assert_nothing_published(out):
     assert out.is_dir()
-    assert list(out.iterdir()) == []  # no outputs, no manifest, no staging left behind
+    assert not (out / "current").exists()
+    assert list((out / "releases").iterdir()) == []  # no release, no staging left behind
 
 
 def test_a_good_export_reconciles(tmp_path):
@@ -75,23 +84,23 @@ def test_check_names_the_numbers_that_differ(tmp_path):
     recs, _ = make_export(20, corrupt={3: "digits"})
     summary, _ = _run(tmp_path, join(recs))
     layout = write_layout(tmp_path)
-    problems, checks = check(summary.counts, layout)
+    problems, checks = check(_counts(summary), layout)
     assert problems == [] and checks["ok"]
-    assert list(staged_outputs(summary.counts)) == ["mini"]
+    assert [n for n in _counts(summary)["outputs"] if n.endswith(".arrow")] == ["mini.arrow"]
 
-    bad = copy.deepcopy(summary.counts)
+    bad = copy.deepcopy(_counts(summary))
     bad["inputs"][0]["rows_written"] -= 1  # a lost row
     problems, checks = check(bad, layout)
     assert not checks["ok"]
     assert "data records read (20) != rows written (18) + data records quarantined (1)" in (
         problems)
 
-    bad = copy.deepcopy(summary.counts)
+    bad = copy.deepcopy(_counts(summary))
     bad["outputs"]["quarantine.avro"]["rows"] = 0  # a lost quarantined record
     problems, _ = check(bad, layout)
     assert problems == ["records in quarantine.avro (0) != records quarantined (1)"]
 
-    problems, _ = check(summary.counts, layout, n_inputs=2)  # an input that never reported
+    problems, _ = check(_counts(summary), layout, n_inputs=2)  # an input that never reported
     assert problems == ["inputs reported (1) != inputs given (2)"]
 
 
@@ -103,4 +112,4 @@ def test_layout_without_trailer_needs_no_trailer(tmp_path):
     layout = load_layout(tmp_path / "flat.yaml")
     summary, out = _run(tmp_path, b"   1   2  x3   4", layout)
     assert summary.rows_written == 3 and summary.quarantined == 1
-    assert "trailer" not in summary.checks["inputs"][0]
+    assert "trailer" not in summary.checks["sources"]["flat"]["inputs"][0]

@@ -119,6 +119,22 @@ class JobResult:
     def current(self) -> Path:
         return self.out_dir / CURRENT
 
+    @property
+    def records(self) -> int:
+        return self.summary["records"]
+
+    @property
+    def rows_written(self) -> int:
+        return self.summary["rows_written"]
+
+    @property
+    def quarantined(self) -> int:
+        return self.summary["quarantined"]
+
+    @property
+    def quarantined_by_code(self) -> dict[str, int]:
+        return self.summary["quarantined_by_code"]
+
 
 # -- stage -----------------------------------------------------------------------------------
 

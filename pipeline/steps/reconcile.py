@@ -101,7 +101,7 @@ def check_job(summary: dict[str, Any], steps: Sequence[SourceStep]):
     checks: dict[str, Any] = {"sources": {}}
     for step in steps:
         p, c = check(summary["sources"][step.name], step.layout, len(step.inputs))
-        problems += [f"{step.name}: {x}" for x in p]
+        problems += [f"{step.name}: {x}" if len(steps) > 1 else x for x in p]
         checks["sources"][step.name] = c
     q = summary["outputs"][QUARANTINE_FILE]["rows"]
     if q != summary["quarantined"]:
