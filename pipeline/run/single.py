@@ -9,9 +9,10 @@
 - :func:`publish` moves the staged outputs into the output folder and writes
   ``manifest.json`` last.
 
-Further gates (Great Expectations, issue 4) go between ``check`` and
-``publish``.  :func:`run_migration` chains the three; :func:`run` is the
-command-line entry (``ikou run``): it only parses arguments and wires I/O.
+Job runs (:mod:`ikou.pipeline.run.job`) put the Great Expectations gates
+between ``check`` and ``publish``; a single-layout run has none.
+:func:`run_migration` chains the three; :func:`run` is the command-line entry
+(``ikou run``): it only parses arguments and wires I/O.
 
 Runner: Beam's FnApiRunner unless another runner is named; ``DirectRunner``
 is mapped to FnApiRunner too (Beam 2.77's DirectRunner would otherwise try to
