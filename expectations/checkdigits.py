@@ -6,9 +6,9 @@ agree), written over a digit matrix so 1,000,000 values take milliseconds:
 - 宛名番号 / 世帯番号: the last digit is ``11 − (Σ digit × weight) mod 11`` over the digits
   before it, weights 2, 3, 4, 5, 6, 7 repeating from the right; remainder 0 gives 0; remainder 1
   gives 0 (``remainder_one="zero"``) or is never valid (``"reject"``) — unverified, configurable
-  (domain.md "宛名番号 / 世帯番号 check digit").
+  (docs/domain.md#check-digits).
 - 個人番号: 12 digits; the same weights over the 11 digits before the check digit; remainders 0
-  and 1 give 0 (domain.md "個人番号 (My Number)"). That is the mod-11 rule above with
+  and 1 give 0 (docs/domain.md#kojin-bango). That is the mod-11 rule above with
   ``remainder_one="zero"`` on exactly 12 digits.
 """
 

@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Compiled decoding kernel: fixed-length CP932 records → Arrow RecordBatch + per-field errors.
 
-Twin: ``_decode_py.py`` (same behaviour). Shared definitions: ``_common.py``.
+Twin: ``_decode_py.py`` (same behaviour). Shared definitions: ``_decode_common.py``.
 The plan is turned once into C structs and lookup tables (cached on the plan, never pickled);
 ``decode_block`` validates its arguments, allocates, then runs every field over every record
 with the GIL released, filling malloc'd buffers that are handed to Arrow without a copy.
@@ -61,7 +61,7 @@ cdef extern from *:
     void ikou_store32(uint8_t *o, uint32_t w) noexcept nogil
     int ikou_last_nonspace(uint64_t w) noexcept nogil
 
-# -- constants shared with _common (checked at import) ----------------------------------------
+# -- constants shared with _decode_common (checked at import) ---------------------------------
 cdef enum: E_INVALID_BYTES = 1
 cdef enum: E_CUT_DOUBLE_BYTE = 2
 cdef enum: E_UNMAPPED_GAIJI = 3
@@ -119,7 +119,7 @@ if ((E_INVALID_BYTES, E_CUT_DOUBLE_BYTE, E_UNMAPPED_GAIJI, E_NOT_DIGITS, E_INT_O
         or POLICY != {"decode": P_DECODE, "null": P_NULL, "empty": P_EMPTY, "error": P_ERROR}
         or ON_ERROR != {"reject": OE_REJECT, "null": OE_NULL, "replace": OE_REPLACE}
         or WAREKI_STATUSES != ("valid", "out_of_era", "impossible", "unknown", "blank")):
-    raise ImportError("ikou.kernels._decode is out of step with _common.py: rebuild it")
+    raise ImportError("ikou.kernels._decode is out of step with _decode_common.py: rebuild it")
 
 _STATUS_DICT = pa.array(WAREKI_STATUSES, pa.string())
 

@@ -74,8 +74,8 @@ def test_run_decode_and_their_outputs_agree(generated, tmp_path, capsys):
 
 
 def test_demo_prints_a_summary(tmp_path, capsys):
-    # Behaviour changed with issue 4: the demo runs a whole job (all sources, three standard
-    # files, gates) and publishes OUT/current; see tests/test_jobs.py for the details.
+    # The demo runs a whole job (all sources, three standard files, gates) and publishes
+    # OUT/current; see tests/test_jobs.py for the details.
     rc = main(["demo", "--workdir", str(tmp_path / "demo"), "--residents", "400"])
     out, err = capsys.readouterr()
     assert rc == 0, err

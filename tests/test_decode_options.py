@@ -1,4 +1,4 @@
-"""Decoding kernel, issue 3: zoned / packed / decimal / bytes and the per-field options."""
+"""Decoding kernel: zoned / packed / decimal / bytes and the per-field options."""
 
 import datetime as dt
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""Issue-3 field types and options, end to end: written in a layout YAML, decoded by
+"""Numeric and bytes field types and the per-field options, end to end: written in a layout YAML, decoded by
 ``ikou decode`` (no pipeline) and by ``ikou run`` (Beam), read back from the Arrow and Avro files."""
 
 import decimal

@@ -300,7 +300,7 @@ def test_generated_municipality_end_to_end(tmp_path):
         ("expect_column_values_to_have_valid_atena_check_digit", 1)]
 
 
-# Mapping for the generator's legacy 住民記録 layout (pipeline/synth.py JUKI_KINDS): legacy 続柄
+# Mapping for the generator's legacy 住民記録 layout (pipeline/synth/municipality.py JUKI_KINDS): legacy 続柄
 # codes (pipeline/data/synth/zokugara.tsv) → the standard 続柄 table; 子の子 is a chain (99).
 DEMO_MAPPING = """\
 target: juki

@@ -1,4 +1,4 @@
-"""Record matching inside the migration job (issue 5, ``ikou.pipeline.steps.matching``).
+"""Record matching (名寄せ) inside the migration job (``ikou.pipeline.steps.matching``).
 
 Real Beam (FnApiRunner), real GX, a generated municipality whose tax and 国保 records have
 missing or mistyped 宛名番号 (fixed seed, small size). Matching runs after mapping and before

@@ -1,4 +1,4 @@
-"""Migration jobs end to end (issue 4): job files, one Beam pipeline for every source with mapping
+"""Migration jobs end to end: job files, one Beam pipeline for every source with mapping
 per block, reconciliation, Great Expectations gates, and the atomic publish.
 
 Real Beam (FnApiRunner), real GX, data from the generator (fixed seeds, small sizes)."""
@@ -25,7 +25,7 @@ RESIDENTS = 300
 TARGETS = ("juki", "kojin_juminzei", "kokuho_setai", "kokuho_kojin")
 SOURCE_OF = {"juki": "juki", "kojin_juminzei": "zei", "kokuho_setai": "kokuho_setai",
              "kokuho_kojin": "kokuho_hihokensha"}
-#: Targets the generated job matches against the residents (issue 5) → the resolved key column.
+#: Targets the generated job matches against the residents (名寄せ) → the resolved key column.
 MATCHED = {"kojin_juminzei": "atena_no", "kokuho_setai": "setainushi_atena_no",
            "kokuho_kojin": "atena_no"}
 
@@ -151,7 +151,7 @@ def test_job_publishes_three_standard_files(published, town):
     assert current.is_symlink() and os.readlink(current).startswith("releases" + os.sep)
     release = current.resolve()
     names = sorted(str(p.relative_to(release)) for p in release.rglob("*") if p.is_file())
-    # issue 5: the generated job matches tax and 国保 records to the residents (review files for
+    # the generated job matches tax and 国保 records to the residents (review files for
     # what matching cannot resolve, the links for audit)
     matched = {t: key for t, key in MATCHED.items()}
     assert names == sorted([f"{t}.arrow" for t in TARGETS] + [

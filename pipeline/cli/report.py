@@ -39,7 +39,7 @@ def format_stages(stages: dict[str, Any] | None) -> list[str]:
 
 
 def format_matching(matching) -> list[str]:
-    """Lines on record matching (issue 5): per matched target, what was resolved or left for
+    """Lines on record matching (名寄せ): per matched target, what was resolved or left for
     review, and precision / recall / F1 when the run had a truth file."""
     if not matching:
         return []

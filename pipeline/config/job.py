@@ -286,7 +286,7 @@ def load_job(path: str | os.PathLike) -> Job:
         n = sources[unused[0]].line
         raise JobError(f"{path}:{n}: source {unused[0]!r} is neither a target's source nor a "
                        "reference")
-    from ikou.pipeline.steps.matching import parse_matching  # record matching (issue 5)
+    from ikou.pipeline.steps.matching import parse_matching  # record matching (名寄せ)
 
     matching = parse_matching(path, doc, path.parent, targets, sources, references,
                               lambda node, msg: _err(path, node, msg))
@@ -345,7 +345,7 @@ def write_demo_job(folder: str | os.PathLike, sources, gaiji: str | None = "gaij
         lines.append("references:")
         lines += [f"  - {{source: {r}}}" for r in refs]
     matched = [n for n in DEMO_MATCHING if n in sources] if "juki" in sources else []
-    if matched:  # record matching (issue 5): resolve missing or mistyped 宛名番号
+    if matched:  # record matching (名寄せ): resolve missing or mistyped 宛名番号
         lines.append("matching:")
         for name in matched:
             config = f"{name}.match.yaml"

@@ -34,7 +34,7 @@ class LayoutError(ConfigError):
 
 
 KINDS = ("header", "data", "trailer")
-#: Field types known to the decoding kernel (issue 2 and issue 3 types).
+#: Field types known to the decoding kernel (docs/architecture.md §3).
 FIELD_TYPES = (
     "text", "digits", "int", "date", "wareki", "filler",
     "zoned", "packed", "decimal", "bytes",

@@ -95,7 +95,7 @@ class CodeTable:
 
     @property
     def verified(self) -> bool:
-        """False when the file says ``# status: unverified`` (domain.md marks it so)."""
+        """False when the file says ``# status: unverified`` (docs/domain.md#code-tables marks it so)."""
         return self.meta.get("status", "").strip().lower() != "unverified"
 
 

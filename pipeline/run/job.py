@@ -8,7 +8,7 @@ bytes, like a decoding error. Then:
 
 1. **check** — reconciliation per source (data records read = standard rows + quarantined, the
    trailer count, rows in the merged files); a failure publishes nothing (exit 1);
-2. **matching** (issue 5, :mod:`ikou.pipeline.steps.matching`): resolve missing or wrong 宛名番号 of the
+2. **matching** (名寄せ, :mod:`ikou.pipeline.steps.matching`): resolve missing or wrong 宛名番号 of the
    matched targets on the staged files; unresolved records go to ``review/``;
 3. **gates** — :func:`ikou.pipeline.steps.gates.run_gates` on the staged standard files with the
    reconciled row counts; results and Data Docs go to the run folder ``OUT/runs/<run id>/``;
@@ -389,7 +389,7 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
         if problems:
             raise ReconciliationError(problems)
 
-        # record matching, on the staged standard files, before the gates:
+        # record matching (名寄せ), on the staged standard files, before the gates:
         # resolved keys stay in the standard files, unresolved records go to review/
         matching = None
         if job.matching:

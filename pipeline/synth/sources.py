@@ -1,4 +1,4 @@
-"""More legacy sources of the synthetic municipality (issue 4): tax, 国保 and 住登外 exports.
+"""More legacy sources of the synthetic municipality: tax, 国保 and 住登外 exports.
 
 Written by :func:`ikou.pipeline.synth.municipality.generate_municipality` next to ``juki.dat`` when asked
 (``sources=``). Every file is CP932, fixed length, ``"\\r\\n"`` after each record, header

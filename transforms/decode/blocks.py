@@ -28,7 +28,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from ikou.kernels import decode_block as kernel_decode_block
 
-try:  # the facade re-exports it; _common is where it lives
+try:  # the facade re-exports it; _decode_common is where it lives
     from ikou.kernels import format_error
 except ImportError:  # pragma: no cover - depends on the kernel facade
     from ikou.kernels._decode_common import format_error

@@ -18,7 +18,7 @@ source, e.g. 住登外) the decoded rows are written as they are.
 This module does not know how mapping works: ``mapper`` is any picklable callable
 ``mapper(table) -> (standard table, rejects)`` with a ``schema`` attribute, where ``rejects`` is
 a list of ``(row index in table, [reason dicts])`` (``ikou.pipeline.run.job.MappingStep``).
-Later steps that work per block (record matching, issue 5) can wrap the mapper the same way.
+Other per-block steps can wrap the mapper the same way.
 """
 
 from __future__ import annotations
