@@ -27,9 +27,10 @@ os.environ["GX_ANALYTICS_ENABLED"] = "false"  # before great_expectations is imp
 import pyarrow as pa  # noqa: E402
 
 from ikou.expectations.synthetic import good_table  # noqa: E402
-from ikou.pipeline.config.mapping import _KANA_PAIRS, apply_mapping, load_mapping  # noqa: E402
+from ikou.pipeline.config.mapping import load_mapping  # noqa: E402
 from ikou.pipeline.config.standard import load_standard  # noqa: E402
 from ikou.pipeline.steps.gates import run_gates  # noqa: E402
+from ikou.pipeline.steps.mapping import _KANA_PAIRS, apply_mapping  # noqa: E402
 
 SEED = 20261127
 MAPPING = """\

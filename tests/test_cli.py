@@ -52,8 +52,8 @@ def test_run_decode_and_their_outputs_agree(generated, tmp_path, capsys):
                "--block_size", "20000"])
     out, err = capsys.readouterr()
     assert rc == 0, err
-    assert "rows written" in out and "quarantine.avro" in out and "MB/s" in out
-    m = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
+    assert "(decoded)" in out and "quarantine.avro" in out and "MB/s" in out
+    m = json.loads((tmp_path / "run" / "current" / "manifest.json").read_text(encoding="utf-8"))
     assert m["runner"]["direct_running_mode"] == "in_memory"
     assert m["runner"]["block_size"] == 20000
     assert m["runner"]["beam_args"] == ["--direct_running_mode", "in_memory"]

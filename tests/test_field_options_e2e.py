@@ -101,7 +101,7 @@ def test_options_through_ikou_run(files, tmp_path):
     out = tmp_path / "run"
     rc = main(["run", "--layout", str(layout), "--out", str(out), str(data)])
     assert rc == 0
-    check_rows(read_arrow(out / "options.arrow"))
-    manifest = json.loads((out / "manifest.json").read_text())
+    check_rows(read_arrow(out / "current" / "options.arrow"))
+    manifest = json.loads((out / "current" / "manifest.json").read_text())
     text = json.dumps(manifest)
     assert '"LOW_VALUE": 1' in text.replace("\n", "")

@@ -74,8 +74,8 @@ def test_run_option_reaches_the_beam_workers(town, tmp_path):
     rc = main(["run", "--layout", str(town.layout), "--gaiji", str(town.gaiji), "--out", str(out),
                "--gaiji-fallback", str(town.export)])
     assert rc == 0
-    assert names_in(out / "juki.arrow") == fallback
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert names_in(out / "current" / "juki.arrow") == fallback
+    manifest = json.loads((out / "current" / "manifest.json").read_text(encoding="utf-8"))
     assert '"gaiji_fallback": true' in json.dumps(manifest)
 
 

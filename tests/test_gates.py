@@ -279,7 +279,8 @@ def test_generated_municipality_end_to_end(tmp_path):
     run = pytest.importorskip("ikou.pipeline.run.single")
     from ikou.pipeline.config.gaiji import load_gaiji
     from ikou.pipeline.config.layout import load_layout
-    from ikou.pipeline.config.mapping import apply_mapping, load_mapping
+    from ikou.pipeline.config.mapping import load_mapping
+    from ikou.pipeline.steps.mapping import apply_mapping
 
     gen = synth.generate_municipality(tmp_path / "src", residents=200, seed=11)
     layout = load_layout(gen.layout)

@@ -422,7 +422,8 @@ def test_dependencies_point_one_way(folder, forbidden):
 def test_block_outputs_share_one_status_dictionary(tmp_path):
     """Each block is mapped alone; their date statuses must use one dictionary, or the parts
     cannot be merged into one Arrow IPC file (found on a 1,000,000-resident run)."""
-    from ikou.pipeline.config.mapping import apply_mapping, load_mapping
+    from ikou.pipeline.config.mapping import load_mapping
+    from ikou.pipeline.steps.mapping import apply_mapping
     from ikou.transforms.decode.outputs import merge_parts
 
     (tmp_path / "m.yaml").write_text(

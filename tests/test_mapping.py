@@ -10,8 +10,9 @@ import pyarrow as pa
 import pytest
 
 from ikou.expectations.synthetic import atena_numbers
-from ikou.pipeline.config.mapping import MappingError, apply_mapping, load_mapping, widen_kana
+from ikou.pipeline.config.mapping import MappingError, load_mapping
 from ikou.pipeline.config.standard import load_standard
+from ikou.pipeline.steps.mapping import apply_mapping, widen_kana
 
 STATUS = pa.dictionary(pa.int8(), pa.string())
 SEED = 20240401

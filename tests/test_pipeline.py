@@ -52,7 +52,7 @@ def expected(municipality):
 def inprocess(municipality, tmp_path_factory):
     out = tmp_path_factory.mktemp("inprocess")
     summary = run_migration(municipality.layout, municipality.gaiji, [municipality.export], out)
-    return out, summary
+    return out / "current", summary
 
 
 def inp_size(municipality):
@@ -134,7 +134,7 @@ def test_counts_reconcile_and_the_manifest_describes_the_run(municipality, expec
     assert m["rows_written"] + m["quarantined_by_kind"]["data"] == n_data
     assert m["records_by_kind"] == {"data": n_data, "header": 1, "trailer": 1}
     assert m["checks"]["ok"] is True
-    trailer = m["checks"]["inputs"][0]["trailer"]
+    trailer = m["checks"]["sources"]["juki"]["inputs"][0]["trailer"]
     assert trailer == {"found": 1, "quarantined": 0, "count": n_data, "expected": n_data,
                        "ok": True}
     (inp,) = m["inputs"]
@@ -180,7 +180,7 @@ def test_two_worker_processes_and_small_blocks_give_identical_bytes(
     assert s2.manifest["runner"]["runner"] == "FnApiRunner"  # DirectRunner mapped: no Prism
     assert s2.manifest["inputs"][0]["blocks"] > 4 > s1.manifest["inputs"][0]["blocks"]
     for name in ("juki.arrow", "quarantine.avro"):
-        assert (out1 / name).read_bytes() == (out2 / name).read_bytes(), name
+        assert (out1 / name).read_bytes() == (out2 / "current" / name).read_bytes(), name
 
 
 def test_several_inputs_are_reconciled_one_by_one(municipality, tmp_path):
@@ -192,15 +192,15 @@ def test_several_inputs_are_reconciled_one_by_one(municipality, tmp_path):
     s = run_migration(municipality.layout, municipality.gaiji, [a, b], tmp_path / "out",
                       block_size=100_000)
     assert s.records == 2 * municipality.records
-    t = pa.ipc.open_file(tmp_path / "out" / "juki.arrow").read_all()
+    t = pa.ipc.open_file(tmp_path / "out" / "current" / "juki.arrow").read_all()
     src = t.column("_source").to_pylist()
     n = len(src) // 2
     assert src == ["a.dat"] * n + ["b.dat"] * n
     assert t.column("_record").to_pylist()[:n] == t.column("_record").to_pylist()[n:]
-    with open(tmp_path / "out" / "quarantine.avro", "rb") as f:
+    with open(tmp_path / "out" / "current" / "quarantine.avro", "rb") as f:
         q = list(fastavro.reader(f))
     assert [r["input"] for r in q] == [0] * (len(q) // 2) + [1] * (len(q) // 2)
-    assert len(s.checks["inputs"]) == 2
+    assert len(s.checks["sources"]["juki"]["inputs"]) == 2
 
 
 def test_plan_and_decode_composites_in_a_test_pipeline(municipality, tmp_path):

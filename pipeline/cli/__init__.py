@@ -36,8 +36,10 @@ class UsageError(UserError):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, no usage dump
-        raise UsageError(f"{self.prog.split()[-1] if ' ' in self.prog else ''}"
-                         f"{': ' if ' ' in self.prog else ''}{message}")
+        command = self.prog.split()[-1] if " " in self.prog else ""
+        if "arguments are required" in message:
+            message += f" (usage: {self.prog} ..., see {self.prog} --help)"
+        raise UsageError(f"{command}{': ' if command else ''}{message}")
 
 
 def _positive_int(text: str) -> int:
@@ -349,6 +351,19 @@ class _DropImportNoise(logging.Filter):
 _BEAM_COMMANDS = {"run": _cmd_run, "match": _cmd_match, "demo": _cmd_demo}
 
 
+def _refuse_other_commands_options(command: str, argv: Sequence[str], parser) -> None:
+    """An option of another ikou command (``ikou match --layout``) is named as such."""
+    own = {o for a in parser._actions for o in a.option_strings}
+    for name, other in _parser().commands.items():
+        if name == command:
+            continue
+        theirs = {o for a in other._actions for o in a.option_strings} - own
+        for tok in argv:
+            if tok.split("=", 1)[0] in theirs:
+                raise UsageError(f"ikou {command} does not take {tok.split('=', 1)[0]} "
+                                 f"(an option of ikou {name})")
+
+
 def _is_spec_error(exc: BaseException) -> bool:
     """A kernel's error for a bad specification (a layout field, a variant table): a user
     mistake, though the kernels sit below ikou's error root. Checked without importing them."""
@@ -386,7 +401,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv and argv[0] in _BEAM_COMMANDS and not {"-h", "--help"} & set(argv[1:]):
             from ikou.pipeline.run.beam import split_args
 
-            args, beam_args = split_args(argv[1:], _command_parser(argv[0]))
+            parser = _command_parser(argv[0])
+            _refuse_other_commands_options(argv[0], argv[1:], parser)
+            args, beam_args = split_args(argv[1:], parser)
             return _BEAM_COMMANDS[argv[0]](args, beam_args)
         args = _parser().parse_args(argv)
         if args.command == "generate":

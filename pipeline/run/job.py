@@ -43,7 +43,6 @@ from typing import TYPE_CHECKING, Any
 import apache_beam as beam
 
 from ikou.pipeline.config.job import Job, JobError, load_job
-from ikou.pipeline.config.mapping import Mapping, apply_mapping
 from ikou.pipeline.errors import GateFailure, ReconciliationError
 from ikou.pipeline.run.beam import run_pipeline
 from ikou.pipeline.steps.manifest import (
@@ -52,6 +51,7 @@ from ikou.pipeline.steps.manifest import (
     versions,
     write_manifest,
 )
+from ikou.pipeline.steps.mapping import MappingStep
 from ikou.pipeline.steps.matching import CarryingMapper, carried_columns, run_matching
 from ikou.pipeline.steps.publish import CURRENT, RELEASES, RUNS, new_run_id, publish_release
 from ikou.pipeline.steps.reconcile import check_job
@@ -62,46 +62,10 @@ from ikou.transforms.decode.sources import DecodeMapBlocks, FinalizeJob, PlanJob
 if TYPE_CHECKING:
     from ikou.pipeline.steps.gates import GateReport
 
-__all__ = ["CURRENT", "GateFailure", "JobResult", "MappingStep", "mapping_reasons", "run_job"]
+__all__ = ["CURRENT", "GateFailure", "JobResult", "run_job"]
 
 #: Outputs whose 宛名番号 are the key set of the cross-file rule: the resident target first.
 RESIDENT_TARGET = "juki"
-
-MAPPING_UNKNOWN_CODE = "MAPPING_UNKNOWN_CODE"
-MAPPING_NOT_INTEGER = "MAPPING_NOT_INTEGER"
-MAPPING_ERROR = "MAPPING_ERROR"
-
-
-def mapping_reasons(text: str) -> list[dict[str, Any]]:
-    """Quarantine reasons from a rejected row's mapping reason text (``"; "``-joined messages
-    ``"<field> (<項目名称>): ..."``, see :func:`ikou.pipeline.config.mapping.apply_mapping`)."""
-    out = []
-    for msg in text.split("; "):
-        head, _, rest = msg.partition(": ")
-        field_name = head.split(" (", 1)[0] if rest else None
-        code = (MAPPING_UNKNOWN_CODE if "unknown code" in rest
-                else MAPPING_NOT_INTEGER if "not an integer" in rest else MAPPING_ERROR)
-        out.append({"field": field_name, "code": code, "position": None, "message": msg})
-    return out
-
-
-class MappingStep:
-    """The per-block mapper :mod:`ikou.transforms.decode.sources` calls: legacy rows → standard rows and
-    the rejected rows' reasons. Picklable (it carries the loaded mapping)."""
-
-    def __init__(self, mapping: Mapping):
-        self.mapping = mapping
-        self.schema = mapping.standard.schema(lineage=True)
-
-    def __call__(self, table):
-        res = apply_mapping(self.mapping, table)
-        rejects = []
-        if res.rejected.num_rows:
-            rows = res.rejected.column("_row").to_pylist()
-            reasons = res.rejected.column("reason").to_pylist()
-            rejects = [(r, mapping_reasons(t)) for r, t in zip(rows, reasons, strict=True)]
-        return res.table, rejects
-
 
 @dataclass
 class JobResult:
@@ -242,6 +206,7 @@ def _manifest(job: Job, run_id: str, inputs, digests, summary, checks, report, o
                                        if n != QUARANTINE_FILE)} for name in job.decoded],
         "inputs": ins,
         "records": summary["records"],
+        "records_by_kind": summary["records_by_kind"],
         "data_records": summary["data_records"],
         "rows_written": summary["rows_written"],
         "quarantined": summary["quarantined"],

@@ -233,7 +233,8 @@ def finalize_job(steps: Sequence[SourceStep], results: Iterable[BlockResult],
     for key in ("records", "bytes_read", "data_records", "rows_written", "quarantined",
                 "data_quarantined"):
         job[key] = sum(s[key] for s in srcs)
-    for key in ("quarantined_by_code", "quarantined_by_kind", "tolerated_by_code"):
+    for key in ("records_by_kind", "quarantined_by_code", "quarantined_by_kind",
+                "tolerated_by_code"):
         total: dict[str, int] = {}
         for s in srcs:
             _sum_into(total, s[key])
