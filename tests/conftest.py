@@ -5,12 +5,20 @@
   caused it, as in fastavro's test suite.
 - Under CI (``CI`` set, as ``.ci/run`` runs), hypothesis is derandomized, so a CI run is
   repeatable; local runs keep exploring new examples.
+- Tests are grouped by layer (kernels/, transforms/, config/, steps/, matching/, synth/, e2e/);
+  every group's folder is importable, so a test can use another group's helpers by module name
+  (``from test_transforms import make_export``).
 """
 
 import os
 import sys
 
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+for _group in sorted(os.listdir(_HERE)):
+    if os.path.isdir(os.path.join(_HERE, _group)) and not _group.startswith((".", "_")):
+        sys.path.insert(0, os.path.join(_HERE, _group))
 
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402

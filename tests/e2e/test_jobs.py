@@ -20,7 +20,7 @@ from ikou.pipeline.config.job import JobError, load_job
 from ikou.pipeline.config.standard import load_standard
 from ikou.pipeline.steps.matching import original_field
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RESIDENTS = 300
 TARGETS = ("juki", "kojin_juminzei", "kokuho_setai", "kokuho_kojin")
 SOURCE_OF = {"juki": "juki", "kojin_juminzei": "zei", "kokuho_setai": "kokuho_setai",
