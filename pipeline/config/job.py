@@ -140,6 +140,21 @@ def _file(base: Path, path, node, value, what: str) -> Path:
     return p if p.is_absolute() else base / p
 
 
+#: Endings of compressed files: fixed-length records cannot be split at byte offsets inside a
+#: compressed stream, and reading one as raw bytes would decode garbage, so they are refused.
+COMPRESSED_SUFFIXES = (".gz", ".gzip", ".bz2", ".zst", ".zstd", ".xz", ".lzma", ".deflate",
+                       ".zip", ".z", ".7z")
+
+
+def compressed_input(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be an input (a compressed file), or None."""
+    suffix = Path(os.fspath(path)).suffix.lower()
+    if suffix in COMPRESSED_SUFFIXES:
+        return (f"input is compressed ({suffix}): decompress it first (records are read at "
+                f"byte offsets): {path}")
+    return None
+
+
 def _inputs(base: Path, path, node, value, what: str) -> tuple[Path, ...]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not items:
@@ -157,6 +172,8 @@ def _inputs(base: Path, path, node, value, what: str) -> tuple[Path, ...]:
             raise _err(path, node, f"{what}: input not found: {p}")
         if not p.is_file():
             raise _err(path, node, f"{what}: input is not a file: {p}")
+        if compressed_input(p):
+            raise _err(path, node, f"{what}: {compressed_input(p)}")
         out.append(p)
     if len(set(out)) != len(out):
         raise _err(path, node, f"{what}: an input is listed twice")
@@ -371,6 +388,8 @@ def job_for_layout(layout: Layout, gaiji: dict, inputs: Sequence[str | os.PathLi
             raise JobError(f"input not found: {path}")
         if not path.is_file():
             raise JobError(f"input is not a file: {path}")
+        if compressed_input(path):
+            raise JobError(compressed_input(path))
         paths.append(path.absolute())
     if not paths:
         raise JobError("no input files given")

@@ -210,3 +210,14 @@ def test_a_bug_keeps_its_traceback(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "_cmd_generate", broken)
     with pytest.raises(pa.ArrowInvalid):
         main(["generate", "--residents", "1", "--seed", "1", "--out", str(tmp_path)])
+
+
+def test_a_compressed_input_is_refused(generated, tmp_path, capsys):
+    import gzip
+
+    packed = tmp_path / "juki.dat.gz"
+    packed.write_bytes(gzip.compress((generated / "juki.dat").read_bytes()))
+    rc = main(["run", "--layout", str(generated / "juki.layout.yaml"), "--out",
+               str(tmp_path / "o"), str(packed)])
+    line = _one_error_line(capsys.readouterr()[1], rc)
+    assert "input is compressed (.gz)" in line and not (tmp_path / "o" / "current").exists()
