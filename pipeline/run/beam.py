@@ -11,7 +11,10 @@ other Beam option pass through unchanged.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
+import os
+import sys
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
@@ -19,7 +22,7 @@ from typing import Any
 from ikou.pipeline.errors import UserError
 
 __all__ = ["METRICS_NAMESPACE", "beam_option_arity", "counters", "run_pipeline", "runner_for",
-           "split_args"]
+           "split_args", "stderr_to"]
 
 #: Namespace of ikou's Beam Metrics counters.
 METRICS_NAMESPACE = "ikou"
@@ -114,10 +117,34 @@ def counters(result) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+@contextlib.contextmanager
+def stderr_to(path: str | os.PathLike | None):
+    """Send file descriptor 2 (this process's and every child's standard error) to ``path``
+    while the block runs. Beam's worker processes log every start, channel and shutdown at INFO
+    on their standard error, and they receive no pipeline options to be told otherwise: their
+    output belongs in the run folder, not on the user's terminal."""
+    if path is None:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as log:
+            os.dup2(log.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
 def run_pipeline(build: Callable[[Any], Any], beam_args: Sequence[str] = (),
-                 **info: Any) -> dict[str, Any]:
+                 log_path: str | os.PathLike | None = None, **info: Any) -> dict[str, Any]:
     """Build a pipeline with ``build(p)``, run it to the end and return the runner info for
-    the manifest (runner, worker settings, the Beam arguments, ``metrics``, plus ``info``)."""
+    the manifest (runner, worker settings, the Beam arguments, ``metrics``, plus ``info``).
+    With worker processes, their standard error goes to ``log_path`` (see :func:`stderr_to`)."""
     import apache_beam as beam
     from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions
 
@@ -129,7 +156,11 @@ def run_pipeline(build: Callable[[Any], Any], beam_args: Sequence[str] = (),
            "beam_args": list(beam_args)}
     p = beam.Pipeline(runner=runner, options=options)
     build(p)
-    result = p.run()
-    result.wait_until_finish()
+    workers = direct.direct_running_mode in ("multi_processing", "multi_threading")
+    with stderr_to(log_path if workers else None):
+        result = p.run()
+        result.wait_until_finish()
     out["metrics"] = counters(result)
+    if workers and log_path is not None:
+        out["worker_log"] = os.path.basename(os.fspath(log_path))
     return out

@@ -142,11 +142,16 @@ def build_job_pipeline(p: beam.Pipeline, steps: Sequence[SourceStep], inputs: Se
     return decoded | "Finalize" >> FinalizeJob(steps, staging_dir, sync_marker)
 
 
-def stage_job(steps, inputs, staging_dir, digests, beam_args=(), block_size=DEFAULT_BLOCK_SIZE):
+#: Standard error of Beam's worker processes, in the run folder.
+WORKER_LOG = "beam-workers.log"
+
+
+def stage_job(steps, inputs, staging_dir, digests, beam_args=(), block_size=DEFAULT_BLOCK_SIZE,
+              log_path=None):
     info = run_pipeline(
         lambda p: build_job_pipeline(p, steps, inputs, staging_dir,
                                      quarantine_sync_marker(digests), block_size),
-        beam_args, block_size=block_size)
+        beam_args, log_path, block_size=block_size)
     return read_summary(staging_dir), info
 
 
@@ -343,7 +348,8 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     clock.lap("prepare")
     try:
         summary, runner = stage_job(steps, [str(p.absolute()) for _, p in inputs], str(staging),
-                                    [d for d, _ in digests], beam_args, block_size)
+                                    [d for d, _ in digests], beam_args, block_size,
+                                    run_dir / WORKER_LOG)
         for k, v in summary["seconds"].items():  # summed over blocks (all workers)
             timings[f"pipeline.{k}"] = v
         runner["gaiji_fallback"] = job.gaiji_fallback

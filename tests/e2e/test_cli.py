@@ -221,3 +221,19 @@ def test_a_compressed_input_is_refused(generated, tmp_path, capsys):
                str(tmp_path / "o"), str(packed)])
     line = _one_error_line(capsys.readouterr()[1], rc)
     assert "input is compressed (.gz)" in line and not (tmp_path / "o" / "current").exists()
+
+
+def test_worker_processes_keep_the_terminal_clean(generated, tmp_path):
+    """Beam's worker processes log every start and channel at INFO (and an import warning about
+    GCP clients): that goes to the run folder's beam-workers.log, never to the user's terminal."""
+    out = tmp_path / "mp"
+    proc = subprocess.run([IKOU, "run", "--layout", str(generated / "juki.layout.yaml"),
+                           "--gaiji", str(generated / "gaiji.csv"), "--out", str(out),
+                           str(generated / "juki.dat"), "--direct_running_mode=multi_processing",
+                           "--direct_num_workers=2"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "apitools" not in proc.stderr and "INFO:" not in proc.stderr, proc.stderr
+    (log,) = (out / "runs").glob("*/beam-workers.log")
+    assert "sdk_worker" in log.read_text(encoding="utf-8")
+    m = json.loads((out / "current" / "manifest.json").read_text(encoding="utf-8"))
+    assert m["runner"]["worker_log"] == "beam-workers.log"
