@@ -15,7 +15,7 @@ import fastavro
 import pyarrow as pa
 import pytest
 
-from ikou.pipeline.cli import EXIT_GATES, main
+from ikou.pipeline.cli import EXIT_GATES, EXIT_RECONCILE, main
 from ikou.pipeline.config.job import JobError, load_job
 from ikou.pipeline.config.standard import load_standard
 from ikou.pipeline.steps.matching import original_field
@@ -358,7 +358,7 @@ def test_gates_warn_publishes_and_reports(broken, published, capsys):
 
 @pytest.mark.parametrize("extra, message", [
     (["more.dat"], "a job file names its inputs"),
-    (["--gates", "maybe"], "gates mode must be fail or warn"),
+    (["--gates", "maybe"], "argument --gates: invalid choice: 'maybe' (choose from 'fail', 'warn')"),
     (["--gaiji", "g.csv"], "given in the job file"),
 ])
 def test_run_job_usage_errors(town, tmp_path, capsys, extra, message):
@@ -469,7 +469,7 @@ def test_reconciliation_failure_in_a_job_publishes_nothing(town, tmp_path, capsy
     data[trailer + 1:trailer + 9] = b"%08d" % (count + 1)
     (work / "kokuho_setai.dat").write_bytes(bytes(data))
     rc = main(["run", str(work / "job.yaml"), "--out", str(tmp_path / "out")])
-    line = _one_error_line(capsys, rc, expected_rc=1)
+    line = _one_error_line(capsys, rc, expected_rc=EXIT_RECONCILE)
     assert f"kokuho_setai: trailer count ({count + 1}) != data records read ({count})" in line
     assert not (tmp_path / "out" / "current").exists()
     assert list((tmp_path / "out" / "releases").iterdir()) == []
