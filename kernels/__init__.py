@@ -7,7 +7,8 @@ pure-Python twin ``_decode_py``.  A compiled module that fails to import raises:
 build never falls back to slow code in silence.
 """
 
-from ._decode_common import (
+from .decode import (
+    KERNEL_IMPL,
     WAREKI_STATUSES,
     BlockError,
     DecodeErrors,
@@ -16,12 +17,9 @@ from ._decode_common import (
     ErrorCode,
     FieldSpec,
     PlanError,
+    decode_block,
     format_error,
 )
-from ._loader import load_kernel
-
-_decode_impl, KERNEL_IMPL = load_kernel("_decode")
-decode_block = _decode_impl.decode_block
 
 __all__ = [
     "KERNEL_IMPL",

@@ -1,0 +1,34 @@
+"""The decoding kernel's facade (as ``compare`` and ``normalize`` are theirs): the compiled
+``_decode`` module, or its pure-Python twin ``_decode_py`` only when ``IKOU_PURE_PYTHON=1`` asks
+for it (:func:`ikou.kernels._loader.load_kernel`); ``KERNEL_IMPL`` says which.
+"""
+
+from ._decode_common import (
+    WAREKI_STATUSES,
+    BlockError,
+    DecodeErrors,
+    DecodePlan,
+    DecodeResult,
+    ErrorCode,
+    FieldSpec,
+    PlanError,
+    format_error,
+)
+from ._loader import load_kernel
+
+_decode_impl, KERNEL_IMPL = load_kernel("_decode")
+decode_block = _decode_impl.decode_block
+
+__all__ = [
+    "KERNEL_IMPL",
+    "WAREKI_STATUSES",
+    "BlockError",
+    "DecodeErrors",
+    "DecodePlan",
+    "DecodeResult",
+    "ErrorCode",
+    "FieldSpec",
+    "PlanError",
+    "decode_block",
+    "format_error",
+]
