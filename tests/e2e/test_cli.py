@@ -65,7 +65,7 @@ def test_run_decode_and_their_outputs_agree(generated, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert "ikou decode: 302 records, 285 rows" in err and "15 quarantined" in err
-    for a, b in (("run/juki.arrow", "dec/juki.arrow"), ("run/quarantine.avro",
+    for a, b in (("run/current/juki.arrow", "dec/juki.arrow"), ("run/current/quarantine.avro",
                                                          "dec/rejects.avro")):
         assert (tmp_path / a).read_bytes() == (tmp_path / b).read_bytes()
     assert pa.ipc.open_file(tmp_path / "dec" / "juki.arrow").read_all().num_rows == 285

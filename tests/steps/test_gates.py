@@ -284,9 +284,9 @@ def test_generated_municipality_end_to_end(tmp_path):
 
     gen = synth.generate_municipality(tmp_path / "src", residents=200, seed=11)
     layout = load_layout(gen.layout)
-    summary, _ = run.stage(layout, load_gaiji(gen.gaiji), [str(gen.export)],
-                           str(tmp_path / "staging"), ["ab" * 32])
-    legacy = pa.ipc.open_file(run.staged_outputs(summary)["juki"]).read_all()
+    result = run.run_migration(layout, load_gaiji(gen.gaiji), [str(gen.export)],
+                               tmp_path / "staging")
+    legacy = pa.ipc.open_file(result.current / "juki.arrow").read_all()
     (tmp_path / "juki.mapping.yaml").write_text(DEMO_MAPPING, encoding="utf-8")
     out, rejected = apply_mapping(load_mapping(tmp_path / "juki.mapping.yaml", layout), legacy)
     assert rejected.num_rows == 0 and out.num_rows == legacy.num_rows == 200
