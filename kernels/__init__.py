@@ -17,6 +17,7 @@ from ._common import (
     FieldSpec,
     PlanError,
     format_error,
+    format_errors,
 )
 from ._impl import load_kernel
 
@@ -35,4 +36,5 @@ __all__ = [
     "PlanError",
     "decode_block",
     "format_error",
+    "format_errors",
 ]

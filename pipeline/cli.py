@@ -176,7 +176,7 @@ def _cmd_decode(args) -> int:
     from ikou.pipeline.gaiji import load_gaiji
     from ikou.pipeline.layout import load_layout
     from ikou.pipeline.manifest import file_digest
-    from ikou.pipeline.run import InputError, check
+    from ikou.pipeline.reconcile import InputError, check  # no Beam, no GX on this path
     from ikou.transforms.blocks import DEFAULT_BLOCK_SIZE, BlockDecoder, plan_blocks
     from ikou.transforms.outputs import finalize_results, quarantine_sync_marker
 
@@ -195,13 +195,13 @@ def _cmd_decode(args) -> int:
     staging = tempfile.mkdtemp(prefix=".ikou-decode-", dir=out_dir)
     try:
         decoder = BlockDecoder(layout, gaiji, staging, args.gaiji_fallback)
+        decoder.quarantine_parts = False  # one process: quarantined records stay in memory
         blocks = plan_blocks(0, os.path.abspath(args.input), size, layout,
                              args.block_size or DEFAULT_BLOCK_SIZE)
         results = [decoder.decode(b) for b in blocks]
-        quarantined = [q for r in results for q in r.quarantined]
         arrow_tmp = os.path.join(staging, "out.arrow")
         avro_tmp = os.path.join(staging, "rejects.avro")
-        summary = finalize_results(layout, results, quarantined, staging,
+        summary = finalize_results(layout, results, None, staging,
                                    quarantine_sync_marker([digest]),
                                    outputs={"data": arrow_tmp}, quarantine_path=avro_tmp)
         os.replace(arrow_tmp, args.out)
@@ -260,8 +260,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.getLogger().addFilter(_DropImportNoise())
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    from ikou.pipeline.jobrun import GateFailure
-    from ikou.pipeline.run import ReconciliationError
+    from ikou.pipeline.reconcile import ReconciliationError
+
+    def gate_failure():  # only a job run can fail a gate; `ikou decode` imports no GX
+        jobrun = sys.modules.get("ikou.pipeline.jobrun")
+        return jobrun.GateFailure if jobrun is not None else ()
 
     try:
         if argv and argv[0] == "run":
@@ -284,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReconciliationError as exc:
         print(f"ikou: error: {exc}", file=sys.stderr)
         return EXIT_RECONCILE
-    except GateFailure as exc:
+    except gate_failure() as exc:
         print(exc.report.summary(), file=sys.stderr)
         print(f"ikou: error: {exc}; validation results and Data Docs in {exc.run_dir}",
               file=sys.stderr)
