@@ -731,6 +731,60 @@ _CODE_HEX = (ErrorCode.INVALID_BYTES, ErrorCode.UNMAPPED_GAIJI)  # " (code 0xHHH
 _BYTE_HEX = (ErrorCode.CUT_DOUBLE_BYTE, ErrorCode.NOT_DIGITS, ErrorCode.INVALID_SIGN)  # 0xHH
 
 
+def small_unique(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` for int64 keys of few distinct values: one
+    sort of the distinct values only (numpy's general unique sorts or hashes every key)."""
+    keys = np.asarray(keys, dtype=np.int64)
+    if not len(keys):
+        return keys, np.zeros(0, dtype=np.int64)
+    first = keys[0]
+    if (keys == first).all():
+        return keys[:1].copy(), np.zeros(len(keys), dtype=np.int64)
+    distinct: list[int] = []
+    rest = keys
+    while len(rest) and len(distinct) < 64:  # peel off one value at a time while they are few
+        v = int(rest[0])
+        distinct.append(v)
+        rest = rest[rest != v]
+    if len(rest):  # many distinct values: the general way
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        return uniq, np.asarray(inverse).reshape(-1)
+    uniq = np.array(sorted(distinct), dtype=np.int64)
+    return uniq, np.searchsorted(uniq, keys)
+
+
+def join_columns(parts: list, n: int | None = None, string: bool = False) -> pa.Array:
+    """Element-wise concatenation of columns: ``parts`` are Arrow arrays of one length (binary
+    or string, no nulls) or constants (``bytes`` / ``str``); a binary array (a string array
+    with ``string=True``).  Built with one ``take`` and one list join (Arrow's element-wise
+    join is far slower per element)."""
+    if n is None:
+        n = next(len(p) for p in parts if isinstance(p, pa.Array))
+    arrays = []
+    for p in parts:
+        if isinstance(p, str):
+            p = p.encode()
+        if isinstance(p, bytes):
+            p = pa.Array.from_buffers(pa.binary(), n, [
+                None, pa.py_buffer(np.arange(n + 1, dtype=np.int32) * len(p)),
+                pa.py_buffer(p * n)])
+        elif p.type != pa.binary():
+            p = p.view(pa.binary()) if p.type == pa.string() else p.cast(pa.binary())
+        arrays.append(p)
+    k = len(arrays)
+    if k == 1:
+        out = arrays[0]
+    else:
+        flat = pa.concat_arrays(arrays)
+        order = (np.arange(k, dtype=np.int64)[None, :] * n
+                 + np.arange(n, dtype=np.int64)[:, None]).ravel()
+        items = flat.take(pa.array(order))
+        offsets = pa.array(np.arange(0, n * k + 1, k, dtype=np.int32))
+        out = pc.binary_join(pa.ListArray.from_arrays(offsets, items),
+                             pa.scalar(b"", pa.binary()))
+    return out.view(pa.string()) if string else out
+
+
 def fixed_width_strings(prefix: bytes, values: np.ndarray, digits: int, suffix: bytes) -> pa.Array:
     """``prefix + f"{v:0{digits}X}" + suffix`` for every ``v`` (0 <= v < 16**digits) as one
     Arrow string array, built from a byte matrix (no Python loop)."""
@@ -744,7 +798,7 @@ def fixed_width_strings(prefix: bytes, values: np.ndarray, digits: int, suffix: 
     mat[:, len(prefix) + digits:] = np.frombuffer(suffix, dtype=np.uint8)
     offsets = np.arange(n + 1, dtype=np.int32) * width
     return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets),
-                                                  pa.py_buffer(mat.tobytes())])
+                                                  pa.py_buffer(mat)])
 
 
 def format_errors(plan: DecodePlan, field: Any, code: Any, pos: Any, value: Any) -> pa.Array:
@@ -765,7 +819,7 @@ def format_errors(plan: DecodePlan, field: Any, code: Any, pos: Any, value: Any)
             field.tolist(), code.tolist(), pos.tolist(), value.tolist(), strict=True)],
             pa.string())
     # the text before the byte position depends on (field, code) only: one per distinct pair
-    keys, inverse = np.unique((field << 32) | (code & 0xFFFFFFFF), return_inverse=True)
+    keys, inverse = small_unique((field << 32) | (code & 0xFFFFFFFF))
     heads = []
     for key in keys.tolist():
         f_i, c_i = key >> 32, key & 0xFFFFFFFF
@@ -788,4 +842,4 @@ def format_errors(plan: DecodePlan, field: Any, code: Any, pos: Any, value: Any)
                           pc.if_else(pa.array(byte_hex),
                                      fixed_width_strings(b" (byte 0x", value & 0xFF, 2, b")"),
                                      pa.scalar("", pa.string())))
-    return pc.binary_join_element_wise(head, at, tail, "")
+    return join_columns([head, at, tail], string=True)

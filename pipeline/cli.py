@@ -175,9 +175,8 @@ def _cmd_generate(args) -> int:
 def _cmd_decode(args) -> int:
     from ikou.pipeline.gaiji import load_gaiji
     from ikou.pipeline.layout import load_layout
-    from ikou.pipeline.manifest import file_digest
     from ikou.pipeline.reconcile import InputError, check  # no Beam, no GX on this path
-    from ikou.transforms.blocks import DEFAULT_BLOCK_SIZE, BlockDecoder, plan_blocks
+    from ikou.transforms.blocks import DEFAULT_BLOCK_SIZE, BlockDecoder, decode_blocks, plan_blocks
     from ikou.transforms.outputs import finalize_results, quarantine_sync_marker
 
     layout = load_layout(args.layout)
@@ -189,16 +188,16 @@ def _cmd_decode(args) -> int:
     for target in (args.out, args.rejects):
         if target and os.path.isdir(target):
             raise InputError(f"output is a folder: {target}")
-    digest, size = file_digest(args.input)
+    size = os.path.getsize(args.input)
     out_dir = os.path.dirname(os.path.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".ikou-decode-", dir=out_dir)
     try:
         decoder = BlockDecoder(layout, gaiji, staging, args.gaiji_fallback)
-        decoder.quarantine_parts = False  # one process: quarantined records stay in memory
+        decoder.quarantine_parts = decoder.row_parts = False  # one process: all in memory
         blocks = plan_blocks(0, os.path.abspath(args.input), size, layout,
                              args.block_size or DEFAULT_BLOCK_SIZE)
-        results = [decoder.decode(b) for b in blocks]
+        results, digest = decode_blocks(decoder, blocks, workers=min(2, os.cpu_count() or 1))
         arrow_tmp = os.path.join(staging, "out.arrow")
         avro_tmp = os.path.join(staging, "rejects.avro")
         summary = finalize_results(layout, results, None, staging,
@@ -220,6 +219,17 @@ def _cmd_decode(args) -> int:
         print("ikou: error: reconciliation failed: " + "; ".join(problems), file=sys.stderr)
         return EXIT_RECONCILE
     return 0
+
+
+class _NoPandas:
+    """An import hook refusing pandas: ``ikou decode`` never needs it, and pyarrow would import
+    it (a second or more) the first time it makes an array.  Only installed for a decode run
+    as its own process (``main()`` with the real command line), never inside a caller."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("pandas is not used by ikou decode")
+        return None
 
 
 def _cmd_run(argv: Sequence[str]) -> int:
@@ -257,14 +267,19 @@ class _DropImportNoise(logging.Filter):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
+    if from_command_line and argv[:1] == ["decode"] and "pandas" not in sys.modules:
+        sys.meta_path.insert(0, _NoPandas())
     logging.getLogger().addFilter(_DropImportNoise())
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    from ikou.pipeline.reconcile import ReconciliationError
 
-    def gate_failure():  # only a job run can fail a gate; `ikou decode` imports no GX
-        jobrun = sys.modules.get("ikou.pipeline.jobrun")
-        return jobrun.GateFailure if jobrun is not None else ()
+    def loaded(module: str, name: str):
+        """The exception class ``module.name`` if that module was imported, else nothing to
+        catch (an exception of a module never imported cannot have been raised): ``ikou decode``
+        imports neither Beam nor GX, its ``--help`` not even pyarrow."""
+        m = sys.modules.get(module)
+        return getattr(m, name) if m is not None else ()
 
     try:
         if argv and argv[0] == "run":
@@ -284,10 +299,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             return _cmd_demo(args, extra)
         raise UsageError(f"unknown command {args.command!r}")  # pragma: no cover
-    except ReconciliationError as exc:
+    except loaded("ikou.pipeline.reconcile", "ReconciliationError") as exc:
         print(f"ikou: error: {exc}", file=sys.stderr)
         return EXIT_RECONCILE
-    except gate_failure() as exc:
+    except loaded("ikou.pipeline.jobrun", "GateFailure") as exc:
         print(exc.report.summary(), file=sys.stderr)
         print(f"ikou: error: {exc}; validation results and Data Docs in {exc.run_dir}",
               file=sys.stderr)

@@ -18,20 +18,23 @@ through Beam's ``FileSystems`` (:mod:`ikou.transforms.fileio`).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
+import hashlib
 import os
 import posixpath
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ikou.kernels import ErrorCode, format_errors
 from ikou.kernels import decode_block as kernel_decode_block
+from ikou.kernels._common import join_columns, small_unique
 from ikou.transforms import fileio
 from ikou.transforms.quarantine import QuarantineBuilder, decode_datums, read_part
 from ikou.transforms.quarantine import write_part as write_quarantine_part
@@ -48,6 +51,7 @@ __all__ = [
     "BlockResult",
     "BlockDecoder",
     "data_kinds",
+    "decode_blocks",
     "file_size",
     "output_name",
     "plan_blocks",
@@ -106,6 +110,7 @@ class BlockResult:
     counts: dict[str, int] = field(default_factory=dict)  # records by kind ("" = unknown)
     rows: dict[str, int] = field(default_factory=dict)  # rows written by kind
     parts: dict[str, str] = field(default_factory=dict)  # kind -> part file path
+    tables: dict[str, pa.RecordBatch] = field(default_factory=dict)  # kind -> rows in memory
     quarantine_part: str | None = None  # the block's quarantined records (Arrow IPC file)
     quarantine: pa.Table | None = None  # the same in memory (input, record, Avro datum)
     n_quarantined: int = 0
@@ -139,6 +144,8 @@ class BlockResult:
 
     def without_quarantine(self) -> BlockResult:
         """This result without the in-memory quarantine (what travels between workers)."""
+        if self.tables:
+            raise ValueError("rows kept in memory cannot leave the process")
         return dataclasses.replace(self, quarantine=None)
 
 
@@ -221,6 +228,37 @@ def read_block(block: Block) -> bytes:
     return data
 
 
+def decode_blocks(decoder: BlockDecoder, blocks: Sequence[Block], workers: int = 2,
+                  ahead: int = 4) -> tuple[list[BlockResult], str]:
+    """Decode ``blocks`` (consecutive, of one file, in order) with ``workers`` threads (the
+    kernel releases the GIL); returns (results in block order, the sha256 hex of the bytes
+    read: the file's digest when the blocks cover it).  Blocks are read one after the other
+    and hashed while earlier ones decode; at most ``ahead`` are read but not yet decoded."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    h = hashlib.sha256()
+    results: list[BlockResult] = []
+    if workers <= 1:
+        for b in blocks:
+            t0 = time.perf_counter()
+            buf = read_block(b)
+            h.update(buf)
+            results.append(decoder.decode_read(b, buf, time.perf_counter() - t0))
+        return results, h.hexdigest()
+    pending: collections.deque = collections.deque()
+    with ThreadPoolExecutor(workers) as pool:
+        for b in blocks:
+            while len(pending) >= ahead:
+                results.append(pending.popleft().result())
+            t0 = time.perf_counter()
+            buf = read_block(b)
+            seconds = time.perf_counter() - t0
+            h.update(buf)  # hashlib releases the GIL: overlaps the workers' decoding
+            pending.append(pool.submit(decoder.decode_read, b, buf, seconds))
+        results.extend(f.result() for f in pending)
+    return results, h.hexdigest()
+
+
 def _jsonable(value):
     if isinstance(value, datetime.date):
         return value.isoformat()
@@ -245,13 +283,14 @@ def _code_name(code) -> str:
 
 def _code_names(codes: np.ndarray) -> pa.Array:
     """:func:`_code_name` of every kernel error code, as a string array."""
-    uniq, inverse = np.unique(np.asarray(codes, dtype=np.int64), return_inverse=True)
+    uniq, inverse = small_unique(codes)
     return pa.array([_code_name(c) for c in uniq.tolist()], pa.string()).take(
-        pa.array(np.asarray(inverse).reshape(-1)))
+        pa.array(inverse))
 
 
 def _count_codes(codes: np.ndarray) -> dict[str, int]:
-    uniq, counts = np.unique(np.asarray(codes, dtype=np.int64), return_counts=True)
+    uniq, inverse = small_unique(codes)
+    counts = np.bincount(inverse, minlength=len(uniq))
     out: dict[str, int] = {}
     for c, n in zip(uniq.tolist(), counts.tolist(), strict=True):
         name = _code_name(c)
@@ -284,6 +323,8 @@ class BlockDecoder:
 
     #: write each block's quarantined records as a part file (else they stay in the result)
     quarantine_parts = True
+    #: write each block's rows as part files (else they stay in the result: one process)
+    row_parts = True
 
     def __init__(self, layout, gaiji: dict | None, staging_dir: str | None,
                  gaiji_fallback: bool = False):
@@ -333,9 +374,13 @@ class BlockDecoder:
     def decode(self, block: Block) -> BlockResult:
         t0 = time.perf_counter()
         buf = read_block(block)
+        return self.decode_read(block, buf, time.perf_counter() - t0)
+
+    def decode_read(self, block: Block, buf: bytes, read_seconds: float) -> BlockResult:
+        """:meth:`decode_bytes` of a block already read (in ``read_seconds``), timed."""
         t1 = time.perf_counter()
         res = self.decode_bytes(block, buf)
-        res.seconds["read"] = t1 - t0
+        res.seconds["read"] = read_seconds
         # decode = everything but reading and what a subclass timed itself (e.g. mapping)
         res.seconds["decode"] = time.perf_counter() - t1 - sum(
             v for k, v in res.seconds.items() if k != "read")
@@ -405,8 +450,8 @@ class BlockDecoder:
                 length = size - int(starts[sel[0]])
             found = (_hex_columns(arr, starts[sel] + rl, length - rl) if length > rl
                      else _repeat_str("none", len(sel)))
-            msg = pc.binary_join_element_wise(
-                f"record separator at byte {rl}: found ", found, f", expected {expected}", "")
+            msg = join_columns([f"record separator at byte {rl}: found ", found,
+                                f", expected {expected}"], string=True)
             kinds = pa.array([kind_names[k] if k >= 0 else None
                               for k in range(-1, len(kind_names))], pa.string()).take(
                 pa.array(kind_idx[sel] + 1))
@@ -422,9 +467,9 @@ class BlockDecoder:
             return
         off, ln = self.rt
         n = len(sel)
-        msg = pc.binary_join_element_wise(
-            f"record type at byte {off}: ", _hex_columns(arr, starts[sel] + off, ln),
-            " matches no kind of the layout", "")
+        msg = join_columns([f"record type at byte {off}: ",
+                            _hex_columns(arr, starts[sel] + off, ln),
+                            " matches no kind of the layout"], string=True)
         q.add_rows(arr, starts, sel, self.layout.record_length, None, np.ones(n, dtype=np.int64),
                    pa.nulls(n, pa.string()), _repeat_str(UNKNOWN_RECORD_TYPE, n),
                    pa.array(np.full(n, off, dtype=np.int32)), msg)
@@ -487,7 +532,9 @@ class BlockDecoder:
         as the block's part file. Subclasses may transform them first (e.g. map them to a
         standard layout) and quarantine rows with ``put(local, kind, raw, reasons)``."""
         res.rows[kind] = int(len(good))
-        if len(good):
+        if len(good) and not self.row_parts:
+            res.tables[kind] = self.with_lineage(block, kind, batch, res.source, starts, good)
+        elif len(good):
             res.parts[kind] = self._write_part(block, kind, batch, res.source, starts, good)
 
     def with_lineage(self, block: Block, kind: str, batch: pa.RecordBatch, source: str,
@@ -496,7 +543,7 @@ class BlockDecoder:
         n = batch.num_rows
         schema = self.schemas[kind]
         lineage = [
-            pa.array([source] * n, pa.string()),
+            _repeat_str(source, n),
             pa.array(block.first_record + good + 1, pa.int64()),
             pa.array(block.start_offset + starts[good], pa.int64()),
         ]

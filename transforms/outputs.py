@@ -89,9 +89,11 @@ def _read_bytes(path: str) -> bytes:
     return fileio.read_bytes(path)
 
 
-def merge_parts(part_paths: Iterable[str], schema: pa.Schema, out_path: str,
-                batch_rows: int = OUTPUT_BATCH_ROWS) -> int:
+def merge_parts(part_paths: Iterable[str | pa.RecordBatch | pa.Table], schema: pa.Schema,
+                out_path: str, batch_rows: int = OUTPUT_BATCH_ROWS) -> int:
     """Concatenate part files (in the given order) into one IPC file; returns rows.
+
+    A part may also be rows in memory (a record batch or table) instead of a file's path.
 
     Rows are re-chunked into batches of exactly ``batch_rows`` (the last one
     shorter) so that the file's bytes depend only on the rows.
@@ -126,9 +128,14 @@ def merge_parts(part_paths: Iterable[str], schema: pa.Schema, out_path: str,
                     pending, pending_rows = rest, pending_rows - take
 
             for path in part_paths:
-                reader = pa.ipc.open_file(pa.py_buffer(_read_bytes(path)))
-                for i in range(reader.num_record_batches):
-                    b = reader.get_batch(i)
+                if isinstance(path, pa.RecordBatch):
+                    batches = [path]
+                elif isinstance(path, pa.Table):
+                    batches = path.to_batches()
+                else:
+                    reader = pa.ipc.open_file(pa.py_buffer(_read_bytes(path)))
+                    batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+                for b in batches:
                     if b.num_rows == 0:
                         continue
                     b = pa.RecordBatch.from_arrays(b.columns, schema=schema)
@@ -259,7 +266,8 @@ def finalize_results(layout, results: Iterable[BlockResult],
     for kind in data_kinds(layout):
         name = output_name(layout, kind)
         path = (outputs or {}).get(kind) or fileio.join(out_dir, name)
-        parts = [r.parts[kind] for r in ordered if kind in r.parts]
+        parts = [r.tables[kind] if kind in r.tables else r.parts[kind] for r in ordered
+                 if kind in r.parts or kind in r.tables]
         rows = merge_parts(parts, row_schema(layout, kind), path, batch_rows)
         summary["outputs"][name] = {"path": path, "kind": kind, "rows": rows}
     qpath = quarantine_path or fileio.join(out_dir, QUARANTINE_FILE)

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ikou.kernels._common import join_columns
 from ikou.transforms import fileio
 
 __all__ = [
@@ -57,6 +58,10 @@ def varints(values) -> pa.Array:
     v = np.asarray(values, dtype=np.int64)
     n = len(v)
     u = ((v << 1) ^ (v >> 63)).view(np.uint64)
+    if n and u.max() < 128:  # one byte each (lengths, counts, small numbers)
+        return pa.Array.from_buffers(pa.binary(), n, [
+            None, pa.py_buffer(np.arange(n + 1, dtype=np.int32)),
+            pa.py_buffer(u.astype(np.uint8))])
     nbytes = np.ones(n, dtype=np.int64)
     for k in range(1, 10):
         nbytes += u >= np.uint64(1 << (7 * k))
@@ -69,42 +74,39 @@ def varints(values) -> pa.Array:
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(nbytes, out=offsets[1:])
     return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets),
-                                                  pa.py_buffer(data.tobytes())])
-
-
-def _join(*parts) -> pa.Array:
-    return pc.binary_join_element_wise(*parts, _EMPTY)
+                                                  pa.py_buffer(data)])
 
 
 def _as_binary(a: pa.Array) -> pa.Array:
-    return a if a.type == pa.binary() else a.cast(pa.binary())
+    if a.type == pa.binary():
+        return a
+    return a.view(pa.binary()) if a.type == pa.string() else a.cast(pa.binary())
 
 
-def _string(a: pa.Array) -> pa.Array:
-    """Avro ``string`` / ``bytes``: length then the UTF-8 bytes (``a`` has no nulls)."""
+def _string(a: pa.Array) -> list:
+    """Avro ``string`` / ``bytes`` (no nulls): the length, then the bytes."""
     b = _as_binary(a)
-    return _join(varints(pc.binary_length(b).to_numpy(zero_copy_only=False)), b)
+    return [varints(pc.binary_length(b).to_numpy(zero_copy_only=False)), b]
 
 
-def _nullable_string(a: pa.Array) -> pa.Array:
-    """Avro ``["null", "string"]``: index 0 for null, else 1 and the string."""
-    filled = pc.fill_null(_as_binary(a), _EMPTY)
-    present = _join(pa.scalar(b"\x02", pa.binary()), _string(filled))
-    return pc.if_else(pc.is_null(a), pa.scalar(b"\x00", pa.binary()), present)
+def _nullable_string(a: pa.Array) -> list:
+    """Avro ``["null", "string"]``: index 0 for null, else 1, the length and the bytes."""
+    if not a.null_count:
+        return [b"\x02", *_string(a)]
+    null = pc.is_null(a)
+    length, value = _string(pc.fill_null(_as_binary(a), _EMPTY))
+    return [pc.if_else(null, pa.scalar(b"\x00", pa.binary()), pa.scalar(b"\x02", pa.binary())),
+            pc.if_else(null, _EMPTY, length), value]
 
 
-def _nullable_int(a: pa.Array) -> pa.Array:
+def _nullable_int(a: pa.Array) -> list:
     """Avro ``["null", "int"]``."""
-    values = pc.fill_null(a, 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    present = _join(pa.scalar(b"\x02", pa.binary()), varints(values))
-    return pc.if_else(pc.is_null(a), pa.scalar(b"\x00", pa.binary()), present)
-
-
-def _repeat(value: bytes, n: int) -> pa.Array:
-    """``n`` times the same binary value, without a Python list."""
-    offsets = np.arange(n + 1, dtype=np.int32) * len(value)
-    return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets),
-                                                  pa.py_buffer(value * n)])
+    values = varints(pc.fill_null(a, 0).to_numpy(zero_copy_only=False).astype(np.int64))
+    if not a.null_count:
+        return [b"\x02", values]
+    null = pc.is_null(a)
+    return [pc.if_else(null, pa.scalar(b"\x00", pa.binary()), pa.scalar(b"\x02", pa.binary())),
+            pc.if_else(null, _EMPTY, values)]
 
 
 def encode_records(source: str, input_index: int, record: np.ndarray, offset: np.ndarray,
@@ -119,17 +121,17 @@ def encode_records(source: str, input_index: int, record: np.ndarray, offset: np
     """
     n = len(record)
     src = source.encode()
-    head = _repeat(bytes(varints([len(src)])[0].as_py()) + src
-                   + bytes(varints([input_index])[0].as_py()), n)
-    reasons = _join(_nullable_string(r_field), _string(r_code), _nullable_int(r_position),
-                    _string(r_message))
+    head = _long(len(src)) + src + _long(input_index)
+    m = len(r_code)
+    reasons = join_columns([*_nullable_string(r_field), *_string(r_code),
+                            *_nullable_int(r_position), *_string(r_message)], n=m)
     counts = np.asarray(reason_counts, dtype=np.int64)
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
     items = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), reasons), _EMPTY)
     end = pc.if_else(pa.array(counts > 0), pa.scalar(b"\x00", pa.binary()), _EMPTY)
-    return _join(head, varints(record), varints(offset), _nullable_string(kind),
-                 _string(raw), varints(counts), items, end)
+    return join_columns([head, varints(record), varints(offset), *_nullable_string(kind),
+                         *_string(raw), varints(counts), items, end], n=n)
 
 
 def decode_datums(datums: Iterable[bytes]) -> list[dict[str, Any]]:
@@ -151,7 +153,7 @@ def _gather_rows(arr: np.ndarray, starts: np.ndarray, length: int) -> pa.Array:
     data = rows[starts]  # a copy of just these slices
     offsets = np.arange(n + 1, dtype=np.int32) * length
     return pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(offsets),
-                                                  pa.py_buffer(data.tobytes())])
+                                                  pa.py_buffer(data)])
 
 
 class QuarantineBuilder:
@@ -230,17 +232,18 @@ class QuarantineBuilder:
             ("message", pa.string()))}
         # records in record order; each record's reasons stay together, in their order
         order = np.argsort(local, kind="stable")
-        if len(np.unique(local)) != len(local):
+        if (np.diff(local[order]) == 0).any():
             raise ValueError("a record was quarantined twice")
-        rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
-        owner = np.repeat(np.arange(len(local)), counts)
-        r_order = np.argsort(rank[owner], kind="stable")
-        take = pa.array(order)
-        r_take = pa.array(r_order)
-        local, counts = local[order], counts[order]
-        kind, raw = kind.take(take), raw.take(take)
-        cols = {k: v.take(r_take) for k, v in cols.items()}
+        if (np.diff(order) < 0).any():  # chunks interleave: bring records into order
+            rank = np.empty_like(order)
+            rank[order] = np.arange(len(order))
+            owner = np.repeat(np.arange(len(local)), counts)
+            r_order = np.argsort(rank[owner], kind="stable")
+            take = pa.array(order)
+            r_take = pa.array(r_order)
+            local, counts = local[order], counts[order]
+            kind, raw = kind.take(take), raw.take(take)
+            cols = {k: v.take(r_take) for k, v in cols.items()}
         record = self.first_record + local + 1
         offset = self.start_offset + local * self.stride
         datum = encode_records(self.source, self.input_index, record, offset, kind, raw,
@@ -252,17 +255,19 @@ class QuarantineBuilder:
         by_kind = _value_counts(pc.fill_null(kind, ""))
         # a record counted once per distinct code among its reasons
         owner_sorted = np.repeat(np.arange(len(local)), counts)
-        code_idx = pc.dictionary_encode(cols["code"]).combine_chunks() if isinstance(
-            cols["code"], pa.ChunkedArray) else pc.dictionary_encode(cols["code"])
+        code_idx = pc.dictionary_encode(cols["code"])
         names = code_idx.dictionary.to_pylist()
         ids = code_idx.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        pairs = np.unique(owner_sorted * max(1, len(names)) + ids)
-        per_code = np.bincount(pairs % max(1, len(names)), minlength=len(names))
+        seen = np.zeros((len(local), max(1, len(names))), dtype=bool)
+        seen[owner_sorted, ids] = True
+        per_code = seen.sum(axis=0)
         by_code = {names[i]: int(per_code[i]) for i in np.argsort(names) if per_code[i]}
         return table, by_kind, by_code
 
 
 def _value_counts(a: pa.Array) -> dict[str, int]:
+    if len(a) and a.null_count == 0 and pc.all(pc.equal(a, a[0])).as_py():
+        return {a[0].as_py(): len(a)}
     vc = pc.value_counts(a)
     out = dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True))
     return {k: int(out[k]) for k in sorted(out)}
@@ -291,7 +296,14 @@ def avro_header(schema, sync_marker: bytes) -> bytes:
 
 
 def _long(v: int) -> bytes:
-    return bytes(varints([v])[0].as_py())
+    """One Avro ``long`` (zig-zag varint); per container block, not per record."""
+    u = (v << 1) ^ (v >> 63)
+    out = bytearray()
+    while u > 0x7F:
+        out.append((u & 0x7F) | 0x80)
+        u >>= 7
+    out.append(u)
+    return bytes(out)
 
 
 def _binary_parts(arr: pa.Array) -> tuple[np.ndarray, memoryview]:
@@ -321,11 +333,15 @@ def write_avro_file(datum_arrays: Iterable[pa.Array], out, schema, sync_marker: 
     total = 0
     cur_count, cur_bytes, cur_pieces = 0, 0, []
 
+    buffered: list = []
+
     def dump(count, size, pieces):
-        out.write(_long(count) + _long(size))
-        for p in pieces:
-            out.write(p)
-        out.write(sync_marker)
+        buffered.append(_long(count) + _long(size))
+        buffered.extend(pieces)
+        buffered.append(sync_marker)
+        if len(buffered) > 256:
+            out.write(b"".join(buffered))
+            buffered.clear()
 
     for arr in datum_arrays:
         sizes, data = _binary_parts(arr)
@@ -350,4 +366,5 @@ def write_avro_file(datum_arrays: Iterable[pa.Array], out, schema, sync_marker: 
             start = k
     if cur_count:
         dump(cur_count, cur_bytes, cur_pieces)
+    out.write(b"".join(buffered))
     return total
