@@ -354,3 +354,29 @@ def test_ikou_decode_imports_neither_beam_nor_gx(layout, tmp_path):
         print("beam", "apache_beam" in sys.modules, "gx", "great_expectations" in sys.modules)
     """)], capture_output=True, text=True, timeout=300)
     assert "beam False gx False" in out.stdout, out.stdout + out.stderr
+
+
+# -- the Beam run: quarantine.avro as the per-record path wrote it -----------------------------
+
+def test_beam_run_quarantine_is_the_per_record_file_whatever_the_block_size(layout, tmp_path):
+    import hashlib
+
+    from ikou.pipeline.run import run_migration
+
+    content = make_export(2500, seed=21, share=0.1,  # every fault but an unknown record type
+                          faults=tuple(k for k in sorted(FAULTS) if k != "type"))
+    path = tmp_path / "faults.dat"
+    path.write_bytes(content)
+    gaiji = tmp_path / "gaiji.csv"
+    gaiji.write_text("sjis,unicode\nF040,U+9AD9\n", encoding="utf-8")
+    dec = BlockDecoder(layout, GAIJI, None)
+    (block,) = plan_blocks(0, str(path), len(content), layout, len(content) + 1)
+    want, _, _ = reference_quarantine(dec, block, content)
+    marker = quarantine_sync_marker([hashlib.sha256(content).hexdigest()])
+    buf = io.BytesIO()
+    fastavro.writer(buf, _PARSED_SCHEMA, want, codec="null", sync_marker=marker, validator=True)
+    for bs in (66 * 50, 66 * 700):
+        out = tmp_path / f"out{bs}"
+        s = run_migration(tmp_path / "faults.layout.yaml", gaiji, [path], out, block_size=bs)
+        assert s.quarantined == len(want) > 200
+        assert (out / "quarantine.avro").read_bytes() == buf.getvalue()
