@@ -666,7 +666,9 @@ class DecodeResult:
     def __init__(self, batch: pa.RecordBatch, errors: DecodeErrors):
         self.batch = batch
         self.errors = errors
-        self.bad_rows = np.unique(errors.row[errors.reject])
+        rows = errors.row[errors.reject]  # sorted: errors are in (row, field, pos) order
+        self.bad_rows = rows[np.concatenate(([True], rows[1:] != rows[:-1]))] if len(
+            rows) else rows.copy()
 
     def __repr__(self) -> str:
         return (f"DecodeResult(rows={self.batch.num_rows}, errors={len(self.errors)}, "
