@@ -762,10 +762,18 @@ def join_columns(parts: list, n: int | None = None, string: bool = False) -> pa.
     join is far slower per element)."""
     if n is None:
         n = next(len(p) for p in parts if isinstance(p, pa.Array))
-    arrays = []
+    merged: list = []  # neighbouring constants as one
     for p in parts:
         if isinstance(p, str):
             p = p.encode()
+        if isinstance(p, bytes) and merged and isinstance(merged[-1], bytes):
+            merged[-1] += p
+        elif not (isinstance(p, bytes) and not p):
+            merged.append(p)
+    if not merged:
+        merged = [b""]
+    arrays = []
+    for p in merged:
         if isinstance(p, bytes):
             p = pa.Array.from_buffers(pa.binary(), n, [
                 None, pa.py_buffer(np.arange(n + 1, dtype=np.int32) * len(p)),

@@ -83,15 +83,35 @@ def _as_binary(a: pa.Array) -> pa.Array:
     return a.view(pa.binary()) if a.type == pa.string() else a.cast(pa.binary())
 
 
+def _long_or_varints(values: np.ndarray):
+    """Avro longs of ``values``: one ``bytes`` constant when they are all equal."""
+    v = np.asarray(values, dtype=np.int64)
+    if len(v) and v.min() == v.max():
+        return _long(int(v[0]))
+    return varints(v)
+
+
 def _string(a: pa.Array) -> list:
     """Avro ``string`` / ``bytes`` (no nulls): the length, then the bytes."""
     b = _as_binary(a)
-    return [varints(pc.binary_length(b).to_numpy(zero_copy_only=False)), b]
+    return [_long_or_varints(pc.binary_length(b).to_numpy(zero_copy_only=False)), b]
+
+
+def _constant(a: pa.Array):
+    """The single value of ``a`` (no nulls, one distinct value), else None."""
+    if not len(a) or a.null_count:
+        return None
+    first = a[0]
+    return first.as_py() if pc.all(pc.equal(a, first)).as_py() else None
 
 
 def _nullable_string(a: pa.Array) -> list:
     """Avro ``["null", "string"]``: index 0 for null, else 1, the length and the bytes."""
     if not a.null_count:
+        value = _constant(a)
+        if value is not None:
+            raw = value.encode() if isinstance(value, str) else bytes(value)
+            return [b"\x02" + _long(len(raw)) + raw]
         return [b"\x02", *_string(a)]
     null = pc.is_null(a)
     length, value = _string(pc.fill_null(_as_binary(a), _EMPTY))
@@ -128,10 +148,18 @@ def encode_records(source: str, input_index: int, record: np.ndarray, offset: np
     counts = np.asarray(reason_counts, dtype=np.int64)
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
-    items = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), reasons), _EMPTY)
-    end = pc.if_else(pa.array(counts > 0), pa.scalar(b"\x00", pa.binary()), _EMPTY)
+    if m == n and (counts == 1).all():  # one reason each: the reasons are the items
+        items = reasons
+    else:
+        items = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), reasons), _EMPTY)
+    if (counts > 0).all():
+        end = b"\x00"
+    elif not counts.any():
+        end = b""
+    else:
+        end = pc.if_else(pa.array(counts > 0), pa.scalar(b"\x00", pa.binary()), _EMPTY)
     return join_columns([head, varints(record), varints(offset), *_nullable_string(kind),
-                         *_string(raw), varints(counts), items, end], n=n)
+                         *_string(raw), _long_or_varints(counts), items, end], n=n)
 
 
 def decode_datums(datums: Iterable[bytes]) -> list[dict[str, Any]]:
