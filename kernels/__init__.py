@@ -19,6 +19,7 @@ from .decode import (
     PlanError,
     decode_block,
     format_error,
+    format_errors,
 )
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "PlanError",
     "decode_block",
     "format_error",
+    "format_errors",
 ]

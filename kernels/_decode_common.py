@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = [
     "BlockError",
@@ -26,6 +27,7 @@ __all__ = [
     "PlanError",
     "WAREKI_STATUSES",
     "format_error",
+    "format_errors",
 ]
 
 
@@ -664,7 +666,9 @@ class DecodeResult:
     def __init__(self, batch: pa.RecordBatch, errors: DecodeErrors):
         self.batch = batch
         self.errors = errors
-        self.bad_rows = np.unique(errors.row[errors.reject])
+        rows = errors.row[errors.reject]  # sorted: errors are in (row, field, pos) order
+        self.bad_rows = rows[np.concatenate(([True], rows[1:] != rows[:-1]))] if len(
+            rows) else rows.copy()
 
     def __repr__(self) -> str:
         return (f"DecodeResult(rows={self.batch.num_rows}, errors={len(self.errors)}, "
@@ -720,3 +724,132 @@ def format_error(plan: DecodePlan, field: int, code: int, pos: int, value: int) 
     elif c in (ErrorCode.CUT_DOUBLE_BYTE, ErrorCode.NOT_DIGITS, ErrorCode.INVALID_SIGN):
         msg += f" (byte 0x{v:02X})"
     return msg
+
+
+# -- many messages at once ---------------------------------------------------------------------
+
+_HEX_DIGITS = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
+_CODE_HEX = (ErrorCode.INVALID_BYTES, ErrorCode.UNMAPPED_GAIJI)  # " (code 0xHHHH)"
+_BYTE_HEX = (ErrorCode.CUT_DOUBLE_BYTE, ErrorCode.NOT_DIGITS, ErrorCode.INVALID_SIGN)  # 0xHH
+
+
+def small_unique(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` for int64 keys of few distinct values: one
+    sort of the distinct values only (numpy's general unique sorts or hashes every key)."""
+    keys = np.asarray(keys, dtype=np.int64)
+    if not len(keys):
+        return keys, np.zeros(0, dtype=np.int64)
+    first = keys[0]
+    if (keys == first).all():
+        return keys[:1].copy(), np.zeros(len(keys), dtype=np.int64)
+    distinct: list[int] = []
+    rest = keys
+    while len(rest) and len(distinct) < 64:  # peel off one value at a time while they are few
+        v = int(rest[0])
+        distinct.append(v)
+        rest = rest[rest != v]
+    if len(rest):  # many distinct values: the general way
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        return uniq, np.asarray(inverse).reshape(-1)
+    uniq = np.array(sorted(distinct), dtype=np.int64)
+    return uniq, np.searchsorted(uniq, keys)
+
+
+def join_columns(parts: list, n: int | None = None, string: bool = False) -> pa.Array:
+    """Element-wise concatenation of columns: ``parts`` are Arrow arrays of one length (binary
+    or string, no nulls) or constants (``bytes`` / ``str``); a binary array (a string array
+    with ``string=True``).  Built with one ``take`` and one list join (Arrow's element-wise
+    join is far slower per element)."""
+    if n is None:
+        n = next(len(p) for p in parts if isinstance(p, pa.Array))
+    merged: list = []  # neighbouring constants as one
+    for p in parts:
+        if isinstance(p, str):
+            p = p.encode()
+        if isinstance(p, bytes) and merged and isinstance(merged[-1], bytes):
+            merged[-1] += p
+        elif not (isinstance(p, bytes) and not p):
+            merged.append(p)
+    if not merged:
+        merged = [b""]
+    arrays = []
+    for p in merged:
+        if isinstance(p, bytes):
+            p = pa.Array.from_buffers(pa.binary(), n, [
+                None, pa.py_buffer(np.arange(n + 1, dtype=np.int32) * len(p)),
+                pa.py_buffer(p * n)])
+        elif p.type != pa.binary():
+            p = p.view(pa.binary()) if p.type == pa.string() else p.cast(pa.binary())
+        arrays.append(p)
+    k = len(arrays)
+    if k == 1:
+        out = arrays[0]
+    else:
+        flat = pa.concat_arrays(arrays)
+        order = (np.arange(k, dtype=np.int64)[None, :] * n
+                 + np.arange(n, dtype=np.int64)[:, None]).ravel()
+        items = flat.take(pa.array(order))
+        offsets = pa.array(np.arange(0, n * k + 1, k, dtype=np.int32))
+        out = pc.binary_join(pa.ListArray.from_arrays(offsets, items),
+                             pa.scalar(b"", pa.binary()))
+    return out.view(pa.string()) if string else out
+
+
+def fixed_width_strings(prefix: bytes, values: np.ndarray, digits: int, suffix: bytes) -> pa.Array:
+    """``prefix + f"{v:0{digits}X}" + suffix`` for every ``v`` (0 <= v < 16**digits) as one
+    Arrow string array, built from a byte matrix (no Python loop)."""
+    v = np.asarray(values, dtype=np.int64)
+    n = len(v)
+    width = len(prefix) + digits + len(suffix)
+    mat = np.empty((n, width), dtype=np.uint8)
+    mat[:, :len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
+    for k in range(digits):
+        mat[:, len(prefix) + k] = _HEX_DIGITS[(v >> (4 * (digits - 1 - k))) & 15]
+    mat[:, len(prefix) + digits:] = np.frombuffer(suffix, dtype=np.uint8)
+    offsets = np.arange(n + 1, dtype=np.int32) * width
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets),
+                                                  pa.py_buffer(mat)])
+
+
+def format_errors(plan: DecodePlan, field: Any, code: Any, pos: Any, value: Any) -> pa.Array:
+    """:func:`format_error` for many errors at once (arrays of equal length): an Arrow string
+    array with exactly the same messages, built column-wise (no Python loop per error)."""
+    field = np.asarray(field, dtype=np.int64)
+    code = np.asarray(code, dtype=np.int64)
+    pos = np.asarray(pos, dtype=np.int64)
+    value = np.asarray(value, dtype=np.int64)
+    n = len(field)
+    if n == 0:
+        return pa.array([], pa.string())
+    code_hex = np.isin(code, [int(c) for c in _CODE_HEX])
+    byte_hex = np.isin(code, [int(c) for c in _BYTE_HEX])
+    if ((code_hex & ((value < 0) | (value > 0xFFFF))).any()
+            or (byte_hex & ((value < 0) | (value > 0xFF))).any()):  # not from the kernel
+        return pa.array([format_error(plan, f, c, p, v) for f, c, p, v in zip(
+            field.tolist(), code.tolist(), pos.tolist(), value.tolist(), strict=True)],
+            pa.string())
+    # the text before the byte position depends on (field, code) only: one per distinct pair
+    keys, inverse = small_unique((field << 32) | (code & 0xFFFFFFFF))
+    heads = []
+    for key in keys.tolist():
+        f_i, c_i = key >> 32, key & 0xFFFFFFFF
+        c_i = c_i - (1 << 32) if c_i >= 1 << 31 else c_i
+        f = plan.fields[f_i]
+        try:
+            c = ErrorCode(c_i)
+        except ValueError:
+            heads.append(f"field {f.name} ({f.type}): unknown error code {c_i} at byte ")
+        else:
+            heads.append(f"field {f.name} ({f.type}): {c.name}: {_CODE_TEXT[c]} at byte ")
+    head = pa.array(heads, pa.string()).take(pa.array(np.asarray(inverse).reshape(-1)))
+    at = pa.array(pos).cast(pa.string())
+    empty = pa.array([""] * n, pa.string()) if not (code_hex.any() or byte_hex.any()) else None
+    if empty is not None:
+        tail = empty
+    else:
+        tail = pc.if_else(pa.array(code_hex),
+                          fixed_width_strings(b" (code 0x", value, 4, b")"),
+                          pc.if_else(pa.array(byte_hex),
+                                     fixed_width_strings(b" (byte 0x", value & 0xFF, 2, b")"),
+                                     pa.scalar("", pa.string())))
+    return join_columns([head, at, tail], string=True)

@@ -13,6 +13,7 @@ from ._decode_common import (
     FieldSpec,
     PlanError,
     format_error,
+    format_errors,
 )
 from ._loader import load_kernel
 
@@ -31,4 +32,5 @@ __all__ = [
     "PlanError",
     "decode_block",
     "format_error",
+    "format_errors",
 ]

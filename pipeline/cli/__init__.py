@@ -234,9 +234,13 @@ def _cmd_decode(args) -> int:
     from ikou.pipeline.config.gaiji import load_gaiji
     from ikou.pipeline.config.layout import load_layout
     from ikou.pipeline.errors import InputError
-    from ikou.pipeline.steps.manifest import file_digest
-    from ikou.pipeline.steps.reconcile import check
-    from ikou.transforms.decode.blocks import DEFAULT_BLOCK_SIZE, BlockDecoder, plan_blocks
+    from ikou.pipeline.steps.reconcile import check  # no Beam, no GX on this path
+    from ikou.transforms.decode.blocks import (
+        DEFAULT_BLOCK_SIZE,
+        BlockDecoder,
+        decode_blocks,
+        plan_blocks,
+    )
     from ikou.transforms.decode.outputs import finalize_results, quarantine_sync_marker
 
     layout = load_layout(args.layout)
@@ -248,19 +252,19 @@ def _cmd_decode(args) -> int:
     for target in (args.out, args.rejects):
         if target and os.path.isdir(target):
             raise InputError(f"output is a folder: {target}")
-    digest, size = file_digest(args.input)
+    size = os.path.getsize(args.input)
     out_dir = os.path.dirname(os.path.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".ikou-decode-", dir=out_dir)
     try:
         decoder = BlockDecoder(layout, gaiji, staging, args.gaiji_fallback)
+        decoder.quarantine_parts = decoder.row_parts = False  # one process: all in memory
         blocks = plan_blocks(0, os.path.abspath(args.input), size, layout,
                              args.block_size or DEFAULT_BLOCK_SIZE)
-        results = [decoder.decode(b) for b in blocks]
-        quarantined = [q for r in results for q in r.quarantined]
+        results, digest = decode_blocks(decoder, blocks, workers=min(2, os.cpu_count() or 1))
         arrow_tmp = os.path.join(staging, "out.arrow")
         avro_tmp = os.path.join(staging, "rejects.avro")
-        summary = finalize_results(layout, results, quarantined, staging,
+        summary = finalize_results(layout, results, None, staging,
                                    quarantine_sync_marker([digest]),
                                    outputs={"data": arrow_tmp}, quarantine_path=avro_tmp)
         os.replace(arrow_tmp, args.out)
@@ -279,6 +283,17 @@ def _cmd_decode(args) -> int:
         print("ikou: error: reconciliation failed: " + "; ".join(problems), file=sys.stderr)
         return EXIT_RECONCILE
     return 0
+
+
+class _NoPandas:
+    """An import hook refusing pandas: ``ikou decode`` never needs it, and pyarrow would import
+    it (a second or more) the first time it makes an array.  Only installed for a decode run
+    as its own process (``main()`` with the real command line), never inside a caller."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("pandas is not used by ikou decode")
+        return None
 
 
 def _cmd_run(args, beam_args: Sequence[str]) -> int:
@@ -394,7 +409,10 @@ def _debug() -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
+    if from_command_line and argv[:1] == ["decode"] and "pandas" not in sys.modules:
+        sys.meta_path.insert(0, _NoPandas())
     logging.getLogger().addFilter(_DropImportNoise())
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:

@@ -216,5 +216,11 @@ def test_plan_and_decode_composites_in_a_test_pipeline(municipality, tmp_path):
         counts = decoded["results"] | beam.Map(lambda r: (r.block_index, r.n_records))
         assert_that(counts, equal_to([(b.block_index, b.n_records + (1 if b.tail else 0))
                                       for b in want]), label="counts")
-        n_q = decoded["quarantine"] | beam.combiners.Count.Globally()
+        # quarantined records travel as the blocks' part files, counted in the results
+        n_q = (decoded["results"] | beam.Map(lambda r: r.n_quarantined)
+               | beam.CombineGlobally(sum))
         assert_that(n_q, equal_to([municipality.quarantined]), label="quarantine")
+        in_parts = (decoded["results"] | beam.Map(
+            lambda r: r.quarantine_table().num_rows if r.quarantine_part else 0)
+            | "InParts" >> beam.CombineGlobally(sum))
+        assert_that(in_parts, equal_to([municipality.quarantined]), label="parts")

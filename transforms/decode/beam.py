@@ -3,18 +3,17 @@
 They are thin: the work lives in :mod:`ikou.transforms.decode.blocks` and
 :mod:`ikou.transforms.decode.outputs` (plain functions, also used by ``ikou decode``).
 
-``DecodeBlocks`` has two outputs: the main one (``results``) carries one small
+``DecodeBlocks`` has one output (``results``): one small
 :class:`~ikou.transforms.decode.blocks.BlockResult` per block (counts, part files,
-header/trailer values, no quarantined records), the tagged one
-(``quarantine``) one element per quarantined record (raw bytes + reasons).
+header/trailer values).  A block's quarantined records (raw bytes + reasons) are written by
+the block itself as its quarantine part file, like its rows, so no element ever carries one
+record; ``Finalize`` gathers only the small results and merges the quarantine parts in
+(input, block) order into ``quarantine.avro``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import apache_beam as beam
-from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 from ikou.transforms.decode.blocks import DEFAULT_BLOCK_SIZE, BlockDecoder, file_size, plan_blocks
@@ -32,7 +31,7 @@ __all__ = [
 ]
 
 RESULTS = "results"
-QUARANTINE = "quarantine"
+QUARANTINE = "quarantine"  # kept for imports: quarantined records travel as part files
 _NS = "ikou"
 
 
@@ -69,7 +68,7 @@ class PlanBlocks(beam.PTransform):
 
 class BlockDoFn(beam.DoFn):
     """Decodes one block per element with the decoder :meth:`decoder_for` picks; emits the
-    block's :class:`BlockResult` (main) and its quarantined records (tagged ``quarantine``)."""
+    block's :class:`BlockResult` (its quarantined records are in its quarantine part file)."""
 
     def __init__(self):
         self.records = Metrics.counter(_NS, "records_read")
@@ -88,9 +87,7 @@ class BlockDoFn(beam.DoFn):
         self.bytes.inc(result.bytes_read)
         self.rows.inc(sum(result.rows.values()))
         self.quarantined.inc(result.n_quarantined)
-        for rec in result.quarantined:
-            yield pvalue.TaggedOutput(QUARANTINE, rec)
-        yield dataclasses.replace(result, quarantined=[])
+        yield result.without_quarantine()
 
 
 class _DecodeFn(BlockDoFn):
@@ -111,10 +108,10 @@ class _DecodeFn(BlockDoFn):
 
 
 class DecodeBlocks(beam.PTransform):
-    """``Block`` -> ``BlockResult`` (main) and quarantined records (``quarantine``).
+    """``Block`` -> ``BlockResult`` (``{RESULTS: ...}``).
 
-    The block's good rows are written as Arrow IPC part files under
-    ``<staging_dir>/parts``.
+    The block's good rows and its quarantined records are written as Arrow IPC part files
+    under ``<staging_dir>/parts``.
     """
 
     def __init__(self, layout, gaiji, staging_dir: str, gaiji_fallback: bool = False):
@@ -126,20 +123,20 @@ class DecodeBlocks(beam.PTransform):
 
     def expand(self, blocks):
         out = blocks | "Decode" >> beam.ParDo(
-            _DecodeFn(self.layout, self.gaiji, self.staging_dir, self.gaiji_fallback)
-        ).with_outputs(QUARANTINE, main=RESULTS)
-        return {RESULTS: out[RESULTS], QUARANTINE: out[QUARANTINE]}
+            _DecodeFn(self.layout, self.gaiji, self.staging_dir, self.gaiji_fallback))
+        return {RESULTS: out}
 
 
-def _finalize(results, quarantined, layout, staging_dir, sync_marker, batch_rows):
-    return finalize_results(layout, results, quarantined, staging_dir, sync_marker,
+def _finalize(results, layout, staging_dir, sync_marker, batch_rows):
+    return finalize_results(layout, results, None, staging_dir, sync_marker,
                             batch_rows=batch_rows)
 
 
 class GatherAndWrite(beam.PTransform):
-    """Gathers every ``BlockResult`` and quarantined record, then calls
-    ``write(results, quarantined, spec, staging_dir, sync_marker, batch_rows)`` once to write the
-    staged outputs; its return value (the summary) is the single output element."""
+    """Gathers every (small) ``BlockResult``, then calls
+    ``write(results, spec, staging_dir, sync_marker, batch_rows)`` once to write the staged
+    outputs from the blocks' part files; its return value (the summary) is the single output
+    element."""
 
     def __init__(self, write, spec, staging_dir: str, sync_marker: bytes,
                  batch_rows: int | None = None):
@@ -152,17 +149,14 @@ class GatherAndWrite(beam.PTransform):
 
     def expand(self, decoded):
         results = decoded[RESULTS] | "GatherResults" >> beam.combiners.ToList()
-        quarantined = decoded[QUARANTINE] | "GatherQuarantine" >> beam.combiners.ToList()
         return results | "Write" >> beam.Map(
-            self.write, pvalue.AsSingleton(quarantined), self.spec, self.staging_dir,
-            self.sync_marker, self.batch_rows)
+            self.write, self.spec, self.staging_dir, self.sync_marker, self.batch_rows)
 
 
 class Finalize(GatherAndWrite):
     """Gathers ``DecodeBlocks``' outputs and writes the run's staged outputs.
 
-    Input: the ``DecodeBlocks`` outputs (a dict with ``RESULTS`` and
-    ``QUARANTINE``).  Output: a single summary dict, also written as
+    Input: the ``DecodeBlocks`` outputs (a dict with ``RESULTS``).  Output: a single summary dict, also written as
     ``<staging_dir>/summary.json``.
     """
 

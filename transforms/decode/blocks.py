@@ -8,30 +8,36 @@ record-type field, decodes every kind with the kernel, writes the block's good
 rows as Arrow IPC part files and returns a small :class:`BlockResult`.
 
 Every record of a block ends in exactly one place: a row of a part file, or a
-quarantined record (raw bytes + reasons) in the result.  Messages and reasons
+quarantined record (raw bytes + reasons) in the block's quarantine part file (built in bulk
+from the kernel's error arrays, :mod:`ikou.transforms.decode.quarantine`).  Messages and reasons
 never carry decoded values: field names, byte positions and byte hex only.
+
+Local paths are read and written without Apache Beam; only paths with a URL scheme go
+through Beam's ``FileSystems`` (:mod:`ikou.transforms.fileio`).
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import datetime
+import hashlib
 import os
 import posixpath
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
+from ikou.kernels import ErrorCode, format_errors
 from ikou.kernels import decode_block as kernel_decode_block
-
-try:  # the facade re-exports it; _decode_common is where it lives
-    from ikou.kernels import format_error
-except ImportError:  # pragma: no cover - depends on the kernel facade
-    from ikou.kernels._decode_common import format_error
+from ikou.kernels._decode_common import join_columns, small_unique
+from ikou.transforms import fileio
+from ikou.transforms.decode.quarantine import QuarantineBuilder, decode_datums, read_part
+from ikou.transforms.decode.quarantine import write_part as write_quarantine_part
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
@@ -45,6 +51,7 @@ __all__ = [
     "BlockResult",
     "BlockDecoder",
     "data_kinds",
+    "decode_blocks",
     "file_size",
     "output_name",
     "plan_blocks",
@@ -103,7 +110,9 @@ class BlockResult:
     counts: dict[str, int] = field(default_factory=dict)  # records by kind ("" = unknown)
     rows: dict[str, int] = field(default_factory=dict)  # rows written by kind
     parts: dict[str, str] = field(default_factory=dict)  # kind -> part file path
-    quarantined: list[dict[str, Any]] = field(default_factory=list)
+    tables: dict[str, pa.RecordBatch] = field(default_factory=dict)  # kind -> rows in memory
+    quarantine_part: str | None = None  # the block's quarantined records (Arrow IPC file)
+    quarantine: pa.Table | None = None  # the same in memory (input, record, Avro datum)
     n_quarantined: int = 0
     quarantined_by_kind: dict[str, int] = field(default_factory=dict)
     quarantined_by_code: dict[str, int] = field(default_factory=dict)
@@ -115,6 +124,29 @@ class BlockResult:
     @property
     def sort_key(self) -> tuple[int, int]:
         return (self.input_index, self.block_index)
+
+    def quarantine_table(self) -> pa.Table | None:
+        """The quarantined records (``input, record, datum``): in memory or from the part."""
+        if self.quarantine is not None:
+            return self.quarantine
+        if self.quarantine_part is not None:
+            return read_part(self.quarantine_part)
+        return None
+
+    @property
+    def quarantined(self) -> list[dict[str, Any]]:
+        """The quarantined records as dicts (``source, input, record, offset, kind, raw,
+        reasons``), in record order (decoded from their Avro datums: for tests and tools)."""
+        table = self.quarantine_table()
+        if table is None:
+            return []
+        return decode_datums(table.column("datum").to_pylist())
+
+    def without_quarantine(self) -> BlockResult:
+        """This result without the in-memory quarantine (what travels between workers)."""
+        if self.tables:
+            raise ValueError("rows kept in memory cannot leave the process")
+        return dataclasses.replace(self, quarantine=None)
 
 
 def data_kinds(layout) -> list[str]:
@@ -141,8 +173,8 @@ def stride_of(layout) -> int:
 
 
 def file_size(path: str) -> int:
-    """Size of ``path`` through Beam's file systems (local or remote)."""
-    return FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+    """Size of ``path`` (local, or through Beam's file systems for a URL)."""
+    return fileio.size(path)
 
 
 def source_name(path: str) -> str:
@@ -186,14 +218,45 @@ def plan_blocks(input_index: int, path: str, size: int, layout,
 
 
 def read_block(block: Block) -> bytes:
-    """The bytes of a block, read with Beam's ``FileSystems``."""
-    with FileSystems.open(block.path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
+    """The bytes of a block (local, or through Beam's ``FileSystems`` for a URL)."""
+    with fileio.open_read(block.path) as f:
         f.seek(block.start_offset)
         data = f.read(block.length)
     if len(data) != block.length:
         raise OSError(f"{block.path}: read {len(data)} bytes at offset {block.start_offset}, "
                       f"expected {block.length} (file changed while reading?)")
     return data
+
+
+def decode_blocks(decoder: BlockDecoder, blocks: Sequence[Block], workers: int = 2,
+                  ahead: int = 4) -> tuple[list[BlockResult], str]:
+    """Decode ``blocks`` (consecutive, of one file, in order) with ``workers`` threads (the
+    kernel releases the GIL); returns (results in block order, the sha256 hex of the bytes
+    read: the file's digest when the blocks cover it).  Blocks are read one after the other
+    and hashed while earlier ones decode; at most ``ahead`` are read but not yet decoded."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    h = hashlib.sha256()
+    results: list[BlockResult] = []
+    if workers <= 1:
+        for b in blocks:
+            t0 = time.perf_counter()
+            buf = read_block(b)
+            h.update(buf)
+            results.append(decoder.decode_read(b, buf, time.perf_counter() - t0))
+        return results, h.hexdigest()
+    pending: collections.deque = collections.deque()
+    with ThreadPoolExecutor(workers) as pool:
+        for b in blocks:
+            while len(pending) >= ahead:
+                results.append(pending.popleft().result())
+            t0 = time.perf_counter()
+            buf = read_block(b)
+            seconds = time.perf_counter() - t0
+            h.update(buf)  # hashlib releases the GIL: overlaps the workers' decoding
+            pending.append(pool.submit(decoder.decode_read, b, buf, seconds))
+        results.extend(f.result() for f in pending)
+    return results, h.hexdigest()
 
 
 def _jsonable(value):
@@ -213,14 +276,55 @@ def _code_name(code) -> str:
     if name is not None:
         return str(name)
     try:
-        from ikou.kernels import ErrorCode
         return ErrorCode(int(code)).name
-    except (ImportError, ValueError, TypeError):
+    except (ValueError, TypeError):
         return str(code)
+
+
+def _code_names(codes: np.ndarray) -> pa.Array:
+    """:func:`_code_name` of every kernel error code, as a string array."""
+    uniq, inverse = small_unique(codes)
+    return pa.array([_code_name(c) for c in uniq.tolist()], pa.string()).take(
+        pa.array(inverse))
+
+
+def _count_codes(codes: np.ndarray) -> dict[str, int]:
+    uniq, inverse = small_unique(codes)
+    counts = np.bincount(inverse, minlength=len(uniq))
+    out: dict[str, int] = {}
+    for c, n in zip(uniq.tolist(), counts.tolist(), strict=True):
+        name = _code_name(c)
+        out[name] = out.get(name, 0) + n
+    return out
+
+
+def _repeat_str(value: str, n: int) -> pa.Array:
+    return pa.array([value], pa.string()).take(pa.array(np.zeros(n, dtype=np.int64)))
+
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def _hex_columns(arr: np.ndarray, starts: np.ndarray, width: int) -> pa.Array:
+    """``arr[s:s + width].hex()`` for every start, as a string array (no Python loop)."""
+    n = len(starts)
+    idx = np.asarray(starts, dtype=np.int64)[:, None] + np.arange(width)[None, :]
+    b = arr[idx]
+    mat = np.empty((n, 2 * width), dtype=np.uint8)
+    mat[:, 0::2] = _HEX[b >> 4]
+    mat[:, 1::2] = _HEX[b & 15]
+    offsets = np.arange(n + 1, dtype=np.int32) * (2 * width)
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets),
+                                                  pa.py_buffer(mat.tobytes())])
 
 
 class BlockDecoder:
     """Decodes blocks of one layout; holds the per-kind plans and schemas."""
+
+    #: write each block's quarantined records as a part file (else they stay in the result)
+    quarantine_parts = True
+    #: write each block's rows as part files (else they stay in the result: one process)
+    row_parts = True
 
     def __init__(self, layout, gaiji: dict | None, staging_dir: str | None,
                  gaiji_fallback: bool = False):
@@ -270,9 +374,13 @@ class BlockDecoder:
     def decode(self, block: Block) -> BlockResult:
         t0 = time.perf_counter()
         buf = read_block(block)
+        return self.decode_read(block, buf, time.perf_counter() - t0)
+
+    def decode_read(self, block: Block, buf: bytes, read_seconds: float) -> BlockResult:
+        """:meth:`decode_bytes` of a block already read (in ``read_seconds``), timed."""
         t1 = time.perf_counter()
         res = self.decode_bytes(block, buf)
-        res.seconds["read"] = t1 - t0
+        res.seconds["read"] = read_seconds
         # decode = everything but reading and what a subclass timed itself (e.g. mapping)
         res.seconds["decode"] = time.perf_counter() - t1 - sum(
             v for k, v in res.seconds.items() if k != "read")
@@ -285,38 +393,16 @@ class BlockDecoder:
                           len(buf))
         arr = np.frombuffer(buf, dtype=np.uint8)
         starts = np.arange(block.n_records, dtype=np.int64) * self.stride
-        quarantine: dict[int, dict[str, Any]] = {}  # local record index -> quarantined record
-
-        def put(local: int, kind: str | None, raw: bytes, reasons: list) -> None:
-            quarantine[local] = {
-                "source": res.source,
-                "input": block.input_index,
-                "record": block.first_record + local + 1,
-                "offset": block.start_offset + local * self.stride,
-                "kind": kind,
-                "raw": bytes(raw),
-                "reasons": reasons,
-            }
+        q = QuarantineBuilder(res.source, block.input_index, block.first_record,
+                              block.start_offset, self.stride)
 
         kind_idx = self._classify(arr, starts)
         sep_bad = self._separator_mismatches(arr, starts, len(buf))
         kind_names = list(self.layout.kinds)
         rl = self.layout.record_length
-        for local in np.flatnonzero(sep_bad).tolist():
-            s = int(starts[local])
-            raw = buf[s:s + self.stride]
-            ki = int(kind_idx[local])
-            put(local, kind_names[ki] if ki >= 0 else None, raw,
-                [_reason(None, SEPARATOR_MISMATCH,
-                         f"record separator at byte {rl}: found {raw[rl:].hex() or 'none'}, "
-                         f"expected {bytes(self.sep).hex()}", rl)])
-        for local in np.flatnonzero((kind_idx < 0) & ~sep_bad).tolist():
-            s = int(starts[local])
-            off, ln = self.rt
-            put(local, None, buf[s:s + rl],
-                [_reason(None, UNKNOWN_RECORD_TYPE,
-                         f"record type at byte {off}: {buf[s + off:s + off + ln].hex()} "
-                         "matches no kind of the layout", off)])
+        self._quarantine_separators(q, arr, starts, np.flatnonzero(sep_bad), kind_idx,
+                                    kind_names)
+        self._quarantine_unknown(q, arr, starts, np.flatnonzero((kind_idx < 0) & ~sep_bad))
         unknown = int((kind_idx < 0).sum())
         if unknown:
             res.counts[""] = unknown
@@ -324,24 +410,69 @@ class BlockDecoder:
         for ki, kind in enumerate(kind_names):
             sel = np.flatnonzero(kind_idx == ki)
             res.counts[kind] = int(len(sel))
-            self._decode_kind(block, buf, starts, kind, sel[~sep_bad[sel]], res, put)
+            self._decode_kind(block, buf, starts, kind, sel[~sep_bad[sel]], res, q)
 
         if block.tail:
             frag = buf[len(buf) - block.tail:]
             kind = self._kind_of_fragment(frag)
             res.counts[kind or ""] = res.counts.get(kind or "", 0) + 1
-            put(block.n_records, kind, frag,
-                [_reason(None, TRUNCATED_RECORD,
-                         f"record of {len(frag)} bytes at end of file, expected {rl}", None)])
+            q.put(block.n_records, kind, frag,
+                  [_reason(None, TRUNCATED_RECORD,
+                           f"record of {len(frag)} bytes at end of file, expected {rl}", None)])
 
-        res.quarantined = [quarantine[k] for k in sorted(quarantine)]
-        res.n_quarantined = len(res.quarantined)
-        for rec in res.quarantined:
-            k = rec["kind"] or ""
-            res.quarantined_by_kind[k] = res.quarantined_by_kind.get(k, 0) + 1
-            for code in sorted({r["code"] for r in rec["reasons"]}):
-                res.quarantined_by_code[code] = res.quarantined_by_code.get(code, 0) + 1
+        t0 = time.perf_counter()
+        table, by_kind, by_code = q.build()
+        res.n_quarantined = table.num_rows
+        res.quarantined_by_kind = by_kind
+        res.quarantined_by_code = by_code
+        if table.num_rows:
+            res.quarantine = table
+            if self.staging_dir is not None and self.quarantine_parts:
+                res.quarantine_part = write_quarantine_part(
+                    self.part_path(block, None), table)
+        res.seconds["quarantine"] = res.seconds.get("quarantine", 0.0) + (
+            time.perf_counter() - t0)
         return res
+
+    def _quarantine_separators(self, q: QuarantineBuilder, arr: np.ndarray, starts: np.ndarray,
+                               bad: np.ndarray, kind_idx: np.ndarray, kind_names) -> None:
+        """Records not followed by the separator: the record and what stands in its place."""
+        if not len(bad):
+            return
+        size = len(arr)
+        full = starts[bad] + self.stride <= size
+        rl = self.layout.record_length
+        expected = bytes(self.sep).hex()
+        for sel, length in ((bad[full], self.stride), (bad[~full], None)):
+            if not len(sel):
+                continue
+            if length is None:  # the block's last record, cut inside its separator (one)
+                length = size - int(starts[sel[0]])
+            found = (_hex_columns(arr, starts[sel] + rl, length - rl) if length > rl
+                     else _repeat_str("none", len(sel)))
+            msg = join_columns([f"record separator at byte {rl}: found ", found,
+                                f", expected {expected}"], string=True)
+            kinds = pa.array([kind_names[k] if k >= 0 else None
+                              for k in range(-1, len(kind_names))], pa.string()).take(
+                pa.array(kind_idx[sel] + 1))
+            n = len(sel)
+            q.add_rows(arr, starts, sel, length, kinds, np.ones(n, dtype=np.int64),
+                       pa.nulls(n, pa.string()), _repeat_str(SEPARATOR_MISMATCH, n),
+                       pa.array(np.full(n, rl, dtype=np.int32)), msg)
+
+    def _quarantine_unknown(self, q: QuarantineBuilder, arr: np.ndarray, starts: np.ndarray,
+                            sel: np.ndarray) -> None:
+        """Records whose record-type field matches no kind of the layout."""
+        if not len(sel):
+            return
+        off, ln = self.rt
+        n = len(sel)
+        msg = join_columns([f"record type at byte {off}: ",
+                            _hex_columns(arr, starts[sel] + off, ln),
+                            " matches no kind of the layout"], string=True)
+        q.add_rows(arr, starts, sel, self.layout.record_length, None, np.ones(n, dtype=np.int64),
+                   pa.nulls(n, pa.string()), _repeat_str(UNKNOWN_RECORD_TYPE, n),
+                   pa.array(np.full(n, off, dtype=np.int32)), msg)
 
     def _separator_mismatches(self, arr: np.ndarray, starts: np.ndarray, size: int) -> np.ndarray:
         """True for records not followed by the separator (a missing one at EOF is fine)."""
@@ -357,7 +488,7 @@ class BlockDecoder:
         return bad
 
     def _decode_kind(self, block: Block, buf: bytes, starts: np.ndarray, kind: str,
-                     sel: np.ndarray, res: BlockResult, put) -> None:
+                     sel: np.ndarray, res: BlockResult, q: QuarantineBuilder) -> None:
         """Decode the records ``sel`` (local indexes) of one kind; rows, values or quarantine."""
         if not len(sel):
             if kind in self.schemas:
@@ -371,25 +502,24 @@ class BlockDecoder:
         keep = np.ones(len(sel), dtype=bool)
         keep[bad] = False
         if len(err):
-            reasons: dict[int, list] = {}
-            for row, f_i, code, pos, val in zip(err.row.tolist(), err.field.tolist(),
-                                                err.code.tolist(), err.pos.tolist(),
-                                                err.value.tolist(), strict=True):
-                if keep[row]:  # tolerated by the field's on_error policy: counted only
-                    name = _code_name(code)
-                    res.tolerated_by_code[name] = res.tolerated_by_code.get(name, 0) + 1
-                    continue
-                reasons.setdefault(row, []).append(_reason(
-                    plan.fields[f_i].name, _code_name(code),
-                    format_error(plan, f_i, code, pos, val), pos))
-            for r in bad.tolist():
-                local = int(sel[r])
-                s = int(starts[local])
-                put(local, kind, buf[s:s + rl], reasons.get(r, []))
+            tolerated = keep[err.row]  # tolerated by the field's on_error policy: counted only
+            if tolerated.any():
+                for name, n in _count_codes(err.code[tolerated]).items():
+                    res.tolerated_by_code[name] = res.tolerated_by_code.get(name, 0) + n
+            e = ~tolerated  # every error of a rejected row is one of its reasons, in order
+            if len(bad):
+                rows, field_i, codes = err.row[e], err.field[e], err.code[e]
+                pos, value = err.pos[e], err.value[e]
+                names = pa.array([f.name for f in plan.fields], pa.string())
+                q.add_rows(np.frombuffer(buf, dtype=np.uint8), starts, sel[bad], rl, kind,
+                           np.bincount(np.searchsorted(bad, rows), minlength=len(bad)),
+                           names.take(pa.array(field_i)), _code_names(codes),
+                           pa.array(pos, pa.int32()),
+                           format_errors(plan, field_i, codes, pos, value))
         good = sel[keep]
         batch = dec.batch if keep.all() else dec.batch.filter(pa.array(keep))
         if kind in self.schemas:
-            self._emit_rows(block, buf, starts, kind, batch, good, res, put)
+            self._emit_rows(block, buf, starts, kind, batch, good, res, q.put)
         else:
             target = res.headers if kind == HEADER else res.trailers
             for local, row in zip(good.tolist(), batch.to_pylist(), strict=True):
@@ -402,7 +532,9 @@ class BlockDecoder:
         as the block's part file. Subclasses may transform them first (e.g. map them to a
         standard layout) and quarantine rows with ``put(local, kind, raw, reasons)``."""
         res.rows[kind] = int(len(good))
-        if len(good):
+        if len(good) and not self.row_parts:
+            res.tables[kind] = self.with_lineage(block, kind, batch, res.source, starts, good)
+        elif len(good):
             res.parts[kind] = self._write_part(block, kind, batch, res.source, starts, good)
 
     def with_lineage(self, block: Block, kind: str, batch: pa.RecordBatch, source: str,
@@ -411,7 +543,7 @@ class BlockDecoder:
         n = batch.num_rows
         schema = self.schemas[kind]
         lineage = [
-            pa.array([source] * n, pa.string()),
+            _repeat_str(source, n),
             pa.array(block.first_record + good + 1, pa.int64()),
             pa.array(block.start_offset + starts[good], pa.int64()),
         ]
@@ -429,21 +561,20 @@ class BlockDecoder:
         """Write ``out`` as the block's part file of ``kind`` (atomically; a retried bundle
         replaces it with the same bytes); returns its path."""
         schema = out.schema
-        if self.staging_dir is None:
-            raise ValueError("no staging folder for part files")
-        name = f"{block.input_index:05d}-{block.block_index:07d}-{kind}.arrow"
-        path = FileSystems.join(self.staging_dir, "parts", name)
+        path = self.part_path(block, kind)
         sink = pa.BufferOutputStream()
         with pa.ipc.new_file(sink, schema) as writer:
             if isinstance(out, pa.Table):
                 writer.write_table(out)
             else:
                 writer.write_batch(out)
-        data = sink.getvalue()
-        tmp = path + ".tmp"
-        with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-            f.write(data.to_pybytes())
-        if FileSystems.exists(path):  # a retried bundle: same bytes, replace
-            FileSystems.delete([path])
-        FileSystems.rename([tmp], [path])
+        fileio.write_atomic(path, sink.getvalue().to_pybytes())
         return path
+
+    def part_path(self, block: Block, kind: str | None) -> str:
+        """Path of the block's part file of ``kind`` (None: of its quarantined records)."""
+        if self.staging_dir is None:
+            raise ValueError("no staging folder for part files")
+        name = (f"{block.input_index:05d}-{block.block_index:07d}-{kind}.arrow" if kind
+                else f"{block.input_index:05d}-{block.block_index:07d}.quarantine.arrow")
+        return fileio.join(self.staging_dir, "parts", name)

@@ -4,7 +4,9 @@
 by (input, block), merges the part files of every row kind into one Arrow IPC
 *file* (re-chunked to a fixed batch size, so the bytes do not depend on the
 block size or on which worker decoded what), writes ``quarantine.avro`` sorted
-by (input, record) with a fixed sync marker, and returns a JSON-able summary.
+by (input, record) with a fixed sync marker from the blocks' quarantine parts (their records'
+Avro datums, one after the other: no per-record work here), and returns a JSON-able summary.
+Local paths need no Apache Beam (:mod:`ikou.transforms.fileio`).
 """
 
 from __future__ import annotations
@@ -12,14 +14,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import fastavro
 import pyarrow as pa
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 
+from ikou.transforms import fileio
 from ikou.transforms.decode.blocks import (
     HEADER,
     TRAILER,
@@ -28,6 +29,7 @@ from ikou.transforms.decode.blocks import (
     output_name,
     row_schema,
 )
+from ikou.transforms.decode.quarantine import write_avro_file
 
 __all__ = [
     "OUTPUT_BATCH_ROWS",
@@ -36,6 +38,7 @@ __all__ = [
     "SUMMARY_FILE",
     "finalize_results",
     "merge_parts",
+    "quarantine_datums",
     "quarantine_sync_marker",
     "read_summary",
     "summarize",
@@ -79,18 +82,18 @@ def quarantine_sync_marker(input_digests: Sequence[str]) -> bytes:
 
 
 def _write_bytes(path: str, data: bytes) -> None:
-    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        f.write(data)
+    fileio.write_bytes(path, data)
 
 
 def _read_bytes(path: str) -> bytes:
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
-        return f.read()
+    return fileio.read_bytes(path)
 
 
-def merge_parts(part_paths: Iterable[str], schema: pa.Schema, out_path: str,
-                batch_rows: int = OUTPUT_BATCH_ROWS) -> int:
+def merge_parts(part_paths: Iterable[str | pa.RecordBatch | pa.Table], schema: pa.Schema,
+                out_path: str, batch_rows: int = OUTPUT_BATCH_ROWS) -> int:
     """Concatenate part files (in the given order) into one IPC file; returns rows.
+
+    A part may also be rows in memory (a record batch or table) instead of a file's path.
 
     Rows are re-chunked into batches of exactly ``batch_rows`` (the last one
     shorter) so that the file's bytes depend only on the rows.
@@ -125,9 +128,14 @@ def merge_parts(part_paths: Iterable[str], schema: pa.Schema, out_path: str,
                     pending, pending_rows = rest, pending_rows - take
 
             for path in part_paths:
-                reader = pa.ipc.open_file(pa.py_buffer(_read_bytes(path)))
-                for i in range(reader.num_record_batches):
-                    b = reader.get_batch(i)
+                if isinstance(path, pa.RecordBatch):
+                    batches = [path]
+                elif isinstance(path, pa.Table):
+                    batches = path.to_batches()
+                else:
+                    reader = pa.ipc.open_file(pa.py_buffer(_read_bytes(path)))
+                    batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+                for b in batches:
                     if b.num_rows == 0:
                         continue
                     b = pa.RecordBatch.from_arrays(b.columns, schema=schema)
@@ -145,15 +153,37 @@ def merge_parts(part_paths: Iterable[str], schema: pa.Schema, out_path: str,
     return total
 
 
-def write_quarantine(records: Iterable[dict[str, Any]], out_path: str,
-                     sync_marker: bytes) -> int:
-    """Write quarantined records sorted by (input, record); returns the count."""
-    recs = sorted(records, key=lambda r: (r["input"], r["record"]))
-    buf = io.BytesIO()
-    fastavro.writer(buf, _PARSED_SCHEMA, recs, codec="null", sync_marker=sync_marker,
-                    validator=True)
-    _write_bytes(out_path, buf.getvalue())
-    return len(recs)
+def quarantine_datums(results: Iterable[BlockResult]) -> Iterator[pa.Array]:
+    """The Avro datums of the results' quarantined records, block after block in (input,
+    block) order: that is (input, record) order, blocks being consecutive record ranges."""
+    for r in sorted(results, key=lambda r: r.sort_key):
+        if not r.n_quarantined:
+            continue
+        table = r.quarantine_table()
+        if table is None or table.num_rows != r.n_quarantined:
+            raise ValueError(f"{r.source}: block {r.block_index} reports {r.n_quarantined} "
+                             "quarantined records, its quarantine part holds "
+                             f"{0 if table is None else table.num_rows}")
+        yield table.column("datum").combine_chunks()
+
+
+def write_quarantine(records: Iterable[dict[str, Any]] | Iterable[BlockResult],
+                     out_path: str, sync_marker: bytes) -> int:
+    """Write ``quarantine.avro`` sorted by (input, record); returns the count.
+
+    ``records``: block results (their quarantine parts, written in bulk), or quarantined
+    records as dicts (encoded one by one with fastavro; the file's bytes are the same).
+    """
+    items = list(records)
+    if items and not isinstance(items[0], BlockResult):
+        recs = sorted(items, key=lambda r: (r["input"], r["record"]))
+        buf = io.BytesIO()
+        fastavro.writer(buf, _PARSED_SCHEMA, recs, codec="null", sync_marker=sync_marker,
+                        validator=True)
+        _write_bytes(out_path, buf.getvalue())
+        return len(recs)
+    with fileio.create(out_path) as f:
+        return write_avro_file(quarantine_datums(items), f, _PARSED_SCHEMA, sync_marker)
 
 
 def summarize(layout, results: Sequence[BlockResult]) -> dict[str, Any]:
@@ -218,15 +248,16 @@ def summarize(layout, results: Sequence[BlockResult]) -> dict[str, Any]:
     }
 
 
-def finalize_results(layout, results: Iterable[BlockResult], quarantined: Iterable[dict],
-                     out_dir: str, sync_marker: bytes,
+def finalize_results(layout, results: Iterable[BlockResult],
+                     quarantined: Iterable[dict] | None, out_dir: str, sync_marker: bytes,
                      outputs: dict[str, str] | None = None,
                      quarantine_path: str | None = None,
                      batch_rows: int = OUTPUT_BATCH_ROWS) -> dict[str, Any]:
     """Merge parts, write the quarantine and return (and store) the summary.
 
-    ``quarantined`` are the quarantined records (dicts) of all blocks (from the
-    results themselves or from the tagged output of a pipeline).  Outputs go to
+    The quarantined records come from the results' quarantine parts (or in-memory tables);
+    ``quarantined`` (records as dicts) replaces them when given, for callers that built the
+    records themselves (the bytes are the same).  Outputs go to
     ``out_dir`` unless ``outputs`` (kind -> path) / ``quarantine_path`` say
     otherwise; ``summary.json`` is always written to ``out_dir``.
     """
@@ -234,17 +265,18 @@ def finalize_results(layout, results: Iterable[BlockResult], quarantined: Iterab
     summary = summarize(layout, ordered)
     for kind in data_kinds(layout):
         name = output_name(layout, kind)
-        path = (outputs or {}).get(kind) or FileSystems.join(out_dir, name)
-        parts = [r.parts[kind] for r in ordered if kind in r.parts]
+        path = (outputs or {}).get(kind) or fileio.join(out_dir, name)
+        parts = [r.tables[kind] if kind in r.tables else r.parts[kind] for r in ordered
+                 if kind in r.parts or kind in r.tables]
         rows = merge_parts(parts, row_schema(layout, kind), path, batch_rows)
         summary["outputs"][name] = {"path": path, "kind": kind, "rows": rows}
-    qpath = quarantine_path or FileSystems.join(out_dir, QUARANTINE_FILE)
-    n = write_quarantine(quarantined, qpath, sync_marker)
+    qpath = quarantine_path or fileio.join(out_dir, QUARANTINE_FILE)
+    n = write_quarantine(ordered if quarantined is None else quarantined, qpath, sync_marker)
     summary["outputs"][QUARANTINE_FILE] = {"path": qpath, "kind": None, "rows": n}
-    _write_bytes(FileSystems.join(out_dir, SUMMARY_FILE),
+    _write_bytes(fileio.join(out_dir, SUMMARY_FILE),
                  json.dumps(summary, ensure_ascii=False, indent=1, sort_keys=True).encode())
     return summary
 
 
 def read_summary(out_dir: str) -> dict[str, Any]:
-    return json.loads(_read_bytes(FileSystems.join(out_dir, SUMMARY_FILE)))
+    return json.loads(_read_bytes(fileio.join(out_dir, SUMMARY_FILE)))

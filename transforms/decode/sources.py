@@ -37,7 +37,6 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from ikou.transforms.decode.beam import (
-    QUARANTINE,
     RESULTS,
     BlockDoFn,
     GatherAndWrite,
@@ -157,8 +156,8 @@ class _DecodeMapFn(BlockDoFn):
 
 
 class DecodeMapBlocks(beam.PTransform):
-    """``Block`` -> ``BlockResult`` (``results``) and quarantined records (``quarantine``);
-    the block's rows (mapped for a target) are written as part files under the staging folder."""
+    """``Block`` -> ``BlockResult`` (``results``); the block's rows (mapped for a target) and
+    its quarantined records are written as part files under the staging folder."""
 
     def __init__(self, steps: Sequence[SourceStep], staging_dir: str):
         super().__init__()
@@ -166,13 +165,12 @@ class DecodeMapBlocks(beam.PTransform):
         self.staging_dir = staging_dir
 
     def expand(self, blocks):
-        out = blocks | "DecodeMap" >> beam.ParDo(
-            _DecodeMapFn(self.steps, self.staging_dir)).with_outputs(QUARANTINE, main=RESULTS)
-        return {RESULTS: out[RESULTS], QUARANTINE: out[QUARANTINE]}
+        out = blocks | "DecodeMap" >> beam.ParDo(_DecodeMapFn(self.steps, self.staging_dir))
+        return {RESULTS: out}
 
 
-def _finalize(results, quarantined, steps, staging_dir, sync_marker, batch_rows):
-    return finalize_job(steps, results, quarantined, staging_dir, sync_marker, batch_rows)
+def _finalize(results, steps, staging_dir, sync_marker, batch_rows):
+    return finalize_job(steps, results, None, staging_dir, sync_marker, batch_rows)
 
 
 class FinalizeJob(GatherAndWrite):
@@ -191,20 +189,26 @@ def _sum_into(total: dict, part: dict) -> None:
 
 
 def finalize_job(steps: Sequence[SourceStep], results: Iterable[BlockResult],
-                 quarantined: Iterable[dict], staging_dir: str, sync_marker: bytes,
+                 quarantined: Iterable[dict] | None, staging_dir: str, sync_marker: bytes,
                  batch_rows: int = OUTPUT_BATCH_ROWS) -> dict[str, Any]:
     """Merge each source's parts into its output, write one ``quarantine.avro`` for the whole
     job (sorted by (input, record)) and return (and store as ``summary.json``) the summary:
     ``sources`` (per source: :func:`~ikou.transforms.decode.outputs.summarize` plus its outputs, the
-    quarantine counted as the records of that source) and job totals."""
+    quarantine counted as the records of that source) and job totals.  The quarantined
+    records come from the results' quarantine parts unless ``quarantined`` (dicts) is given."""
     ordered = sorted(results, key=lambda r: r.sort_key)
-    quarantined = list(quarantined)
     qpath = FileSystems.join(staging_dir, QUARANTINE_FILE)
     t0 = time.perf_counter()
-    n_quarantined = write_quarantine(quarantined, qpath, sync_marker)
     q_by_input: dict[int, int] = {}
-    for q in quarantined:
-        q_by_input[q["input"]] = q_by_input.get(q["input"], 0) + 1
+    if quarantined is None:
+        n_quarantined = write_quarantine(ordered, qpath, sync_marker)
+        for r in ordered:
+            q_by_input[r.input_index] = q_by_input.get(r.input_index, 0) + r.n_quarantined
+    else:
+        quarantined = list(quarantined)
+        n_quarantined = write_quarantine(quarantined, qpath, sync_marker)
+        for q in quarantined:
+            q_by_input[q["input"]] = q_by_input.get(q["input"], 0) + 1
     job: dict[str, Any] = {"sources": {}, "outputs": {}, "seconds": {}}
     for step in steps:
         inputs = set(step.inputs)
