@@ -14,8 +14,10 @@ the left key are set here (left: ``atena_no``; right: the staged row).
 1. While mapping, the legacy columns a configuration compares are carried next to the standard
    columns as ``_m.<column>`` (:class:`CarryingMapper`), for the resident target and each
    matched target.
-2. After reconciliation, :func:`run_matching` runs :class:`ikou.transforms.match.MatchRecords`
-   on Beam over the staged files and rewrites each matched target: a record linked by key keeps
+2. After reconciliation, :func:`run_matching` runs ONE Beam pipeline for all targets
+   (:class:`ikou.transforms.match.LinkTables`: one element per target, each linked by the
+   engine in one call, its model estimated once, reading the staged files memory-mapped) and
+   then rewrites each matched target: a record linked by key keeps
    its 宛名番号; one linked by a fuzzy ``match`` carries the resolved 宛名番号 and keeps the
    original value in ``_<key>_original`` (null: the key was kept; ``""``: it was blank);
    every other record (``possible``, or no link) leaves
@@ -32,6 +34,7 @@ import dataclasses
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,9 +47,15 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from ikou.pipeline.matching import MatchConfig, MatchConfigFileError, load_config, variant_map
 from ikou.pipeline.matchrun import accuracy
-from ikou.pipeline.run import ReconciliationError, _runner_for
-from ikou.transforms.linkage import write_arrow
-from ikou.transforms.match import SUMMARY_FILE, MatchRecords, required_columns
+from ikou.pipeline.run import ReconciliationError, _counters, _runner_for
+from ikou.transforms.match import (
+    SUMMARY_FILE,
+    LinkTables,
+    LinkTask,
+    TablePart,
+    read_parts,
+    required_columns,
+)
 from ikou.transforms.outputs import OUTPUT_BATCH_ROWS
 
 __all__ = ["CARRY", "CarryingMapper", "MatchEntry", "carried_columns", "original_field",
@@ -184,18 +193,21 @@ def _carried(table: pa.Table, cols) -> dict[str, pa.Array]:
     return {c: table.column(CARRY + c).combine_chunks() for c in cols}
 
 
-def _left_table(job, cfg, staged_paths) -> pa.Table:
-    """Residents + reference sources: atena_no and the compared legacy columns."""
+def _left_parts(job, cfg, staged_paths) -> tuple[TablePart, ...]:
+    """Residents + reference sources: atena_no and the compared legacy columns (the residents'
+    carried ``_m.`` columns, the references' own), in that order."""
     cols = _legacy_columns(cfg, "left")
-    parts = []
-    juki = _read(staged_paths[RESIDENT_TARGET])
-    parts.append(pa.table({LEFT_KEY: juki.column(LEFT_KEY).combine_chunks(),
-                           **_carried(juki, cols)}))
-    for ref in job.references:
-        t = _read(staged_paths[ref.source])
-        parts.append(pa.table({LEFT_KEY: t.column(LEFT_KEY).combine_chunks().cast(pa.string()),
-                               **{c: t.column(c).combine_chunks() for c in cols}}))
-    return pa.concat_tables(parts, promote_options="permissive").combine_chunks()
+    parts = [TablePart(str(staged_paths[RESIDENT_TARGET]),
+                       ((LEFT_KEY, LEFT_KEY), *((c, CARRY + c) for c in cols)))]
+    parts += [TablePart(str(staged_paths[ref.source]),
+                        ((LEFT_KEY, LEFT_KEY), *((c, c) for c in cols)),
+                        ((LEFT_KEY, pa.string()),)) for ref in job.references]
+    return tuple(parts)
+
+
+def _right_parts(m: MatchEntry, path) -> tuple[TablePart, ...]:
+    cols = _legacy_columns(m.config, "right")
+    return (TablePart(str(path), ((m.key, m.key), *((c, CARRY + c) for c in cols))),)
 
 
 def _truth_by_row(truth_path, table: pa.Table, files) -> tuple[dict[int, str], int]:
@@ -219,6 +231,12 @@ def _truth_by_row(truth_path, table: pa.Table, files) -> tuple[dict[int, str], i
             quarantined)
 
 
+def _rounded(v):
+    if isinstance(v, dict):
+        return {k: _rounded(x) for k, x in v.items()}
+    return round(v, 3)
+
+
 def run_matching(job, summary: dict[str, Any], staging: Path, beam_args=(),
                  truth: str | os.PathLike | None = None) -> dict[str, Any]:
     """Match every configured target against the residents and rewrite the staged files (see
@@ -232,25 +250,35 @@ def run_matching(job, summary: dict[str, Any], staging: Path, beam_args=(),
     problems: list[str] = []
     by_target = {t.name: t for t in job.targets}
     work = staging / ".match"
+    t_start = time.perf_counter()
+    timing: dict[str, Any] = {"targets": {}}
+    # every target in ONE pipeline: one element per target, linked by the engine in one call
+    # on the staged files (memory-mapped; nothing copied to a work file)
+    tasks = []
     for m in entries:
-        cfg, target = m.config, by_target[m.target]
-        right = _read(staged[m.target])
-        n = right.num_rows
-        cols = _legacy_columns(cfg, "right")
-        rtab = pa.table({m.key: right.column(m.key).combine_chunks(), **_carried(right, cols)})
-        left = _left_table(job, cfg, staged)
         folder = work / m.target
-        (folder / "out").mkdir(parents=True, exist_ok=True)
-        write_arrow(left, folder / "left.arrow")
-        write_arrow(rtab, folder / "right.arrow")
+        folder.mkdir(parents=True, exist_ok=True)
+        tasks.append(LinkTask(m.target, m.config, variant_map(m.config),
+                              _left_parts(job, m.config, staged),
+                              _right_parts(m, staged[m.target]), str(folder)))
+    if tasks:
         options = PipelineOptions(list(beam_args))
         runner, _ = _runner_for(options)
         p = beam.Pipeline(runner=runner, options=options)
-        _ = p | f"Match_{m.target}" >> MatchRecords(
-            cfg, variant_map(cfg), folder / "left.arrow", folder / "right.arrow", folder / "out")
-        p.run().wait_until_finish()
-        match_summary = json.loads((folder / "out" / SUMMARY_FILE).read_text(encoding="utf-8"))
-        links = _read(folder / "out" / "links.arrow")
+        _ = p | "Match" >> LinkTables(tasks)
+        result = p.run()
+        result.wait_until_finish()
+        report["pipeline"] = {"pipelines": 1, "targets": [t.name for t in tasks],
+                              "metrics": _counters(result)}
+    timing["pipeline_s"] = time.perf_counter() - t_start
+    for m in entries:
+        t_target = time.perf_counter()
+        cfg, target = m.config, by_target[m.target]
+        folder = work / m.target
+        right = _read(staged[m.target])
+        n = right.num_rows
+        match_summary = json.loads((folder / SUMMARY_FILE).read_text(encoding="utf-8"))
+        links = _read(folder / "links.arrow")
         rows = links.column("right_row").to_numpy()
         method = links.column("method").combine_chunks().indices.to_numpy()  # 0 key, 1 fuzzy
         decision = links.column("decision").combine_chunks().indices.to_numpy()  # 0 match
@@ -300,7 +328,7 @@ def run_matching(job, summary: dict[str, Any], staging: Path, beam_args=(),
         rpath = staging / REVIEW_DIR / f"{m.target}.arrow"
         _write(review, rpath)
         lpath = staging / MATCH_DIR / f"{m.target}.links.arrow"
-        shutil.copy(folder / "out" / "links.arrow", lpath)
+        shutil.copy(folder / "links.arrow", lpath)
         name = f"{m.target}.arrow"
         outs[name]["rows"] = kept.num_rows
         summary["sources"][target.source]["outputs"][name]["rows"] = kept.num_rows
@@ -325,15 +353,26 @@ def run_matching(job, summary: dict[str, Any], staging: Path, beam_args=(),
         if truth is not None:
             files = [p.name for p in job.sources[target.source].inputs]
             by_row, quarantined = _truth_by_row(truth, right, files)
+            left_ids = read_parts(tuple(dataclasses.replace(
+                part, columns=part.columns[:1]) for part in _left_parts(job, cfg, staged)))
             entry["accuracy"] = accuracy(links, by_row, list(range(n)),
-                                         left.column(LEFT_KEY).to_pylist())
+                                         left_ids.column(LEFT_KEY).to_pylist())
             entry["accuracy"]["quarantined_right_records"] = quarantined
         report["targets"][m.target] = entry
+        seconds = match_summary["seconds"]
+        timing["targets"][m.target] = {
+            "read_s": seconds["read"], "link_s": seconds["link"], "write_s": seconds["write"],
+            "rewrite_s": time.perf_counter() - t_target}
     if entries:
+        t_strip = time.perf_counter()
         juki = _read(staged[RESIDENT_TARGET])
         if any(c.startswith(CARRY) for c in juki.column_names):
             _write(_strip(juki), staged[RESIDENT_TARGET])
+        del juki
+        timing["strip_residents_s"] = time.perf_counter() - t_strip
     shutil.rmtree(work, ignore_errors=True)  # copies of personal columns: never published
+    timing["total_s"] = time.perf_counter() - t_start
+    report["timing"] = {k: _rounded(v) for k, v in timing.items()}
     if problems:
         raise ReconciliationError(problems)
     return report

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import apache_beam as beam
 import pyarrow as pa
 import pytest
 
@@ -143,3 +144,77 @@ def test_matching_entries_are_checked_when_the_job_loads(town, capsys):
     rc = main(["run", str(path), "--out", str(town.parent / "never")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "no column 'yubin'" in err[0]
+
+
+def test_all_targets_are_matched_in_one_pipeline(town, result, tmp_path, monkeypatch):
+    """One Beam pipeline links every target (one element each, the model estimated once per
+    target), and its links are the in-process engine's on the same tables."""
+    section = result.manifest["matching"]
+    assert section["pipeline"]["pipelines"] == 1
+    assert sorted(section["pipeline"]["targets"]) == sorted(MATCHED)
+    assert section["pipeline"]["metrics"]["match_tasks"] == len(MATCHED)
+    timing = section["timing"]
+    assert set(timing["targets"]) == set(MATCHED)
+    assert timing["total_s"] >= timing["pipeline_s"] > 0
+    for target, notes in ((t, section["targets"][t]["model_notes"]) for t in MATCHED):
+        assert len([n for n in notes if n.startswith("m from")]) == 1, (target, notes)
+    # count the pipelines a run starts (the real run, observed)
+    runs = []
+    real_run = beam.Pipeline.run
+
+    def counting_run(self, *args, **kwargs):
+        runs.append(self)
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(beam.Pipeline, "run", counting_run)
+    again = run_job(town / "job.yaml", tmp_path / "out", data_docs=False)
+    assert len(runs) == 2  # staging, then matching: one pipeline for all targets
+    for target in MATCHED:  # same links whatever the run
+        a = (result.current / "match" / f"{target}.links.arrow").read_bytes()
+        assert (again.current / "match" / f"{target}.links.arrow").read_bytes() == a
+
+
+def test_job_links_equal_the_in_process_engine(town, tmp_path):
+    """Staged files → run_matching's links of each target are byte-identical to the engine's
+    ``link`` in this process on the same tables (read from the staged files before they are
+    rewritten), and the rewritten staged files reconcile."""
+    from ikou.pipeline.job import load_job
+    from ikou.pipeline.jobmatch import LEFT_KEY, run_matching
+    from ikou.pipeline.jobrun import stage_job, steps_for
+    from ikou.pipeline.manifest import file_digest
+    from ikou.pipeline.matching import link, variant_map
+    from ikou.transforms.linkage import write_arrow
+
+    job = load_job(town / "job.yaml")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    summary, _ = stage_job(steps_for(job), [str(p.absolute()) for _, p in job.inputs],
+                           str(staging), [file_digest(str(p))[0] for _, p in job.inputs])
+    staged = {t.name: summary["outputs"][f"{t.name}.arrow"]["path"] for t in job.targets}
+    ref = {r.source: summary["outputs"][f"reference/{r.source}.arrow"]["path"]
+           for r in job.references}
+    expected = {}
+    for m in job.matching:
+        juki = _read(Path(staged["juki"]))
+        lcols = sorted({f.left for f in m.config.fields}
+                       | {p.left for r in m.config.blocking for p in r if p.field is None})
+        rcols = sorted({f.right for f in m.config.fields}
+                       | {p.right for r in m.config.blocking for p in r if p.field is None})
+        parts = [pa.table({LEFT_KEY: juki.column(LEFT_KEY),
+                           **{c: juki.column("_m." + c) for c in lcols}})]
+        for path in ref.values():
+            t = _read(Path(path))
+            parts.append(pa.table({LEFT_KEY: t.column(LEFT_KEY).cast(pa.string()),
+                                   **{c: t.column(c) for c in lcols}}))
+        left = pa.concat_tables(parts, promote_options="permissive").combine_chunks()
+        right_std = _read(Path(staged[m.target]))
+        right = pa.table({m.key: right_std.column(m.key),
+                          **{c: right_std.column("_m." + c) for c in rcols}})
+        res = link(m.config, left, right, variant_map(m.config))
+        write_arrow(res.links, tmp_path / f"{m.target}.links.arrow")
+        expected[m.target] = (tmp_path / f"{m.target}.links.arrow").read_bytes()
+    report = run_matching(job, summary, staging)
+    assert report["pipeline"]["pipelines"] == 1
+    for target, data in expected.items():
+        assert (staging / "match" / f"{target}.links.arrow").read_bytes() == data, target
+        assert report["reconciliation"][MATCHED[target][0]]["ok"]

@@ -119,7 +119,7 @@ class MatchConfig:
     max_iterations: int = 40
     tolerance: float = 1e-5
     u_random_pairs: int = 200_000
-    em_max_pairs: int = 2_000_000
+    em_max_pairs: int = 2_000_000  # accepted, unused: EM runs on all candidates' patterns
     max_block_pairs: int = 10_000
     expected_match_rate: float = 1.0
     seed: int = 0
@@ -444,7 +444,7 @@ def model_mode(cfg: MatchConfig, n_key: int) -> str:
 
 def random_pairs(cfg: MatchConfig, n_left: int, n_right: int):
     """``(rng, li, ri)``: the random pairs u is estimated from (``li``/``ri`` None when none are
-    needed) and the generator, positioned after them, that samples EM's candidates."""
+    needed) and the generator, positioned after them."""
     rng = np.random.default_rng(cfg.seed)
     n_u = cfg.u_random_pairs if n_left and n_right else 0
     if n_u and any(f.u is None for f in cfg.fields):
@@ -457,8 +457,8 @@ def random_pairs(cfg: MatchConfig, n_left: int, n_right: int):
 def model_from_levels(cfg: MatchConfig, n_left: int, n_right: int, rand_levels, mode: str,
                       key_levels=None, candidate_levels=None) -> Model:
     """The model from comparison vectors: of the random pairs (u), of the pairs linked by key
-    (``mode == "keys"``) or of the candidate pairs EM runs on (``mode == "em"``, already
-    sampled down to ``em_max_pairs``). Row order does not matter."""
+    (``mode == "keys"``) or of the candidate pairs EM runs on (``mode == "em"``, all of
+    them). Row order does not matter."""
     names = tuple(f.name for f in cfg.fields)
     notes: list[str] = []
     u = []
@@ -512,10 +512,13 @@ def estimate_model(cfg: MatchConfig, prep: Prepared, blocks: Blocks,
     As in splink, u comes from random pairs, which are almost all non-matches. m comes from
     EM over the union of the blocking rules' candidates, where matches are frequent; EM also
     fits a u for the non-matching candidates, so that agreement caused by blocking is not
-    mistaken for evidence of a match. Scores use m from EM and u from random pairs.
+    mistaken for evidence of a match. Scores use m from EM and u from random pairs. EM runs
+    on the unique comparison patterns of *all* candidates (as the Beam path, which gathers
+    them per shard), so both paths estimate the same model; ``em_max_pairs`` is accepted in
+    configurations but no longer samples.
     (:func:`model_from_levels` does the arithmetic; the Beam path feeds it the same vectors.)
     """
-    rng, ul, ur = random_pairs(cfg, prep.n_left, prep.n_right)
+    _, ul, ur = random_pairs(cfg, prep.n_left, prep.n_right)
     rand_levels = None if ul is None else comparison_levels(cfg, prep, ul, ur)
     n_key = 0 if key_pairs is None else len(key_pairs[0])
     mode = model_mode(cfg, n_key)
@@ -523,12 +526,8 @@ def estimate_model(cfg: MatchConfig, prep: Prepared, blocks: Blocks,
     if mode == "keys" and n_key:
         key_levels = comparison_levels(cfg, prep, *key_pairs)
     elif mode == "em" and len(blocks.li):
-        li, ri, levels = blocks.li, blocks.ri, blocks.levels
-        if len(li) > cfg.em_max_pairs:
-            pick = np.sort(rng.choice(len(li), cfg.em_max_pairs, replace=False))
-            li, ri = li[pick], ri[pick]
-            levels = None if levels is None else levels[pick]
-        candidate_levels = comparison_levels(cfg, prep, li, ri) if levels is None else levels
+        candidate_levels = (comparison_levels(cfg, prep, blocks.li, blocks.ri)
+                            if blocks.levels is None else blocks.levels)
     return model_from_levels(cfg, prep.n_left, prep.n_right, rand_levels, mode, key_levels,
                              candidate_levels)
 
@@ -760,7 +759,8 @@ def link(cfg: MatchConfig, left: pa.Table, right: pa.Table, variants: dict[int, 
     blocks = block(cfg, prep, left, right)
     # 1. exact key linkage (pairs whose keys agree), checked by the model below
     key_l, key_r, key_ambiguous = key_pairs(cfg, left, right)
-    if len(key_r) == 0:  # every candidate is scored below: compare them once
+    # every candidate is scored below (no key pairs) or feeds EM: compare them once
+    if len(key_r) == 0 or (model is None and model_mode(cfg, len(key_r)) == "em"):
         blocks.levels = comparison_levels(cfg, prep, blocks.li, blocks.ri)
     if model is None:
         model = estimate_model(cfg, prep, blocks, (key_l, key_r))
