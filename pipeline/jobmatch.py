@@ -66,6 +66,7 @@ RESIDENT_TARGET = "juki"
 LEFT_KEY = "atena_no"
 REVIEW_DIR = "review"
 MATCH_DIR = "match"
+REVIEW_DECISIONS = ("match", "possible", "none")
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,95 @@ def _write(table: pa.Table, path) -> None:
     os.replace(tmp, path)
 
 
+_PAD = 64  # the IPC writer writes a sliced value buffer up to 64-byte padding when it can
+
+
+def _var_bytes(table: pa.Table) -> list[int]:
+    """Value bytes of each string/binary column (what follows a batch in a combined buffer)."""
+    out = []
+    for col in table.columns:
+        t = col.type
+        if (pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t)
+                or pa.types.is_large_binary(t)):
+            out.append(int(pc.sum(pc.binary_length(col)).as_py() or 0) if len(col) else 0)
+    return out
+
+
+def _rebatched(tables, rows: int = OUTPUT_BATCH_ROWS):
+    """Tables (in order) → record batches of ``rows`` rows (the last one shorter): the bytes
+    :func:`_write` writes for their concatenation, with one or two input tables in memory.
+
+    ``_write`` slices one combined table; the IPC writer writes a slice's string data up to
+    64-byte padding, i.e. the next rows' first bytes, so a batch is cut from its rows plus the
+    following input until every string column has those bytes (or the input ends)."""
+    it = iter(tables)
+    queue: list[pa.Table] = []  # input not yet written, in order
+    queued = 0
+    exhausted = False
+
+    def fill(need_rows: int) -> None:
+        nonlocal queued, exhausted
+        while not exhausted:
+            if queued >= need_rows:
+                rest = pa.concat_tables(queue).slice(need_rows) if queue else None
+                if rest is None or all(n >= _PAD for n in _var_bytes(rest)):
+                    return
+            try:
+                t = next(it)
+            except StopIteration:
+                exhausted = True
+                return
+            if t.num_rows:
+                queue.append(t)
+                queued += t.num_rows
+
+    while True:
+        fill(rows)
+        if queued == 0:
+            return
+        window = pa.concat_tables(queue).combine_chunks()
+        take = min(rows, queued)
+        yield from window.slice(0, take).to_batches()
+        rest = window.slice(take)
+        queue = [rest] if rest.num_rows else []
+        queued = rest.num_rows
+
+
+def _rewrite(src, dest, piece) -> int:
+    """Write ``piece(table, first row)`` of each record batch of the Arrow IPC file ``src``
+    (read from the file, not memory-mapped: never the whole table in memory) to ``dest`` (a new
+    file, then renamed; ``dest`` may be ``src``); the bytes ``_write`` gives for the
+    concatenation of the pieces. Returns the rows written."""
+    written = 0
+    with pa.OSFile(str(src)) as fh:
+        reader = pa.ipc.open_file(fh)
+        schema = piece(reader.schema.empty_table(), 0).schema
+
+        def pieces():
+            start = 0
+            for i in range(reader.num_record_batches):
+                t = pa.Table.from_batches([reader.get_batch(i)])
+                yield piece(t, start)
+                start += t.num_rows
+
+        tmp = f"{dest}.tmp"
+        with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, schema) as w:
+            for batch in _rebatched(pieces()):
+                w.write_batch(batch)
+                written += batch.num_rows
+    os.replace(tmp, dest)
+    return written
+
+
+def _strip_file(path) -> None:
+    """Drop the carried ``_m.`` columns of an Arrow IPC file, batch by batch (the big residents'
+    table is never held whole); same bytes as ``_write(_strip(_read(path)))``."""
+    with pa.memory_map(str(path)) as src:
+        names = pa.ipc.open_file(src).schema.names
+    if any(c.startswith(CARRY) for c in names):
+        _rewrite(path, path, lambda t, _start: _strip(t))
+
+
 def _strip(table: pa.Table) -> pa.Table:
     return table.drop_columns([c for c in table.column_names if c.startswith(CARRY)])
 
@@ -299,56 +389,66 @@ def run_matching(job, summary: dict[str, Any], staging: Path, beam_args=(),
                 was = pc.fill_null(was, "")
             original = pc.if_else(mask, was, original)
             new_key = pc.if_else(mask, cand, new_key)
-        base = _strip(right)
-        base = base.set_column(base.column_names.index(m.key), base.schema.field(m.key),
-                               new_key)
-        kept = base.filter(pa.array(keep))
-        kept = kept.append_column(original_field(base.schema, m.key),
-                                  original.filter(pa.array(keep)))
+        keep_arr = pa.array(keep)
+        key_at = _strip(right.schema.empty_table()).column_names.index(m.key)
+
+        def kept_piece(t, start, keep_arr=keep_arr, new_key=new_key, original=original,
+                       key=m.key, key_at=key_at):
+            t = _strip(t)
+            k = keep_arr.slice(start, t.num_rows)
+            t = t.set_column(key_at, t.schema.field(key), new_key.slice(start, t.num_rows))
+            return t.filter(k).append_column(original_field(t.schema, key),
+                                             original.slice(start, t.num_rows).filter(k))
+
         # review: what matching could not resolve, with its best candidate when there is one
         best = np.full(n, -1, np.int64)
         best[rows] = np.arange(len(rows))
-        rev_rows = np.flatnonzero(~keep)
-        rb = best[rev_rows]
-        has = rb >= 0
-        review = _strip(right).take(pa.array(rev_rows, pa.int64()))
-        dec = np.where(has, decision[np.maximum(rb, 0)], 2)
-        review = review.append_column("_match_decision", pa.DictionaryArray.from_arrays(
-            pa.array(dec, pa.int8()), pa.array(["match", "possible", "none"])))
-        score = links.column("score").to_numpy()
-        review = review.append_column("_match_score", pa.array(
-            np.where(has, score[np.maximum(rb, 0)], np.nan), pa.float64(), mask=~has))
-        review = review.append_column("_match_candidate", pc.if_else(
-            pa.array(has), left_id.take(pa.array(np.maximum(rb, 0), pa.int64())).cast(
-                pa.string()) if len(left_id) else pa.nulls(len(rb), pa.string()),
-            pa.scalar(None, pa.string())))
-        _write(kept, staged[m.target])
+        has = best >= 0
+        dec = np.full(n, 2, np.int8)
+        dec[rows] = decision
+        score = np.full(n, np.nan)
+        score[rows] = links.column("score").to_numpy()
+        cand = pc.if_else(pa.array(has), left_id.take(pa.array(np.maximum(best, 0), pa.int64()))
+                          .cast(pa.string()) if len(left_id) else pa.nulls(n, pa.string()),
+                          pa.scalar(None, pa.string()))
+
+        def review_piece(t, start, keep=keep, dec=dec, score=score, has=has, cand=cand):
+            local = np.flatnonzero(~keep[start:start + t.num_rows])
+            at = local + start
+            out = _strip(t).take(pa.array(local, pa.int64()))
+            out = out.append_column("_match_decision", pa.DictionaryArray.from_arrays(
+                pa.array(dec[at], pa.int8()), pa.array(REVIEW_DECISIONS)))
+            out = out.append_column("_match_score", pa.array(score[at], pa.float64(),
+                                                             mask=~has[at]))
+            return out.append_column("_match_candidate", cand.take(pa.array(at, pa.int64())))
+
         (staging / REVIEW_DIR).mkdir(exist_ok=True)
         (staging / MATCH_DIR).mkdir(exist_ok=True)
         rpath = staging / REVIEW_DIR / f"{m.target}.arrow"
-        _write(review, rpath)
+        n_review = _rewrite(staged[m.target], rpath, review_piece)
+        n_kept = _rewrite(staged[m.target], staged[m.target], kept_piece)
         lpath = staging / MATCH_DIR / f"{m.target}.links.arrow"
         shutil.copy(folder / "links.arrow", lpath)
         name = f"{m.target}.arrow"
-        outs[name]["rows"] = kept.num_rows
-        summary["sources"][target.source]["outputs"][name]["rows"] = kept.num_rows
+        outs[name]["rows"] = n_kept
+        summary["sources"][target.source]["outputs"][name]["rows"] = n_kept
         outs[f"{REVIEW_DIR}/{m.target}.arrow"] = {
-            "path": str(rpath), "kind": "review", "rows": review.num_rows,
+            "path": str(rpath), "kind": "review", "rows": n_review,
             "source": target.source, "role": "review"}
         outs[f"{MATCH_DIR}/{m.target}.links.arrow"] = {
             "path": str(lpath), "kind": "links", "rows": links.num_rows,
             "source": target.source, "role": "match"}
         s = summary["sources"][target.source]
-        rec = {"data_records": s["data_records"], "standard_rows": kept.num_rows,
-               "review": review.num_rows, "quarantined": s["data_quarantined"]}
-        rec["ok"] = rec["data_records"] == kept.num_rows + review.num_rows + rec["quarantined"]
+        rec = {"data_records": s["data_records"], "standard_rows": n_kept,
+               "review": n_review, "quarantined": s["data_quarantined"]}
+        rec["ok"] = rec["data_records"] == n_kept + n_review + rec["quarantined"]
         if not rec["ok"]:
             problems.append(f"{target.source}: data records read ({rec['data_records']}) != "
-                            f"standard rows ({kept.num_rows}) + review ({review.num_rows}) + "
+                            f"standard rows ({n_kept}) + review ({n_review}) + "
                             f"quarantined ({rec['quarantined']})")
         report["reconciliation"][target.source] = rec
         entry = {"config": str(m.config_path), "key": m.key, "counts": match_summary["counts"],
-                 "resolved": int(fuzzy.sum()), "review": review.num_rows,
+                 "resolved": int(fuzzy.sum()), "review": n_review,
                  "model_notes": match_summary["model"]["notes"]}
         if truth is not None:
             files = [p.name for p in job.sources[target.source].inputs]
@@ -365,10 +465,7 @@ def run_matching(job, summary: dict[str, Any], staging: Path, beam_args=(),
             "rewrite_s": time.perf_counter() - t_target}
     if entries:
         t_strip = time.perf_counter()
-        juki = _read(staged[RESIDENT_TARGET])
-        if any(c.startswith(CARRY) for c in juki.column_names):
-            _write(_strip(juki), staged[RESIDENT_TARGET])
-        del juki
+        _strip_file(staged[RESIDENT_TARGET])
         timing["strip_residents_s"] = time.perf_counter() - t_strip
     shutil.rmtree(work, ignore_errors=True)  # copies of personal columns: never published
     timing["total_s"] = time.perf_counter() - t_start
