@@ -189,53 +189,66 @@ def _write(table: pa.Table, path) -> None:
 _PAD = 64  # the IPC writer writes a sliced value buffer up to 64-byte padding when it can
 
 
-def _var_bytes(table: pa.Table) -> list[int]:
-    """Value bytes of each string/binary column (what follows a batch in a combined buffer)."""
-    out = []
-    for col in table.columns:
-        t = col.type
-        if (pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t)
-                or pa.types.is_large_binary(t)):
-            out.append(int(pc.sum(pc.binary_length(col)).as_py() or 0) if len(col) else 0)
-    return out
+def _is_var(t: pa.DataType) -> bool:
+    return (pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t)
+            or pa.types.is_large_binary(t))
+
+
+def _lookahead(rest: pa.Table) -> int | None:
+    """The fewest leading rows of ``rest`` holding ``_PAD`` value bytes in every string/binary
+    column (looked for in doubling prefixes), or None when all of ``rest`` holds fewer."""
+    var = [i for i, f in enumerate(rest.schema) if _is_var(f.type)]
+    if not var:
+        return 0
+    k = _PAD
+    while True:
+        head = rest.slice(0, k)
+        if all((pc.sum(pc.binary_length(head.column(i))).as_py() or 0) >= _PAD for i in var):
+            return min(k, rest.num_rows)
+        if k >= rest.num_rows:
+            return None
+        k *= 2
 
 
 def _rebatched(tables, rows: int = OUTPUT_BATCH_ROWS):
     """Tables (in order) → record batches of ``rows`` rows (the last one shorter): the bytes
-    :func:`_write` writes for their concatenation, with one or two input tables in memory.
+    :func:`_write` writes for their concatenation, with about one batch in memory at a time.
 
     ``_write`` slices one combined table; the IPC writer writes a slice's string data up to
     64-byte padding, i.e. the next rows' first bytes, so a batch is cut from its rows plus the
-    following input until every string column has those bytes (or the input ends)."""
+    following rows that hold those bytes (or all that follow)."""
     it = iter(tables)
-    queue: list[pa.Table] = []  # input not yet written, in order
+    queue: list[pa.Table] = []  # input not yet written, in order (slices, not copies)
     queued = 0
     exhausted = False
 
-    def fill(need_rows: int) -> None:
+    def pull() -> bool:
         nonlocal queued, exhausted
-        while not exhausted:
-            if queued >= need_rows:
-                rest = pa.concat_tables(queue).slice(need_rows) if queue else None
-                if rest is None or all(n >= _PAD for n in _var_bytes(rest)):
-                    return
-            try:
-                t = next(it)
-            except StopIteration:
-                exhausted = True
-                return
+        for t in it:
             if t.num_rows:
                 queue.append(t)
                 queued += t.num_rows
+                return True
+        exhausted = True
+        return False
 
     while True:
-        fill(rows)
+        while queued < rows and pull():
+            pass
         if queued == 0:
             return
-        window = pa.concat_tables(queue).combine_chunks()
         take = min(rows, queued)
+        while True:  # the rows after the batch that the writer's padding reads
+            rest = pa.concat_tables(queue).slice(take)
+            extra = _lookahead(rest) if rest.num_rows else None
+            if extra is not None or exhausted or not pull():
+                break
+        queued_all = pa.concat_tables(queue)
+        upto = take + (rest.num_rows if extra is None else extra)
+        window = queued_all.slice(0, upto)  # copied: its buffers end where its rows do
+        window = pa.concat_tables([window, window.slice(0, 0)]).combine_chunks()
         yield from window.slice(0, take).to_batches()
-        rest = window.slice(take)
+        rest = queued_all.slice(take)
         queue = [rest] if rest.num_rows else []
         queued = rest.num_rows
 
@@ -403,24 +416,24 @@ def run_matching(job, summary: dict[str, Any], staging: Path, beam_args=(),
         # review: what matching could not resolve, with its best candidate when there is one
         best = np.full(n, -1, np.int64)
         best[rows] = np.arange(len(rows))
-        has = best >= 0
         dec = np.full(n, 2, np.int8)
         dec[rows] = decision
         score = np.full(n, np.nan)
         score[rows] = links.column("score").to_numpy()
-        cand = pc.if_else(pa.array(has), left_id.take(pa.array(np.maximum(best, 0), pa.int64()))
-                          .cast(pa.string()) if len(left_id) else pa.nulls(n, pa.string()),
-                          pa.scalar(None, pa.string()))
 
-        def review_piece(t, start, keep=keep, dec=dec, score=score, has=has, cand=cand):
+        def review_piece(t, start, keep=keep, dec=dec, score=score, best=best, left_id=left_id):
             local = np.flatnonzero(~keep[start:start + t.num_rows])
             at = local + start
             out = _strip(t).take(pa.array(local, pa.int64()))
             out = out.append_column("_match_decision", pa.DictionaryArray.from_arrays(
                 pa.array(dec[at], pa.int8()), pa.array(REVIEW_DECISIONS)))
             out = out.append_column("_match_score", pa.array(score[at], pa.float64(),
-                                                             mask=~has[at]))
-            return out.append_column("_match_candidate", cand.take(pa.array(at, pa.int64())))
+                                                             mask=best[at] < 0))
+            has = best[at] >= 0
+            return out.append_column("_match_candidate", pc.if_else(
+                pa.array(has), left_id.take(pa.array(np.maximum(best[at], 0), pa.int64())).cast(
+                    pa.string()) if len(left_id) else pa.nulls(len(at), pa.string()),
+                pa.scalar(None, pa.string())))
 
         (staging / REVIEW_DIR).mkdir(exist_ok=True)
         (staging / MATCH_DIR).mkdir(exist_ok=True)

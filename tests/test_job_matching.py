@@ -241,9 +241,10 @@ def test_streamed_rewrite_writes_the_bytes_of_a_whole_table_rewrite(tmp_path):
     with pa.ipc.new_file(want, table.schema) as w:
         for batch in table.combine_chunks().to_batches(max_chunksize=rows):
             w.write_batch(batch)
-    for sizes in ([n], [7, 700, 1_900, 2_393], [1_000] * 5, [rows] * 9 + [392]):
+    wider = pa.concat_tables([table, table]).combine_chunks()  # buffers beyond the rows
+    for sizes in ([n], [7, 700, 1_900, 2_393], [1_000] * 5, [rows] * 9 + [392], [4_999, 1]):
         bounds = np.cumsum([0, *sizes])
-        pieces = [table.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        pieces = [wider.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
         got = pa.BufferOutputStream()
         with pa.ipc.new_file(got, table.schema) as w:
             for batch in _rebatched(pieces, rows):
