@@ -194,16 +194,23 @@ def _is_var(t: pa.DataType) -> bool:
             or pa.types.is_large_binary(t))
 
 
-def _lookahead(rest: pa.Table) -> int | None:
-    """The fewest leading rows of ``rest`` holding ``_PAD`` value bytes in every string/binary
-    column (looked for in doubling prefixes), or None when all of ``rest`` holds fewer."""
-    var = [i for i, f in enumerate(rest.schema) if _is_var(f.type)]
-    if not var:
+def _bytes(col) -> int:
+    return int(pc.sum(pc.binary_length(col)).as_py() or 0) if len(col) else 0
+
+
+def _lookahead(batch: pa.Table, rest: pa.Table) -> int | None:
+    """The fewest leading rows of ``rest`` holding, in every string/binary column, the bytes
+    that pad the column's data in ``batch`` to ``_PAD`` (looked for in doubling prefixes), or
+    None when all of ``rest`` holds fewer (the writer then stops at the end of the data)."""
+    need = {i: -_bytes(batch.column(i)) % _PAD for i, f in enumerate(batch.schema)
+            if _is_var(f.type)}
+    need = {i: n for i, n in need.items() if n}
+    if not need:
         return 0
     k = _PAD
     while True:
         head = rest.slice(0, k)
-        if all((pc.sum(pc.binary_length(head.column(i))).as_py() or 0) >= _PAD for i in var):
+        if all(_bytes(head.column(i)) >= n for i, n in need.items()):
             return min(k, rest.num_rows)
         if k >= rest.num_rows:
             return None
@@ -238,9 +245,10 @@ def _rebatched(tables, rows: int = OUTPUT_BATCH_ROWS):
         if queued == 0:
             return
         take = min(rows, queued)
+        head = pa.concat_tables(queue).slice(0, take)
         while True:  # the rows after the batch that the writer's padding reads
             rest = pa.concat_tables(queue).slice(take)
-            extra = _lookahead(rest) if rest.num_rows else None
+            extra = _lookahead(head, rest)
             if extra is not None or exhausted or not pull():
                 break
         queued_all = pa.concat_tables(queue)

@@ -236,7 +236,9 @@ def test_streamed_rewrite_writes_the_bytes_of_a_whole_table_rewrite(tmp_path):
     text = pa.array(words[pick].tolist(), mask=rng.random(n) < 0.1)
     table = pa.table({"id": pa.array(np.arange(n)), "text": text,
                       "code": pa.array(rng.integers(0, 3, n).astype(np.int8)).dictionary_encode(),
-                      "_m.name": pa.array(words[pick[::-1]].tolist())})
+                      "_m.name": pa.array(words[pick[::-1]].tolist()),
+                      "blank": pa.nulls(n, pa.string()),  # no bytes at all
+                      "early": pa.array(["early"] * 10 + [""] * (n - 10))})  # bytes then none
     want = pa.BufferOutputStream()
     with pa.ipc.new_file(want, table.schema) as w:
         for batch in table.combine_chunks().to_batches(max_chunksize=rows):
