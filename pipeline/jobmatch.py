@@ -34,6 +34,7 @@ import dataclasses
 import json
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -296,6 +297,51 @@ def _strip_file(path) -> None:
         _rewrite(path, path, lambda t, _start: _strip(t))
 
 
+class _ResidentsStrip:
+    """Drop the residents' carried columns while matching runs: the matching tasks read a hard
+    link of the staged file (the old inode, whatever the rewrite renames over the path), and a
+    thread rewrites the file meanwhile. Without hard links (another file system), the rewrite
+    waits for the matching (``start`` does nothing, ``finish`` rewrites)."""
+
+    def __init__(self, path: Path, work: Path):
+        self.path = path
+        self.read_path = path
+        self.seconds = 0.0
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        try:
+            os.link(path, work / "residents.arrow")
+            self.read_path = work / "residents.arrow"
+        except OSError:
+            pass
+
+    def _run(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            _strip_file(self.path)
+        except BaseException as exc:  # re-raised by finish()
+            self.error = exc
+        self.seconds = time.perf_counter() - t0
+
+    def start(self) -> None:
+        if self.read_path != self.path:
+            self.thread = threading.Thread(target=self._run, name="ikou-strip-residents",
+                                           daemon=True)
+            self.thread.start()
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+
+    def finish(self) -> None:
+        if self.thread is None:
+            self._run()
+        else:
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 def _strip(table: pa.Table) -> pa.Table:
     return table.drop_columns([c for c in table.column_names if c.startswith(CARRY)])
 
@@ -366,19 +412,28 @@ def run_matching(job, summary: dict[str, Any], staging: Path, beam_args=(),
     # every target in ONE pipeline: one element per target, linked by the engine in one call
     # on the staged files (memory-mapped; nothing copied to a work file)
     tasks = []
+    work.mkdir(parents=True, exist_ok=True)
+    strip = _ResidentsStrip(staged[RESIDENT_TARGET], work) if entries else None
+    read_from = {**staged, RESIDENT_TARGET: strip.read_path} if strip else staged
     for m in entries:
         folder = work / m.target
         folder.mkdir(parents=True, exist_ok=True)
         tasks.append(LinkTask(m.target, m.config, variant_map(m.config),
-                              _left_parts(job, m.config, staged),
+                              _left_parts(job, m.config, read_from),
                               _right_parts(m, staged[m.target]), str(folder)))
+    if strip is not None:
+        strip.start()  # overlaps the matching when the tasks read a hard link
     if tasks:
         options = PipelineOptions(list(beam_args))
         runner, _ = _runner_for(options)
         p = beam.Pipeline(runner=runner, options=options)
         _ = p | "Match" >> LinkTables(tasks)
-        result = p.run()
-        result.wait_until_finish()
+        try:
+            result = p.run()
+            result.wait_until_finish()
+        except BaseException:
+            strip.join()  # the caller removes the staging folder: no writer may be left
+            raise
         report["pipeline"] = {"pipelines": 1, "targets": [t.name for t in tasks],
                               "metrics": _counters(result)}
     timing["pipeline_s"] = time.perf_counter() - t_start
@@ -484,10 +539,11 @@ def run_matching(job, summary: dict[str, Any], staging: Path, beam_args=(),
         timing["targets"][m.target] = {
             "read_s": seconds["read"], "link_s": seconds["link"], "write_s": seconds["write"],
             "rewrite_s": time.perf_counter() - t_target}
-    if entries:
-        t_strip = time.perf_counter()
-        _strip_file(staged[RESIDENT_TARGET])
-        timing["strip_residents_s"] = time.perf_counter() - t_strip
+    if strip is not None:
+        t_wait = time.perf_counter()
+        strip.finish()
+        timing["strip_residents_s"] = strip.seconds
+        timing["strip_residents_wait_s"] = time.perf_counter() - t_wait
     shutil.rmtree(work, ignore_errors=True)  # copies of personal columns: never published
     timing["total_s"] = time.perf_counter() - t_start
     report["timing"] = {k: _rounded(v) for k, v in timing.items()}
