@@ -415,10 +415,13 @@ def run_matching(job, summary: dict[str, Any], staging: Path, beam_args=(),
     work.mkdir(parents=True, exist_ok=True)
     strip = _ResidentsStrip(staged[RESIDENT_TARGET], work) if entries else None
     read_from = {**staged, RESIDENT_TARGET: strip.read_path} if strip else staged
+    variants: dict[tuple, dict] = {}  # the variant tables, loaded once per distinct list
     for m in entries:
         folder = work / m.target
         folder.mkdir(parents=True, exist_ok=True)
-        tasks.append(LinkTask(m.target, m.config, variant_map(m.config),
+        if m.config.variants not in variants:
+            variants[m.config.variants] = variant_map(m.config)
+        tasks.append(LinkTask(m.target, m.config, variants[m.config.variants],
                               _left_parts(job, m.config, read_from),
                               _right_parts(m, staged[m.target]), str(folder)))
     if strip is not None:
