@@ -24,6 +24,7 @@ Measured in the same run:
     python -m benchmarks.bench_match            # full: 1,000,000 × 1,000,000
     python -m benchmarks.bench_match --quick    # 20,000 × 20,000
     python -m benchmarks.bench_match --beam-only [--quick]   # only the Beam row
+    python -m benchmarks.bench_match --job 1000000 [--town DIR]   # the job's matching
 """
 
 from __future__ import annotations
@@ -510,6 +511,75 @@ def measure_beam_link(n: int, shards: int = 16, beam_args=()) -> list[dict]:
              "peak_rss_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}]
 
 
+def measure_job_matching(n: int, town: str | None = None, seed: int = 7) -> list[dict]:
+    """The migration job's matching (``ikou.pipeline.jobmatch.run_matching``: every target in
+    one pipeline, staged files rewritten) beside the in-process engine's ``link`` on the same
+    staged tables, in one run. The town: ``ikou generate --residents n --seed seed
+    --key-error-share 0.05`` (all sources), or an existing one (``town``, a folder with
+    job.yaml). Staged once; matching runs on a copy. The links must be the engine's."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from ikou.pipeline import jobmatch
+    from ikou.pipeline.job import load_job, write_demo_job
+    from ikou.pipeline.run.job import stage_job, steps_for
+    from ikou.pipeline.manifest import file_digest
+    from ikou.pipeline.config.matching import variant_map
+    from ikou.pipeline.synth import ALL_SOURCES, generate_municipality
+    from ikou.transforms.match.engine import write_arrow
+    from ikou.transforms.match import read_parts
+
+    with tempfile.TemporaryDirectory(prefix="ikou-bench-jobmatch-") as tmp:
+        tmp = Path(tmp)
+        if town is None:
+            gen = generate_municipality(tmp / "town", n, seed, sources=ALL_SOURCES,
+                                        key_error_share=0.05)
+            write_demo_job(tmp / "town", gen.sources)
+            town = tmp / "town"
+        job = load_job(Path(town) / "job.yaml")
+        staging = tmp / "staging"
+        staging.mkdir()
+        summary, _ = stage_job(steps_for(job), [str(p.absolute()) for _, p in job.inputs],
+                               str(staging), [file_digest(str(p))[0] for _, p in job.inputs])
+        outs = summary["outputs"]
+        staged = {t.name: Path(outs[f"{t.name}.arrow"]["path"]) for t in job.targets}
+        staged.update({r.source: Path(outs[f"reference/{r.source}.arrow"]["path"])
+                       for r in job.references})
+        # the engine in this process on the tables the job reads (before the rewrite)
+        engine, inproc_links = {}, {}
+        for m in job.matching:
+            left = read_parts(jobmatch._left_parts(job, m.config, staged))
+            right = read_parts(jobmatch._right_parts(m, staged[m.target]))
+            variants = variant_map(m.config)
+            t0 = time.perf_counter()
+            res = link(m.config, left, right, variants)
+            engine[m.target] = time.perf_counter() - t0
+            write_arrow(res.links, tmp / f"{m.target}.links.arrow")
+            inproc_links[m.target] = (tmp / f"{m.target}.links.arrow").read_bytes()
+            del left, right, res
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t0 = time.perf_counter()
+        report = jobmatch.run_matching(job, summary, staging)
+        total = time.perf_counter() - t0
+        for target, data in inproc_links.items():
+            if (staging / "match" / f"{target}.links.arrow").read_bytes() != data:
+                raise AssertionError(f"{target}: the job's links differ from the engine's")
+        shutil.rmtree(staging, ignore_errors=True)
+    timing = report["timing"]
+    engine_s = sum(engine.values())
+    return [{"benchmark": "match", "case": f"the migration job's matching, {n:,} residents "
+                                           f"({len(engine)} targets, one pipeline)",
+             "impl": KERNEL_IMPL, "value": round(total, 2), "unit": "s (wall)",
+             "inprocess_link_s": round(engine_s, 2), "ratio": round(total / engine_s, 2),
+             "pipeline_s": timing["pipeline_s"],
+             "targets": {t: {**timing["targets"][t], "inprocess_link_s": round(engine[t], 3)}
+                         for t in engine},
+             "strip_residents_s": timing["strip_residents_s"], "same_links_as_inprocess": True,
+             "peak_rss_MB_before_matching": round(rss_before / 1024),
+             "peak_rss_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}]
+
+
 def run(quick: bool = False, beam_only: bool = False) -> list[dict]:
     if beam_only:
         return measure_beam_link(20_000 if quick else 1_000_000)
@@ -526,8 +596,13 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--beam-only", action="store_true",
                         help="only the linkage through Beam beside the in-process engine")
+    parser.add_argument("--job", type=int, default=None, metavar="RESIDENTS",
+                        help="only the migration job's matching beside the engine")
+    parser.add_argument("--town", default=None, help="with --job: an existing generated town")
     args = parser.parse_args(argv)
-    for row in run(args.quick, args.beam_only):
+    rows = (measure_job_matching(args.job, args.town) if args.job is not None
+            else run(args.quick, args.beam_only))
+    for row in rows:
         print(json.dumps(row, ensure_ascii=False))
 
 

@@ -14,8 +14,10 @@ the left key are set here (left: ``atena_no``; right: the staged row).
 1. While mapping, the legacy columns a configuration compares are carried next to the standard
    columns as ``_m.<column>`` (:class:`CarryingMapper`), for the resident target and each
    matched target.
-2. After reconciliation, :func:`run_matching` runs :class:`ikou.transforms.match.beam.MatchRecords`
-   on Beam over the staged files and rewrites each matched target: a record linked by key keeps
+2. After reconciliation, :func:`run_matching` runs ONE Beam pipeline for all targets
+   (:class:`ikou.transforms.match.beam.LinkTables`: one element per target, each linked by the
+   engine in one call, its model estimated once, reading the staged files memory-mapped) and
+   then rewrites each matched target: a record linked by key keeps
    its 宛名番号; one linked by a fuzzy ``match`` carries the resolved 宛名番号 and keeps the
    original value in ``_<key>_original`` (null: the key was kept; ``""``: it was blank);
    every other record (``possible``, or no link) leaves
@@ -32,15 +34,15 @@ import dataclasses
 import json
 import os
 import shutil
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from apache_beam.options.pipeline_options import PipelineOptions
 
 from ikou.pipeline.config.matching import (
     MatchConfig,
@@ -49,11 +51,17 @@ from ikou.pipeline.config.matching import (
     variant_map,
 )
 from ikou.pipeline.errors import ReconciliationError
-from ikou.pipeline.run.beam import runner_for
+from ikou.pipeline.run.beam import run_pipeline
 from ikou.pipeline.run.match import accuracy
 from ikou.transforms.decode.outputs import OUTPUT_BATCH_ROWS
-from ikou.transforms.match.beam import SUMMARY_FILE, MatchRecords, required_columns
-from ikou.transforms.match.engine import write_arrow
+from ikou.transforms.match.beam import (
+    SUMMARY_FILE,
+    LinkTables,
+    LinkTask,
+    TablePart,
+    read_parts,
+    required_columns,
+)
 
 __all__ = ["CARRY", "CarryingMapper", "MatchEntry", "carried_columns", "original_field",
            "parse_matching", "run_matching"]
@@ -63,6 +71,7 @@ RESIDENT_TARGET = "juki"
 LEFT_KEY = "atena_no"
 REVIEW_DIR = "review"
 MATCH_DIR = "match"
+REVIEW_DECISIONS = ("match", "possible", "none")
 
 
 @dataclass(frozen=True)
@@ -182,6 +191,161 @@ def _write(table: pa.Table, path) -> None:
     os.replace(tmp, path)
 
 
+_PAD = 64  # the IPC writer writes a sliced value buffer up to 64-byte padding when it can
+
+
+def _is_var(t: pa.DataType) -> bool:
+    return (pa.types.is_string(t) or pa.types.is_binary(t) or pa.types.is_large_string(t)
+            or pa.types.is_large_binary(t))
+
+
+def _bytes(col) -> int:
+    return int(pc.sum(pc.binary_length(col)).as_py() or 0) if len(col) else 0
+
+
+def _lookahead(batch: pa.Table, rest: pa.Table) -> int | None:
+    """The fewest leading rows of ``rest`` holding, in every string/binary column, the bytes
+    that pad the column's data in ``batch`` to ``_PAD`` (looked for in doubling prefixes), or
+    None when all of ``rest`` holds fewer (the writer then stops at the end of the data)."""
+    need = {i: -_bytes(batch.column(i)) % _PAD for i, f in enumerate(batch.schema)
+            if _is_var(f.type)}
+    need = {i: n for i, n in need.items() if n}
+    if not need:
+        return 0
+    k = _PAD
+    while True:
+        head = rest.slice(0, k)
+        if all(_bytes(head.column(i)) >= n for i, n in need.items()):
+            return min(k, rest.num_rows)
+        if k >= rest.num_rows:
+            return None
+        k *= 2
+
+
+def _rebatched(tables, rows: int = OUTPUT_BATCH_ROWS):
+    """Tables (in order) → record batches of ``rows`` rows (the last one shorter): the bytes
+    :func:`_write` writes for their concatenation, with about one batch in memory at a time.
+
+    ``_write`` slices one combined table; the IPC writer writes a slice's string data up to
+    64-byte padding, i.e. the next rows' first bytes, so a batch is cut from its rows plus the
+    following rows that hold those bytes (or all that follow)."""
+    it = iter(tables)
+    queue: list[pa.Table] = []  # input not yet written, in order (slices, not copies)
+    queued = 0
+    exhausted = False
+
+    def pull() -> bool:
+        nonlocal queued, exhausted
+        for t in it:
+            if t.num_rows:
+                queue.append(t)
+                queued += t.num_rows
+                return True
+        exhausted = True
+        return False
+
+    while True:
+        while queued < rows and pull():
+            pass
+        if queued == 0:
+            return
+        take = min(rows, queued)
+        head = pa.concat_tables(queue).slice(0, take)
+        while True:  # the rows after the batch that the writer's padding reads
+            rest = pa.concat_tables(queue).slice(take)
+            extra = _lookahead(head, rest)
+            if extra is not None or exhausted or not pull():
+                break
+        queued_all = pa.concat_tables(queue)
+        upto = take + (rest.num_rows if extra is None else extra)
+        window = queued_all.slice(0, upto)  # copied: its buffers end where its rows do
+        window = pa.concat_tables([window, window.slice(0, 0)]).combine_chunks()
+        yield from window.slice(0, take).to_batches()
+        rest = queued_all.slice(take)
+        queue = [rest] if rest.num_rows else []
+        queued = rest.num_rows
+
+
+def _rewrite(src, dest, piece) -> int:
+    """Write ``piece(table, first row)`` of each record batch of the Arrow IPC file ``src``
+    (read from the file, not memory-mapped: never the whole table in memory) to ``dest`` (a new
+    file, then renamed; ``dest`` may be ``src``); the bytes ``_write`` gives for the
+    concatenation of the pieces. Returns the rows written."""
+    written = 0
+    with pa.OSFile(str(src)) as fh:
+        reader = pa.ipc.open_file(fh)
+        schema = piece(reader.schema.empty_table(), 0).schema
+
+        def pieces():
+            start = 0
+            for i in range(reader.num_record_batches):
+                t = pa.Table.from_batches([reader.get_batch(i)])
+                yield piece(t, start)
+                start += t.num_rows
+
+        tmp = f"{dest}.tmp"
+        with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, schema) as w:
+            for batch in _rebatched(pieces()):
+                w.write_batch(batch)
+                written += batch.num_rows
+    os.replace(tmp, dest)
+    return written
+
+
+def _strip_file(path) -> None:
+    """Drop the carried ``_m.`` columns of an Arrow IPC file, batch by batch (the big residents'
+    table is never held whole); same bytes as ``_write(_strip(_read(path)))``."""
+    with pa.memory_map(str(path)) as src:
+        names = pa.ipc.open_file(src).schema.names
+    if any(c.startswith(CARRY) for c in names):
+        _rewrite(path, path, lambda t, _start: _strip(t))
+
+
+class _ResidentsStrip:
+    """Drop the residents' carried columns while matching runs: the matching tasks read a hard
+    link of the staged file (the old inode, whatever the rewrite renames over the path), and a
+    thread rewrites the file meanwhile. Without hard links (another file system), the rewrite
+    waits for the matching (``start`` does nothing, ``finish`` rewrites)."""
+
+    def __init__(self, path: Path, work: Path):
+        self.path = path
+        self.read_path = path
+        self.seconds = 0.0
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        try:
+            os.link(path, work / "residents.arrow")
+            self.read_path = work / "residents.arrow"
+        except OSError:
+            pass
+
+    def _run(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            _strip_file(self.path)
+        except BaseException as exc:  # re-raised by finish()
+            self.error = exc
+        self.seconds = time.perf_counter() - t0
+
+    def start(self) -> None:
+        if self.read_path != self.path:
+            self.thread = threading.Thread(target=self._run, name="ikou-strip-residents",
+                                           daemon=True)
+            self.thread.start()
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+
+    def finish(self) -> None:
+        if self.thread is None:
+            self._run()
+        else:
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 def _strip(table: pa.Table) -> pa.Table:
     return table.drop_columns([c for c in table.column_names if c.startswith(CARRY)])
 
@@ -190,18 +354,21 @@ def _carried(table: pa.Table, cols) -> dict[str, pa.Array]:
     return {c: table.column(CARRY + c).combine_chunks() for c in cols}
 
 
-def _left_table(job, cfg, staged_paths) -> pa.Table:
-    """Residents + reference sources: atena_no and the compared legacy columns."""
+def _left_parts(job, cfg, staged_paths) -> tuple[TablePart, ...]:
+    """Residents + reference sources: atena_no and the compared legacy columns (the residents'
+    carried ``_m.`` columns, the references' own), in that order."""
     cols = _legacy_columns(cfg, "left")
-    parts = []
-    juki = _read(staged_paths[RESIDENT_TARGET])
-    parts.append(pa.table({LEFT_KEY: juki.column(LEFT_KEY).combine_chunks(),
-                           **_carried(juki, cols)}))
-    for ref in job.references:
-        t = _read(staged_paths[ref.source])
-        parts.append(pa.table({LEFT_KEY: t.column(LEFT_KEY).combine_chunks().cast(pa.string()),
-                               **{c: t.column(c).combine_chunks() for c in cols}}))
-    return pa.concat_tables(parts, promote_options="permissive").combine_chunks()
+    parts = [TablePart(str(staged_paths[RESIDENT_TARGET]),
+                       ((LEFT_KEY, LEFT_KEY), *((c, CARRY + c) for c in cols)))]
+    parts += [TablePart(str(staged_paths[ref.source]),
+                        ((LEFT_KEY, LEFT_KEY), *((c, c) for c in cols)),
+                        ((LEFT_KEY, pa.string()),)) for ref in job.references]
+    return tuple(parts)
+
+
+def _right_parts(m: MatchEntry, path) -> tuple[TablePart, ...]:
+    cols = _legacy_columns(m.config, "right")
+    return (TablePart(str(path), ((m.key, m.key), *((c, CARRY + c) for c in cols))),)
 
 
 def _truth_by_row(truth_path, table: pa.Table, files) -> tuple[dict[int, str], int]:
@@ -225,6 +392,12 @@ def _truth_by_row(truth_path, table: pa.Table, files) -> tuple[dict[int, str], i
             quarantined)
 
 
+def _rounded(v):
+    if isinstance(v, dict):
+        return {k: _rounded(x) for k, x in v.items()}
+    return round(v, 3)
+
+
 def run_matching(job, summary: dict[str, Any], staging: Path, beam_args=(),
                  truth: str | os.PathLike | None = None) -> dict[str, Any]:
     """Match every configured target against the residents and rewrite the staged files (see
@@ -238,25 +411,43 @@ def run_matching(job, summary: dict[str, Any], staging: Path, beam_args=(),
     problems: list[str] = []
     by_target = {t.name: t for t in job.targets}
     work = staging / ".match"
+    t_start = time.perf_counter()
+    timing: dict[str, Any] = {"targets": {}}
+    # every target in ONE pipeline: one element per target, linked by the engine in one call
+    # on the staged files (memory-mapped; nothing copied to a work file)
+    tasks = []
+    work.mkdir(parents=True, exist_ok=True)
+    strip = _ResidentsStrip(staged[RESIDENT_TARGET], work) if entries else None
+    read_from = {**staged, RESIDENT_TARGET: strip.read_path} if strip else staged
+    variants: dict[tuple, dict] = {}  # the variant tables, loaded once per distinct list
     for m in entries:
+        folder = work / m.target
+        folder.mkdir(parents=True, exist_ok=True)
+        if m.config.variants not in variants:
+            variants[m.config.variants] = variant_map(m.config)
+        tasks.append(LinkTask(m.target, m.config, variants[m.config.variants],
+                              _left_parts(job, m.config, read_from),
+                              _right_parts(m, staged[m.target]), str(folder)))
+    if strip is not None:
+        strip.start()  # overlaps the matching when the tasks read a hard link
+    if tasks:
+        try:
+            info = run_pipeline(lambda p: p | "Match" >> LinkTables(tasks), beam_args)
+        except BaseException:
+            if strip is not None:
+                strip.join()  # the caller removes the staging folder: no writer may be left
+            raise
+        report["pipeline"] = {"pipelines": 1, "targets": [t.name for t in tasks],
+                              "metrics": info["metrics"]}
+    timing["pipeline_s"] = time.perf_counter() - t_start
+    for m in entries:
+        t_target = time.perf_counter()
         cfg, target = m.config, by_target[m.target]
+        folder = work / m.target
         right = _read(staged[m.target])
         n = right.num_rows
-        cols = _legacy_columns(cfg, "right")
-        rtab = pa.table({m.key: right.column(m.key).combine_chunks(), **_carried(right, cols)})
-        left = _left_table(job, cfg, staged)
-        folder = work / m.target
-        (folder / "out").mkdir(parents=True, exist_ok=True)
-        write_arrow(left, folder / "left.arrow")
-        write_arrow(rtab, folder / "right.arrow")
-        options = PipelineOptions(list(beam_args))
-        runner, _ = runner_for(options)
-        p = beam.Pipeline(runner=runner, options=options)
-        _ = p | f"Match_{m.target}" >> MatchRecords(
-            cfg, variant_map(cfg), folder / "left.arrow", folder / "right.arrow", folder / "out")
-        p.run().wait_until_finish()
-        match_summary = json.loads((folder / "out" / SUMMARY_FILE).read_text(encoding="utf-8"))
-        links = _read(folder / "out" / "links.arrow")
+        match_summary = json.loads((folder / SUMMARY_FILE).read_text(encoding="utf-8"))
+        links = _read(folder / "links.arrow")
         rows = links.column("right_row").to_numpy()
         method = links.column("method").combine_chunks().indices.to_numpy()  # 0 key, 1 fuzzy
         decision = links.column("decision").combine_chunks().indices.to_numpy()  # 0 match
@@ -277,69 +468,88 @@ def run_matching(job, summary: dict[str, Any], staging: Path, beam_args=(),
                 was = pc.fill_null(was, "")
             original = pc.if_else(mask, was, original)
             new_key = pc.if_else(mask, cand, new_key)
-        base = _strip(right)
-        base = base.set_column(base.column_names.index(m.key), base.schema.field(m.key),
-                               new_key)
-        kept = base.filter(pa.array(keep))
-        kept = kept.append_column(original_field(base.schema, m.key),
-                                  original.filter(pa.array(keep)))
+        keep_arr = pa.array(keep)
+        key_at = _strip(right.schema.empty_table()).column_names.index(m.key)
+
+        def kept_piece(t, start, keep_arr=keep_arr, new_key=new_key, original=original,
+                       key=m.key, key_at=key_at):
+            t = _strip(t)
+            k = keep_arr.slice(start, t.num_rows)
+            t = t.set_column(key_at, t.schema.field(key), new_key.slice(start, t.num_rows))
+            return t.filter(k).append_column(original_field(t.schema, key),
+                                             original.slice(start, t.num_rows).filter(k))
+
         # review: what matching could not resolve, with its best candidate when there is one
         best = np.full(n, -1, np.int64)
         best[rows] = np.arange(len(rows))
-        rev_rows = np.flatnonzero(~keep)
-        rb = best[rev_rows]
-        has = rb >= 0
-        review = _strip(right).take(pa.array(rev_rows, pa.int64()))
-        dec = np.where(has, decision[np.maximum(rb, 0)], 2)
-        review = review.append_column("_match_decision", pa.DictionaryArray.from_arrays(
-            pa.array(dec, pa.int8()), pa.array(["match", "possible", "none"])))
-        score = links.column("score").to_numpy()
-        review = review.append_column("_match_score", pa.array(
-            np.where(has, score[np.maximum(rb, 0)], np.nan), pa.float64(), mask=~has))
-        review = review.append_column("_match_candidate", pc.if_else(
-            pa.array(has), left_id.take(pa.array(np.maximum(rb, 0), pa.int64())).cast(
-                pa.string()) if len(left_id) else pa.nulls(len(rb), pa.string()),
-            pa.scalar(None, pa.string())))
-        _write(kept, staged[m.target])
+        dec = np.full(n, 2, np.int8)
+        dec[rows] = decision
+        score = np.full(n, np.nan)
+        score[rows] = links.column("score").to_numpy()
+
+        def review_piece(t, start, keep=keep, dec=dec, score=score, best=best, left_id=left_id):
+            local = np.flatnonzero(~keep[start:start + t.num_rows])
+            at = local + start
+            out = _strip(t).take(pa.array(local, pa.int64()))
+            out = out.append_column("_match_decision", pa.DictionaryArray.from_arrays(
+                pa.array(dec[at], pa.int8()), pa.array(REVIEW_DECISIONS)))
+            out = out.append_column("_match_score", pa.array(score[at], pa.float64(),
+                                                             mask=best[at] < 0))
+            has = best[at] >= 0
+            return out.append_column("_match_candidate", pc.if_else(
+                pa.array(has), left_id.take(pa.array(np.maximum(best[at], 0), pa.int64())).cast(
+                    pa.string()) if len(left_id) else pa.nulls(len(at), pa.string()),
+                pa.scalar(None, pa.string())))
+
         (staging / REVIEW_DIR).mkdir(exist_ok=True)
         (staging / MATCH_DIR).mkdir(exist_ok=True)
         rpath = staging / REVIEW_DIR / f"{m.target}.arrow"
-        _write(review, rpath)
+        n_review = _rewrite(staged[m.target], rpath, review_piece)
+        n_kept = _rewrite(staged[m.target], staged[m.target], kept_piece)
         lpath = staging / MATCH_DIR / f"{m.target}.links.arrow"
-        shutil.copy(folder / "out" / "links.arrow", lpath)
+        shutil.copy(folder / "links.arrow", lpath)
         name = f"{m.target}.arrow"
-        outs[name]["rows"] = kept.num_rows
-        summary["sources"][target.source]["outputs"][name]["rows"] = kept.num_rows
+        outs[name]["rows"] = n_kept
+        summary["sources"][target.source]["outputs"][name]["rows"] = n_kept
         outs[f"{REVIEW_DIR}/{m.target}.arrow"] = {
-            "path": str(rpath), "kind": "review", "rows": review.num_rows,
+            "path": str(rpath), "kind": "review", "rows": n_review,
             "source": target.source, "role": "review"}
         outs[f"{MATCH_DIR}/{m.target}.links.arrow"] = {
             "path": str(lpath), "kind": "links", "rows": links.num_rows,
             "source": target.source, "role": "match"}
         s = summary["sources"][target.source]
-        rec = {"data_records": s["data_records"], "standard_rows": kept.num_rows,
-               "review": review.num_rows, "quarantined": s["data_quarantined"]}
-        rec["ok"] = rec["data_records"] == kept.num_rows + review.num_rows + rec["quarantined"]
+        rec = {"data_records": s["data_records"], "standard_rows": n_kept,
+               "review": n_review, "quarantined": s["data_quarantined"]}
+        rec["ok"] = rec["data_records"] == n_kept + n_review + rec["quarantined"]
         if not rec["ok"]:
             problems.append(f"{target.source}: data records read ({rec['data_records']}) != "
-                            f"standard rows ({kept.num_rows}) + review ({review.num_rows}) + "
+                            f"standard rows ({n_kept}) + review ({n_review}) + "
                             f"quarantined ({rec['quarantined']})")
         report["reconciliation"][target.source] = rec
         entry = {"config": str(m.config_path), "key": m.key, "counts": match_summary["counts"],
-                 "resolved": int(fuzzy.sum()), "review": review.num_rows,
+                 "resolved": int(fuzzy.sum()), "review": n_review,
                  "model_notes": match_summary["model"]["notes"]}
         if truth is not None:
             files = [p.name for p in job.sources[target.source].inputs]
             by_row, quarantined = _truth_by_row(truth, right, files)
+            left_ids = read_parts(tuple(dataclasses.replace(
+                part, columns=part.columns[:1]) for part in _left_parts(job, cfg, staged)))
             entry["accuracy"] = accuracy(links, by_row, list(range(n)),
-                                         left.column(LEFT_KEY).to_pylist())
+                                         left_ids.column(LEFT_KEY).to_pylist())
             entry["accuracy"]["quarantined_right_records"] = quarantined
         report["targets"][m.target] = entry
-    if entries:
-        juki = _read(staged[RESIDENT_TARGET])
-        if any(c.startswith(CARRY) for c in juki.column_names):
-            _write(_strip(juki), staged[RESIDENT_TARGET])
+        seconds = match_summary["seconds"]
+        timing["targets"][m.target] = {
+            "read_s": seconds["read"], "link_s": seconds["link"], "write_s": seconds["write"],
+            "rewrite_s": time.perf_counter() - t_target}
+    if strip is not None:
+        t_wait = time.perf_counter()
+        strip.finish()
+        timing["strip_residents_s"] = strip.seconds
+        timing["strip_residents_wait_s"] = time.perf_counter() - t_wait
     shutil.rmtree(work, ignore_errors=True)  # copies of personal columns: never published
+    timing["total_s"] = time.perf_counter() - t_start
+    report["timing"] = {k: _rounded(v) for k, v in timing.items()}
     if problems:
         raise ReconciliationError(problems)
     return report

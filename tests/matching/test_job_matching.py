@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import apache_beam as beam
 import pyarrow as pa
 import pytest
 
@@ -143,3 +144,118 @@ def test_matching_entries_are_checked_when_the_job_loads(town, capsys):
     rc = main(["run", str(path), "--out", str(town.parent / "never")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "no column 'yubin'" in err[0]
+
+
+def test_all_targets_are_matched_in_one_pipeline(town, result, tmp_path, monkeypatch):
+    """One Beam pipeline links every target (one element each, the model estimated once per
+    target), and its links are the in-process engine's on the same tables."""
+    section = result.manifest["matching"]
+    assert section["pipeline"]["pipelines"] == 1
+    assert sorted(section["pipeline"]["targets"]) == sorted(MATCHED)
+    assert section["pipeline"]["metrics"]["match_tasks"] == len(MATCHED)
+    timing = section["timing"]
+    assert set(timing["targets"]) == set(MATCHED)
+    assert timing["total_s"] >= timing["pipeline_s"] > 0
+    for target, notes in ((t, section["targets"][t]["model_notes"]) for t in MATCHED):
+        assert len([n for n in notes if n.startswith("m from")]) == 1, (target, notes)
+    # count the pipelines a run starts (the real run, observed)
+    runs = []
+    real_run = beam.Pipeline.run
+
+    def counting_run(self, *args, **kwargs):
+        runs.append(self)
+        return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(beam.Pipeline, "run", counting_run)
+    again = run_job(town / "job.yaml", tmp_path / "out", data_docs=False)
+    assert len(runs) == 2  # staging, then matching: one pipeline for all targets
+    for target in MATCHED:  # same links whatever the run
+        a = (result.current / "match" / f"{target}.links.arrow").read_bytes()
+        assert (again.current / "match" / f"{target}.links.arrow").read_bytes() == a
+
+
+def test_job_links_equal_the_in_process_engine(town, tmp_path):
+    """Staged files → run_matching's links of each target are byte-identical to the engine's
+    ``link`` in this process on the same tables (read from the staged files before they are
+    rewritten), and the rewritten staged files reconcile."""
+    from ikou.pipeline.job import load_job
+    from ikou.pipeline.steps.matching import LEFT_KEY, run_matching
+    from ikou.pipeline.run.job import stage_job, steps_for
+    from ikou.pipeline.manifest import file_digest
+    from ikou.pipeline.config.matching import link, variant_map
+    from ikou.transforms.match.engine import write_arrow
+
+    job = load_job(town / "job.yaml")
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    summary, _ = stage_job(steps_for(job), [str(p.absolute()) for _, p in job.inputs],
+                           str(staging), [file_digest(str(p))[0] for _, p in job.inputs])
+    staged = {t.name: summary["outputs"][f"{t.name}.arrow"]["path"] for t in job.targets}
+    ref = {r.source: summary["outputs"][f"reference/{r.source}.arrow"]["path"]
+           for r in job.references}
+    expected = {}
+    for m in job.matching:
+        juki = _read(Path(staged["juki"]))
+        lcols = sorted({f.left for f in m.config.fields}
+                       | {p.left for r in m.config.blocking for p in r if p.field is None})
+        rcols = sorted({f.right for f in m.config.fields}
+                       | {p.right for r in m.config.blocking for p in r if p.field is None})
+        parts = [pa.table({LEFT_KEY: juki.column(LEFT_KEY),
+                           **{c: juki.column("_m." + c) for c in lcols}})]
+        for path in ref.values():
+            t = _read(Path(path))
+            parts.append(pa.table({LEFT_KEY: t.column(LEFT_KEY).cast(pa.string()),
+                                   **{c: t.column(c) for c in lcols}}))
+        left = pa.concat_tables(parts, promote_options="permissive").combine_chunks()
+        right_std = _read(Path(staged[m.target]))
+        right = pa.table({m.key: right_std.column(m.key),
+                          **{c: right_std.column("_m." + c) for c in rcols}})
+        res = link(m.config, left, right, variant_map(m.config))
+        write_arrow(res.links, tmp_path / f"{m.target}.links.arrow")
+        expected[m.target] = (tmp_path / f"{m.target}.links.arrow").read_bytes()
+    report = run_matching(job, summary, staging)
+    assert report["pipeline"]["pipelines"] == 1
+    for target, data in expected.items():
+        assert (staging / "match" / f"{target}.links.arrow").read_bytes() == data, target
+        assert report["reconciliation"][MATCHED[target][0]]["ok"]
+
+
+def test_streamed_rewrite_writes_the_bytes_of_a_whole_table_rewrite(tmp_path):
+    """The residents' carried columns are dropped batch by batch (never the whole table in
+    memory) and the file is byte-identical to writing the whole stripped table at once —
+    also with runs of empty strings and nulls, and input batches of any size."""
+    import numpy as np
+
+    from ikou.pipeline.steps.matching import _rebatched, _strip_file, _write
+
+    rng = np.random.default_rng(5)
+    n, rows = 5_000, 512
+    words = np.array(["", "a", "髙橋", "xyz" * 30, "ｶﾅ"], dtype=object)
+    pick = rng.integers(0, len(words), n)
+    pick[1_000:2_600] = 0  # more than a batch of empty strings
+    text = pa.array(words[pick].tolist(), mask=rng.random(n) < 0.1)
+    table = pa.table({"id": pa.array(np.arange(n)), "text": text,
+                      "code": pa.array(rng.integers(0, 3, n).astype(np.int8)).dictionary_encode(),
+                      "_m.name": pa.array(words[pick[::-1]].tolist()),
+                      "blank": pa.nulls(n, pa.string()),  # no bytes at all
+                      "early": pa.array(["early"] * 10 + [""] * (n - 10))})  # bytes then none
+    want = pa.BufferOutputStream()
+    with pa.ipc.new_file(want, table.schema) as w:
+        for batch in table.combine_chunks().to_batches(max_chunksize=rows):
+            w.write_batch(batch)
+    wider = pa.concat_tables([table, table]).combine_chunks()  # buffers beyond the rows
+    for sizes in ([n], [7, 700, 1_900, 2_393], [1_000] * 5, [rows] * 9 + [392], [4_999, 1]):
+        bounds = np.cumsum([0, *sizes])
+        pieces = [wider.slice(a, b - a) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        got = pa.BufferOutputStream()
+        with pa.ipc.new_file(got, table.schema) as w:
+            for batch in _rebatched(pieces, rows):
+                w.write_batch(batch)
+        assert got.getvalue().to_pybytes() == want.getvalue().to_pybytes(), sizes
+    # the file rewrite: same bytes as the whole-table rewrite of the same file
+    big = pa.concat_tables([table] * 30)
+    _write(big, tmp_path / "a.arrow")
+    _write(big, tmp_path / "b.arrow")
+    _write(big.drop_columns(["_m.name"]), tmp_path / "want.arrow")
+    _strip_file(tmp_path / "b.arrow")
+    assert (tmp_path / "b.arrow").read_bytes() == (tmp_path / "want.arrow").read_bytes()

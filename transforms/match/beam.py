@@ -22,15 +22,21 @@
 Everything that decides anything is a function of :mod:`ikou.transforms.match.engine`, the same the
 in-process engine (``ikou.pipeline.config.matching.link``) runs: the Beam path gives the same links, and
 the same bytes whatever the runner, the number of workers or shards. Shard hashes are computed
-from the values' UTF-8 bytes (never Python's randomised ``hash``). One deliberate difference:
-when EM has to estimate m from more than ``em_max_pairs`` candidates, the in-process engine
-samples them, the Beam path uses all their comparison patterns (EM runs on unique patterns).
+from the values' UTF-8 bytes (never Python's randomised ``hash``). EM (when m cannot come from
+the key pairs) runs on the comparison patterns of all candidates in both paths.
+
+:class:`LinkTables` is the other shape, for several matchings at once (the migration job's
+targets): one element per matching, each linked by the engine in one call on its whole tables
+(read from Arrow IPC files, columns chosen and renamed, several files concatenated) — no
+slicing, shuffling or pickling of records; the model is estimated once per matching. Its
+outputs are the engine's, so they equal :class:`MatchRecords`' for the same tables.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 
 import apache_beam as beam
@@ -52,12 +58,16 @@ __all__ = [
     "InputSlice",
     "KeyLinkage",
     "LinkRecords",
+    "LinkTables",
+    "LinkTask",
     "MatchRecords",
     "PrepareSides",
     "ShardSides",
+    "TablePart",
     "WriteLinks",
     "check_columns",
     "plan_slices",
+    "read_parts",
     "right_casts",
     "shard_of",
 ]
@@ -743,3 +753,92 @@ class MatchRecords(beam.PTransform):
         return (parts, model, pre) | "WriteLinks" >> WriteLinks(
             cfg, self.n_left, self.n_right, self.paths, self.out_dir)
 
+
+
+# --- several matchings, each in one call of the engine ------------------------------------------
+
+
+@dataclass(frozen=True)
+class TablePart:
+    """Columns of one Arrow IPC file that make (part of) one side's table: ``columns`` is
+    ``((table column, file column), ...)``; ``casts`` ``((table column, type), ...)``."""
+
+    path: str
+    columns: tuple[tuple[str, str], ...]
+    casts: tuple[tuple[str, pa.DataType], ...] = ()
+
+
+def read_parts(parts) -> pa.Table:
+    """One side's table: each part's columns (memory-mapped; a column copied only when it has
+    several chunks or is cast), the parts concatenated (types promoted) in the given order."""
+    tables = []
+    for part in parts:
+        src = _open(part.path).read_all()
+        casts = dict(part.casts)
+        cols = {}
+        for name, column in part.columns:
+            if column not in src.column_names:
+                raise MatchConfigError(f"{part.path}: no column {column!r}")
+            col = src.column(column)
+            arr = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+            cols[name] = arr.cast(casts[name]) if name in casts else arr
+        tables.append(pa.table(cols))
+    if len(tables) == 1:
+        return tables[0]
+    return pa.concat_tables(tables, promote_options="permissive").combine_chunks()
+
+
+@dataclass(frozen=True)
+class LinkTask:
+    """One matching of :class:`LinkTables`: its configuration and variant map, the parts of
+    both sides' tables and the folder its outputs go to."""
+
+    name: str
+    cfg: object
+    variants: dict
+    left: tuple[TablePart, ...]
+    right: tuple[TablePart, ...]
+    out_dir: str
+
+
+class _LinkTaskFn(beam.DoFn):
+    def __init__(self):
+        self.tasks = Metrics.counter(_NS, "match_tasks")
+        self.records = Metrics.counter(_NS, "match_records_read")
+
+    def process(self, task: LinkTask):
+        t0 = time.perf_counter()
+        left, right = read_parts(task.left), read_parts(task.right)
+        for side, table in ((LEFT, left), (RIGHT, right)):
+            check_columns(task.cfg, side, table.schema, f"{task.name} ({side})")
+        t1 = time.perf_counter()
+        result = lk.link(task.cfg, left, right, task.variants)
+        t2 = time.perf_counter()
+        summary = lk.write_outputs(result, task.out_dir)
+        t3 = time.perf_counter()
+        summary["seconds"] = {"read": t1 - t0, "link": t2 - t1, "write": t3 - t2}
+        with open(os.path.join(task.out_dir, SUMMARY_FILE), "w", encoding="utf-8") as fh:
+            json.dump(summary, fh, ensure_ascii=False, indent=1)
+        self.tasks.inc()
+        self.records.inc(left.num_rows + right.num_rows)
+        yield task.name, summary["counts"]
+
+
+class LinkTables(beam.PTransform):
+    """Several matchings in one pipeline: ``LinkTask`` elements (one per matching, each a
+    whole table pair: never one record) → ``(name, counts)``; each task's ``links.arrow``,
+    ``review.arrow``, ``unmatched.arrow`` and ``match-summary.json`` (with the seconds spent
+    reading, linking and writing) go to its ``out_dir``. The engine (:func:`lk.link`) links
+    each pair in one call: the bytes are the in-process engine's whatever the runner."""
+
+    def __init__(self, tasks):
+        super().__init__()
+        self.tasks = list(tasks)
+        names = [t.name for t in self.tasks]
+        if len(set(names)) != len(names):
+            raise MatchConfigError(f"matching names must be unique: {names}")
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "Tasks" >> beam.Create(self.tasks)
+                | "Link" >> beam.ParDo(_LinkTaskFn()))

@@ -119,7 +119,7 @@ class MatchConfig:
     max_iterations: int = 40
     tolerance: float = 1e-5
     u_random_pairs: int = 200_000
-    em_max_pairs: int = 2_000_000
+    em_max_pairs: int = 2_000_000  # accepted, unused: EM runs on all candidates' patterns
     max_block_pairs: int = 10_000
     expected_match_rate: float = 1.0
     seed: int = 0
@@ -249,53 +249,103 @@ def _rule_codes(rule, prep: Prepared, left: pa.Table, right: pa.Table):
     return lc, rc
 
 
+@dataclass
+class _RuleJoin:
+    """A blocking rule's equi-join, planned: pairs of any subset of right rows on demand."""
+
+    rc: np.ndarray  # right codes (-1: no key)
+    order_l: np.ndarray  # left rows sorted by code
+    start_l: np.ndarray  # per code: its first position in order_l
+    reps: np.ndarray  # per right row: its number of pairs (0 in a block over the cap)
+    skipped: int
+
+    @classmethod
+    def plan(cls, lc: np.ndarray, rc: np.ndarray, max_block_pairs: int) -> _RuleJoin:
+        k = int(max(lc.max(initial=-1), rc.max(initial=-1))) + 1
+        if k == 0:
+            e = np.zeros(0, np.int64)
+            return cls(rc, e, e, np.zeros(len(rc), np.int64), 0)
+        count_l = np.bincount(lc[lc >= 0], minlength=k)
+        count_r = np.bincount(rc[rc >= 0], minlength=k)
+        size = count_l.astype(np.int64) * count_r
+        too_big = size > max_block_pairs
+        skipped = int(size[too_big].sum())
+        order_l = np.argsort(lc, kind="stable")
+        start_l = np.concatenate([[0], np.cumsum(count_l)])[:-1] + int((lc < 0).sum())
+        code = np.maximum(rc, 0)
+        reps = np.where((rc >= 0) & ~too_big[code], count_l[code], 0).astype(np.int64)
+        return cls(rc, order_l, start_l, reps, skipped)
+
+    def pairs(self, rows_r: np.ndarray):
+        """(left rows, right rows) of the pairs of ``rows_r`` (ascending), sorted by (right,
+        left)."""
+        rows_r = rows_r[self.reps[rows_r] > 0]
+        reps = self.reps[rows_r]
+        ri = np.repeat(rows_r, reps)
+        first = np.repeat(self.start_l[self.rc[rows_r]], reps)
+        within = np.arange(len(ri), dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
+        li = self.order_l[first + within]
+        return li.astype(np.int64), ri.astype(np.int64)
+
+
 def _join_codes(lc: np.ndarray, rc: np.ndarray, max_block_pairs: int):
     """All (left, right) row pairs with equal non-negative codes; blocks over the cap skipped."""
-    k = int(max(lc.max(initial=-1), rc.max(initial=-1))) + 1
-    if k == 0:
-        empty = np.zeros(0, np.int64)
-        return empty, empty, 0
-    count_l = np.bincount(lc[lc >= 0], minlength=k)
-    count_r = np.bincount(rc[rc >= 0], minlength=k)
-    size = count_l.astype(np.int64) * count_r
-    too_big = size > max_block_pairs
-    skipped = int(size[too_big].sum())
-    order_l = np.argsort(lc, kind="stable")
-    start_l = np.concatenate([[0], np.cumsum(count_l)])[:-1] + int((lc < 0).sum())
-    rows_r = np.nonzero(rc >= 0)[0]
-    rows_r = rows_r[~too_big[rc[rows_r]]]
-    reps = count_l[rc[rows_r]]
-    ri = np.repeat(rows_r, reps)
-    first = np.repeat(start_l[rc[rows_r]], reps)
-    within = np.arange(len(ri), dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
-    li = order_l[first + within]
-    return li.astype(np.int64), ri.astype(np.int64), skipped
+    join = _RuleJoin.plan(lc, rc, max_block_pairs)
+    li, ri = join.pairs(np.arange(len(rc), dtype=np.int64))
+    return li, ri, join.skipped
+
+
+BLOCK_CHUNK_PAIRS = 4_000_000  # per-rule pairs made at once (bounds the memory of blocking)
 
 
 @dataclass
 class Blocks:
     li: np.ndarray  # candidate pairs (union over rules), sorted by (right, left)
     ri: np.ndarray
-    per_rule: list[tuple[np.ndarray, np.ndarray]]
+    per_rule: list[int]  # pairs per rule
     skipped_pairs: int
     levels: np.ndarray | None = None  # comparison levels of (li, ri), once computed
+    n_pairs: int | None = None  # candidate pairs in all (with those not kept: ``skip_right``)
+
+    @property
+    def candidate_pairs(self) -> int:
+        return len(self.li) if self.n_pairs is None else self.n_pairs
 
 
-def block(cfg: MatchConfig, prep: Prepared, left: pa.Table, right: pa.Table) -> Blocks:
-    """Candidate pairs: the union over blocking rules of pairs that agree on the rule's key."""
-    per_rule = []
-    skipped = 0
-    for rule in cfg.blocking:
-        lc, rc = _rule_codes(rule, prep, left, right)
-        li, ri, sk = _join_codes(lc, rc, cfg.max_block_pairs)
-        per_rule.append((li, ri))
-        skipped += sk
-    # each rule's pairs come sorted by (right, left) and unique, so the union is a merge
-    keys = np.concatenate([ri * prep.n_left + li for li, ri in per_rule] or [np.zeros(0, np.int64)])
-    if len(per_rule) > 1 and len(keys):
-        keys.sort(kind="stable")  # timsort: linear on the sorted runs
-        keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
-    return Blocks(keys % max(prep.n_left, 1), keys // max(prep.n_left, 1), per_rule, skipped)
+def block(cfg: MatchConfig, prep: Prepared, left: pa.Table, right: pa.Table,
+          skip_right: np.ndarray | None = None,
+          chunk_pairs: int = BLOCK_CHUNK_PAIRS) -> Blocks:
+    """Candidate pairs: the union over blocking rules of pairs that agree on the rule's key.
+
+    Made for a range of right rows at a time (about ``chunk_pairs`` pairs per rule): the union
+    of a right record's pairs is within its range, so the result does not depend on the ranges.
+    ``skip_right`` (bool per right row): pairs of those rows are counted (``n_pairs``) but not
+    kept — e.g. right records already linked by key, never scored."""
+    joins = [_RuleJoin.plan(*_rule_codes(rule, prep, left, right), cfg.max_block_pairs)
+             for rule in cfg.blocking]
+    skipped = sum(j.skipped for j in joins)
+    n_l, n_r = max(prep.n_left, 1), prep.n_right
+    per_rule = [int(j.reps.sum()) for j in joins]
+    kept, n_pairs = [], 0
+    if joins and sum(per_rule):
+        cum = np.cumsum(np.sum([j.reps for j in joins], axis=0))
+        lo, done = 0, 0
+        while lo < n_r:
+            hi = min(max(int(np.searchsorted(cum, done + max(chunk_pairs, 1), side="right")),
+                         lo + 1), n_r)
+            rows = np.arange(lo, hi, dtype=np.int64)
+            keys = np.concatenate([ri * n_l + li for li, ri in (j.pairs(rows) for j in joins)])
+            # each rule's pairs come sorted by (right, left) and unique: the union is a merge
+            if len(joins) > 1 and len(keys):
+                keys.sort(kind="stable")  # timsort: linear on the sorted runs
+                keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
+            n_pairs += len(keys)
+            if skip_right is not None and len(keys):
+                keys = keys[~skip_right[keys // n_l]]
+            kept.append(keys)
+            done, lo = int(cum[hi - 1]), hi
+    keys = np.concatenate(kept) if kept else np.zeros(0, np.int64)
+    return Blocks(keys % n_l, keys // n_l, per_rule, skipped, n_pairs=n_pairs)
 
 
 # --- comparison and the Fellegi–Sunter model --------------------------------------------------
@@ -444,7 +494,7 @@ def model_mode(cfg: MatchConfig, n_key: int) -> str:
 
 def random_pairs(cfg: MatchConfig, n_left: int, n_right: int):
     """``(rng, li, ri)``: the random pairs u is estimated from (``li``/``ri`` None when none are
-    needed) and the generator, positioned after them, that samples EM's candidates."""
+    needed) and the generator, positioned after them."""
     rng = np.random.default_rng(cfg.seed)
     n_u = cfg.u_random_pairs if n_left and n_right else 0
     if n_u and any(f.u is None for f in cfg.fields):
@@ -457,8 +507,8 @@ def random_pairs(cfg: MatchConfig, n_left: int, n_right: int):
 def model_from_levels(cfg: MatchConfig, n_left: int, n_right: int, rand_levels, mode: str,
                       key_levels=None, candidate_levels=None) -> Model:
     """The model from comparison vectors: of the random pairs (u), of the pairs linked by key
-    (``mode == "keys"``) or of the candidate pairs EM runs on (``mode == "em"``, already
-    sampled down to ``em_max_pairs``). Row order does not matter."""
+    (``mode == "keys"``) or of the candidate pairs EM runs on (``mode == "em"``, all of
+    them). Row order does not matter."""
     names = tuple(f.name for f in cfg.fields)
     notes: list[str] = []
     u = []
@@ -512,10 +562,13 @@ def estimate_model(cfg: MatchConfig, prep: Prepared, blocks: Blocks,
     As in splink, u comes from random pairs, which are almost all non-matches. m comes from
     EM over the union of the blocking rules' candidates, where matches are frequent; EM also
     fits a u for the non-matching candidates, so that agreement caused by blocking is not
-    mistaken for evidence of a match. Scores use m from EM and u from random pairs.
+    mistaken for evidence of a match. Scores use m from EM and u from random pairs. EM runs
+    on the unique comparison patterns of *all* candidates (as the Beam path, which gathers
+    them per shard), so both paths estimate the same model; ``em_max_pairs`` is accepted in
+    configurations but no longer samples.
     (:func:`model_from_levels` does the arithmetic; the Beam path feeds it the same vectors.)
     """
-    rng, ul, ur = random_pairs(cfg, prep.n_left, prep.n_right)
+    _, ul, ur = random_pairs(cfg, prep.n_left, prep.n_right)
     rand_levels = None if ul is None else comparison_levels(cfg, prep, ul, ur)
     n_key = 0 if key_pairs is None else len(key_pairs[0])
     mode = model_mode(cfg, n_key)
@@ -523,12 +576,8 @@ def estimate_model(cfg: MatchConfig, prep: Prepared, blocks: Blocks,
     if mode == "keys" and n_key:
         key_levels = comparison_levels(cfg, prep, *key_pairs)
     elif mode == "em" and len(blocks.li):
-        li, ri, levels = blocks.li, blocks.ri, blocks.levels
-        if len(li) > cfg.em_max_pairs:
-            pick = np.sort(rng.choice(len(li), cfg.em_max_pairs, replace=False))
-            li, ri = li[pick], ri[pick]
-            levels = None if levels is None else levels[pick]
-        candidate_levels = comparison_levels(cfg, prep, li, ri) if levels is None else levels
+        candidate_levels = (comparison_levels(cfg, prep, blocks.li, blocks.ri)
+                            if blocks.levels is None else blocks.levels)
     return model_from_levels(cfg, prep.n_left, prep.n_right, rand_levels, mode, key_levels,
                              candidate_levels)
 
@@ -752,19 +801,34 @@ def unmatched_table(d: Decisions, right_ids: pa.Array) -> pa.Table:
     })
 
 
+def _no_blocks() -> Blocks:
+    e = np.zeros(0, np.int64)
+    return Blocks(e, e, [], 0, n_pairs=0)
+
+
 def link(cfg: MatchConfig, left: pa.Table, right: pa.Table, variants: dict[int, int],
          model: Model | None = None) -> MatchResult:
     """Link each right record to at most one left record, in this process (``variants``: the
     variant map; ``ikou.pipeline.config.matching.link`` loads the config's tables)."""
     prep = prepare(cfg, left, right, variants)
-    blocks = block(cfg, prep, left, right)
     # 1. exact key linkage (pairs whose keys agree), checked by the model below
     key_l, key_r, key_ambiguous = key_pairs(cfg, left, right)
-    if len(key_r) == 0:  # every candidate is scored below: compare them once
+    if len(key_r) == 0 or (model is None and model_mode(cfg, len(key_r)) == "em"):
+        # every candidate is scored below (no key pairs) or feeds EM: compare them once
+        blocks = block(cfg, prep, left, right)
         blocks.levels = comparison_levels(cfg, prep, blocks.li, blocks.ri)
-    if model is None:
-        model = estimate_model(cfg, prep, blocks, (key_l, key_r))
-    key_levels = comparison_levels(cfg, prep, key_l, key_r)
+        if model is None:
+            model = estimate_model(cfg, prep, blocks, (key_l, key_r))
+        key_levels = comparison_levels(cfg, prep, key_l, key_r)
+    else:
+        # m from the key pairs (or given): the candidates of right records the key pairs link
+        # (as decide does: score not below `possible`) are counted, never kept or scored
+        if model is None:
+            model = estimate_model(cfg, prep, _no_blocks(), (key_l, key_r))
+        key_levels = comparison_levels(cfg, prep, key_l, key_r)
+        linked = np.zeros(prep.n_right, bool)
+        linked[key_r[_score(model, key_levels)[0] >= _logit2(cfg.possible_probability)]] = True
+        blocks = block(cfg, prep, left, right, skip_right=linked)
     # 2. fuzzy linkage for the rest
     levels = blocks.levels
     if levels is None:
@@ -776,7 +840,7 @@ def link(cfg: MatchConfig, left: pa.Table, right: pa.Table, variants: dict[int, 
                         side_ids(left, cfg.left_id, d.left, "left"))
     unmatched = unmatched_table(d, side_ids(right, cfg.right_id, d.unmatched, "right"))
     counts = {"left_records": prep.n_left, "right_records": prep.n_right,
-              "key_ambiguous": key_ambiguous, "candidate_pairs": int(len(blocks.ri)),
+              "key_ambiguous": key_ambiguous, "candidate_pairs": int(blocks.candidate_pairs),
               "skipped_block_pairs": blocks.skipped_pairs, **d.counts()}
     return MatchResult(links, review_table(links), unmatched, order_counts(counts), model)
 
