@@ -37,7 +37,10 @@ def _to_arrow(values) -> pa.Array:
 def _digit_matrix(values, min_len: int, max_len: int):
     """(digits as an (n, max_len) int matrix left-padded with 0, mask of well-formed values)."""
     arr = _to_arrow(values)
-    ok = pc.fill_null(pc.match_substring_regex(arr, f"^[0-9]{{{min_len},{max_len}}}$"), False)
+    # ASCII digits only, min_len..max_len of them (= RE2 ``^[0-9]{min,max}$``, without a regex)
+    n = pc.binary_length(arr)
+    ok = pc.fill_null(pc.and_(pc.ascii_is_decimal(arr), pc.and_(
+        pc.greater_equal(n, min_len), pc.less_equal(n, max_len))), False)
     filled = pc.if_else(ok, arr, "0")
     padded = pc.utf8_lpad(filled, width=max_len, padding="0")
     padded = pa.array(padded) if not isinstance(padded, pa.Array) else padded

@@ -43,6 +43,7 @@ os.environ["GX_ANALYTICS_ENABLED"] = "false"  # before great_expectations is imp
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
+from ikou.expectations.arrow_engine import validate_table  # noqa: E402
 from ikou.expectations.context import assert_analytics_off, gx, new_context  # noqa: E402
 from ikou.expectations.suites import CROSS_SUITE, SUITES_DIR, load_suite  # noqa: E402
 from ikou.pipeline.standard import STANDARD_DIR, Standard, load_standard  # noqa: E402
@@ -51,10 +52,15 @@ from ikou.pipeline.standard import STANDARD_DIR, Standard, load_standard  # noqa
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
 
-__all__ = ["MODES", "REFERENCE_OUTPUTS", "Failure", "GateError", "GateReport", "OutputGate",
-           "run_gates"]
+__all__ = ["ENGINES", "MODES", "REFERENCE_OUTPUTS", "Failure", "GateError", "GateReport",
+           "OutputGate", "run_gates"]
 
 MODES = ("fail", "warn")
+#: "arrow": metrics computed in Arrow, results/Data Docs by GX (falls back per suite to
+#: "gx-pandas" when a suite holds something it does not compute); "gx-pandas": GX's pandas
+#: execution engine on a pandas copy of the table (the reference).
+ENGINES = ("arrow", "gx-pandas")
+DATASOURCE = "ikou"
 #: Outputs whose 宛名番号 form the reference key set of the cross-file rule, in lookup order.
 REFERENCE_OUTPUTS = ("juki", "jutogai")
 REFERENCE_KEY = "atena_no"
@@ -103,6 +109,7 @@ class OutputGate:
     seconds: float
     notes: list[str] = field(default_factory=list)
     results_file: str | None = None
+    engine: str = "arrow"           # "arrow" (metrics in Arrow, results by GX) or "gx-pandas"
 
 
 @dataclass
@@ -114,6 +121,9 @@ class GateReport:
     data_docs: Path | None
     seconds: float
     analytics: dict = field(default_factory=dict)
+    #: the gate step's split in seconds: load (read, joins), validate, results (trim, store,
+    #: write), data_docs
+    timings: dict = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -150,6 +160,7 @@ class GateReport:
         return {
             "mode": self.mode, "passed": self.passed, "publish": self.publish,
             "exit_code": self.exit_code, "seconds": round(self.seconds, 3),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "unchecked": self.unchecked, "analytics": self.analytics,
             "data_docs": str(self.data_docs) if self.data_docs else None,
             "gates": {k: asdict(v) for k, v in self.gates.items()},
@@ -264,7 +275,7 @@ def _sanitize(result, index_cols: list[str], sample: int) -> list[Failure]:
 # ----------------------------------------------------------------------------- gates
 
 class _Runner:
-    def __init__(self, run_dir: Path, data_docs: bool, sample: int):
+    def __init__(self, run_dir: Path, data_docs: bool, sample: int, engine: str = "arrow"):
         self.context = new_context()
         self.analytics = assert_analytics_off(self.context)
         self.docs_dir = run_dir / "data_docs" if data_docs else None
@@ -275,41 +286,84 @@ class _Runner:
                                   "base_directory": str(self.docs_dir)},
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             })
-        self.source = self.context.data_sources.add_pandas("ikou")
+        self._source = None
         self.results_dir = run_dir / "validations"
         self.results_dir.mkdir(parents=True, exist_ok=True)
         self.sample = sample
+        self.engine = engine
+        self.timings: dict[str, float] = {"validate": 0.0, "results": 0.0}
 
-    def validate(self, name: str, df, suite: gx.ExpectationSuite, index_cols: list[str],
-                 params: dict, rows: int) -> OutputGate:
-        t0 = time.perf_counter()
-        suite = self.context.suites.add(suite)
+    @property
+    def source(self):
+        if self._source is None:
+            self._source = self.context.data_sources.add_pandas(DATASOURCE)
+        return self._source
+
+    def _gx_pandas(self, name: str, table: pa.Table, suite, fmt: dict, params: dict):
+        """GX's own pandas engine: a Checkpoint over a whole-dataframe batch."""
+        df = _to_pandas(table)
         asset = self.source.add_dataframe_asset(name)
         batch = asset.add_batch_definition_whole_dataframe(name)
         vd = self.context.validation_definitions.add(
             gx.ValidationDefinition(name=name, data=batch, suite=suite))
         checkpoint = self.context.checkpoints.add(gx.Checkpoint(
-            name=f"gate-{name}", validation_definitions=[vd], actions=[],
-            result_format=_result_format(index_cols, self.sample)))
+            name=f"gate-{name}", validation_definitions=[vd], actions=[], result_format=fmt))
         cp_result = checkpoint.run(batch_parameters={"dataframe": df},
                                    expectation_parameters=params)
         (key, result), = cp_result.run_results.items()
+        return key, result
+
+    def _arrow(self, name: str, table: pa.Table, suite, fmt: dict, params: dict):
+        """Metrics in Arrow, results by GX (ikou.expectations.arrow_engine); None: use GX's."""
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+            ValidationResultIdentifier,
+        )
+
+        batch_id = f"{DATASOURCE}-{name}"
+        result = validate_table(table, suite, batch_id=batch_id, asset_name=name,
+                                datasource_name=DATASOURCE, result_format=fmt,
+                                suite_parameters=params)
+        if result is None:
+            return None
+        run_id = RunIdentifier(run_time=result.meta["run_id"]["run_time"])
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
+            run_id=run_id, batch_identifier=batch_id)
+        return key, result
+
+    def validate(self, name: str, table: pa.Table, suite: gx.ExpectationSuite,
+                 index_cols: list[str], params: dict, rows: int) -> OutputGate:
+        t0 = time.perf_counter()
+        suite = self.context.suites.add(suite)
+        fmt = _result_format(index_cols, self.sample)
+        done = self._arrow(name, table, suite, fmt, params) if self.engine == "arrow" else None
+        engine = "arrow" if done is not None else "gx-pandas"
+        key, result = done if done is not None else self._gx_pandas(name, table, suite, fmt,
+                                                                     params)
+        t1 = time.perf_counter()
         failures = _sanitize(result, index_cols, self.sample)
-        # Overwrite the stored result with the trimmed one: Data Docs render from the store.
+        # Store the trimmed result: Data Docs render from the store.
         self.context.validation_results_store.set(key, result)
         out = self.results_dir / f"{name}.json"
         out.write_text(json.dumps(result.to_json_dict(), ensure_ascii=False, indent=1,
                                   default=str), encoding="utf-8")
         stats = result.statistics or {}
+        t2 = time.perf_counter()
+        self.timings["validate"] += t1 - t0
+        self.timings["results"] += t2 - t1
         return OutputGate(name=name, suite=suite.name, success=bool(result.success), rows=rows,
                           evaluated=int(stats.get("evaluated_expectations", 0)),
-                          failures=failures, seconds=time.perf_counter() - t0,
-                          results_file=str(out))
+                          failures=failures, seconds=t2 - t0, results_file=str(out),
+                          engine=engine)
 
     def build_docs(self) -> Path | None:
         if self.docs_dir is None:
             return None
+        t0 = time.perf_counter()
         self.context.build_data_docs(site_names=["ikou"])
+        self.timings["data_docs"] = time.perf_counter() - t0
         return self.docs_dir / "index.html"
 
 
@@ -369,16 +423,21 @@ def _without_batch_fingerprint(fn):
 def run_gates(staged: dict[str, Path | str], run_dir: Path | str, mode: str = "fail",
               expected_rows: dict[str, int] | None = None, *, suites_dir: Path | str | None = None,
               data_docs: bool = True, sample: int = 20,
-              references: tuple[str, ...] = REFERENCE_OUTPUTS) -> GateReport:
+              references: tuple[str, ...] = REFERENCE_OUTPUTS,
+              engine: str = "arrow") -> GateReport:
     """Validate staged Arrow IPC outputs (name → path) and write results into ``run_dir``.
 
     ``name`` is the output (= standard definition) name, e.g. ``juki``; the suite is
     ``<suites_dir>/<name>/<name>.json``. Outputs without a suite (e.g. ``jutogai``) are only used
     as references and listed in ``report.unchecked``. ``references``: the staged outputs whose
-    ``atena_no`` values form the key set of the cross-file rule, in lookup order.
+    ``atena_no`` values form the key set of the cross-file rule, in lookup order. ``engine``:
+    one of :data:`ENGINES` (both give the same results; ``"gx-pandas"`` is the reference).
+    Staged files are memory-mapped and validated one at a time.
     """
     if mode not in MODES:
         raise GateError(f"gates mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if engine not in ENGINES:
+        raise GateError(f"gates engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -388,11 +447,13 @@ def run_gates(staged: dict[str, Path | str], run_dir: Path | str, mode: str = "f
     if unknown:
         raise GateError(f"expected_rows names outputs that are not staged: {', '.join(unknown)}")
     tables = {name: _without_annotations(_read_arrow(Path(p))) for name, p in staged.items()}
-    runner = _Runner(run_dir, data_docs, sample)
+    runner = _Runner(run_dir, data_docs, sample, engine)
     gates: dict[str, OutputGate] = {}
     unchecked: list[str] = []
     refs = _reference_keys(tables, tuple(references))
-    for name, table in tables.items():
+    load = time.perf_counter() - t0
+    for name in list(tables):
+        table = tables.pop(name)  # validated one at a time; nothing kept afterwards
         suite_file = suites / name / f"{name}.json"
         if not suite_file.exists():
             unchecked.append(name)
@@ -406,28 +467,31 @@ def run_gates(staged: dict[str, Path | str], run_dir: Path | str, mode: str = "f
             notes.append("row count not reconciled: no expected_rows given")
         suite = load_suite(suite_file, drop_types=drop)
         index_cols = _index_columns(std, table)
-        gate = runner.validate(name, _to_pandas(table), suite, index_cols, params,
-                               table.num_rows)
+        gate = runner.validate(name, table, suite, index_cols, params, table.num_rows)
         gate.notes.extend(notes)
         gates[name] = gate
         for it in (std.items if std else ()):
             if it.references != "resident" or it.field not in table.column_names:
                 continue
+            tj = time.perf_counter()
             joined = _joined(table, it.field, refs)
+            load += time.perf_counter() - tj
             cross_name = f"{name}.{it.field}.reference"
             cross_suite = load_suite(CROSS_SUITE)
             cross_suite.name = f"{cross_suite.name}.{name}.{it.field}"  # unique per context
-            cross = runner.validate(cross_name, _to_pandas(joined), cross_suite,
+            cross = runner.validate(cross_name, joined, cross_suite,
                                     ["_record", REFERENCE_KEY], {}, joined.num_rows)
             if not refs:
                 cross.notes.append(f"no reference output ({' / '.join(references)}) was staged")
             else:
                 cross.notes.append("reference outputs: " + ", ".join(r for r, _ in refs))
             gates[cross_name] = cross
+        del table
     docs = runner.build_docs()
+    timings = {"load": load, **runner.timings}
     report = GateReport(mode=mode, gates=gates, unchecked=unchecked, run_dir=run_dir,
                         data_docs=docs, seconds=time.perf_counter() - t0,
-                        analytics=runner.analytics)
+                        analytics=runner.analytics, timings=timings)
     (run_dir / "gates.json").write_text(
         json.dumps(report.to_dict(), ensure_ascii=False, indent=1, default=str),
         encoding="utf-8")
