@@ -235,7 +235,9 @@ def _trim_index_list(value, index_cols: list[str], sample: int) -> list[dict]:
 
 def _jsonable(v):
     if hasattr(v, "item"):
-        return v.item()
+        v = v.item()
+    if isinstance(v, float) and v != v:  # a null index value read through pandas (NaN)
+        return None
     return v
 
 
