@@ -63,6 +63,29 @@ def _combined(table: pa.Table, column: str) -> pa.Array:
     return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
 
 
+class _Columns:
+    """One combined column at a time (expectations arrive grouped by column), the index
+    columns kept: a staged table has one chunk per Beam block."""
+
+    def __init__(self, table: pa.Table, keep: list[str]):
+        self.table = table
+        self.keep = set(keep)
+        self.kept: dict[str, pa.Array] = {}
+        self.last: tuple[str, pa.Array] | None = None
+
+    def __call__(self, column: str) -> pa.Array:
+        if column in self.kept:
+            return self.kept[column]
+        if self.last is not None and self.last[0] == column:
+            return self.last[1]
+        arr = _combined(self.table, column)
+        if column in self.keep:
+            self.kept[column] = arr
+        else:
+            self.last = (column, arr)
+        return arr
+
+
 def _on_values(arr: pa.Array, fn) -> np.ndarray:
     """``fn`` (Arrow array of non-null values → numpy bool) evaluated per row; dictionary
     arrays are evaluated once per dictionary entry. Returns a bool array over all rows (null
@@ -160,6 +183,11 @@ def _match_regex(arr: pa.Array, kwargs: dict) -> np.ndarray:
         series = pa.chunked_array([values]).to_pandas()
         return ~series.astype(str).str.contains(regex).to_numpy(dtype=bool, na_value=False)
 
+    if fast is None and not pa.types.is_dictionary(arr.type) and len(arr) > 4096:
+        # A regex per distinct value when values repeat (names, kana): the same answers.
+        encoded = pc.dictionary_encode(arr)
+        if len(encoded.dictionary) * 2 <= len(arr):
+            arr = encoded
     return _on_values(arr, fn)
 
 
@@ -231,7 +259,7 @@ class _Metrics:
         self.rows = table.num_rows
         self.index_cols = index_cols
         self.cap = cap
-        self._index_values: dict[str, pa.Array] = {}
+        self.column = _Columns(table, index_cols)
 
     def index_list(self, unexpected: np.ndarray) -> list:
         """GX's pandas ``unexpected_index_list`` shape for named index columns with
@@ -245,15 +273,12 @@ class _Metrics:
         take = pa.array(rows, pa.int64())
         out = {}
         for col in self.index_cols:
-            if col not in self._index_values:
-                self._index_values[col] = _combined(self.table, col)
-            out[col] = self._index_values[col].take(take).to_pylist()
+            out[col] = self.column(col).take(take).to_pylist()
         return [out]
 
-    def column_map(self, exp, cond) -> dict:
-        column = exp.column
-        arr = _combined(self.table, column)
-        unexpected = cond(arr, _kwargs(exp))
+    def column_map(self, exp, cond, kwargs: dict) -> dict:
+        arr = self.column(exp.column)
+        unexpected = cond(arr, kwargs)
         name = exp.map_metric
         return {
             "table.row_count": self.rows,
@@ -263,7 +288,7 @@ class _Metrics:
         }
 
     def not_null(self, exp) -> dict:
-        arr = _combined(self.table, exp.column)
+        arr = self.column(exp.column)
         nulls = (arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count
                  else np.zeros(len(arr), dtype=bool))
         return {
@@ -278,7 +303,7 @@ class _Metrics:
         ignore = getattr(exp, "ignore_row_if", "all_values_are_missing")
         if ignore not in ("all_values_are_missing", "any_value_is_missing", "never"):
             raise _Unsupported(f"ignore_row_if {ignore!r}")
-        arrays = [_combined(self.table, c) for c in cols]
+        arrays = [self.column(c) for c in cols]
         valid = np.stack([a.is_valid().to_numpy(zero_copy_only=False) for a in arrays])
         keep = {"all_values_are_missing": valid.any(axis=0),
                 "any_value_is_missing": valid.all(axis=0),
@@ -295,9 +320,11 @@ class _Metrics:
             key += codes.astype(np.int64) * radix
             radix *= size
         kept = key[keep]
-        _, inverse, counts = np.unique(kept, return_inverse=True, return_counts=True)
+        values, counts = np.unique(kept, return_counts=True)
+        dup = values[counts > 1]
         unexpected = np.zeros(self.rows, dtype=bool)
-        unexpected[np.flatnonzero(keep)] = counts[inverse] > 1
+        if len(dup):
+            unexpected[np.flatnonzero(keep)] = np.isin(kept, dup)
         name = exp.map_metric
         return {
             "table.row_count": self.rows,
@@ -306,7 +333,7 @@ class _Metrics:
             f"{name}.unexpected_index_list": self.index_list(unexpected),
         }
 
-    def for_expectation(self, exp) -> dict:
+    def for_expectation(self, exp, kwargs: dict) -> dict:
         t = exp.expectation_type
         if getattr(exp, "row_condition", None):
             raise _Unsupported("row_condition")
@@ -319,12 +346,8 @@ class _Metrics:
         if t == "expect_compound_columns_to_be_unique":
             return self.compound_unique(exp)
         if t in _COLUMN_CONDITIONS:
-            return self.column_map(exp, _COLUMN_CONDITIONS[t])
+            return self.column_map(exp, _COLUMN_CONDITIONS[t], kwargs)
         raise _Unsupported(f"expectation type {t}")
-
-
-def _kwargs(exp) -> dict:
-    return exp.configuration.kwargs
 
 
 def _ordered(configs: list) -> list:
@@ -359,7 +382,7 @@ def validate_table(table: pa.Table, suite: gx.ExpectationSuite, *, batch_id: str
                                          interactive_evaluation=True, data_context=None)
             cfg.kwargs["batch_id"] = batch_id
             exp = cfg.to_domain_obj()
-            values = metrics.for_expectation(exp)
+            values = metrics.for_expectation(exp, cfg.kwargs)
             raw = exp._validate(metrics=values, runtime_configuration=dict(runtime))
             evr = exp._build_evr(raw_response=raw)
             results.append(evr)

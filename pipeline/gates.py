@@ -122,8 +122,8 @@ class GateReport:
     data_docs: Path | None
     seconds: float
     analytics: dict = field(default_factory=dict)
-    #: the gate step's split in seconds: load (read, joins), validate, results (trim, store,
-    #: write), data_docs
+    #: the gate step's split in seconds: load (map the staged files, cross-file lookup), setup
+    #: (GX context), validate, results (trim, store, write), data_docs
     timings: dict = field(default_factory=dict)
 
     @property
@@ -375,23 +375,43 @@ def _standard_for(name: str) -> Standard | None:
     return load_standard(name) if (STANDARD_DIR / f"{name}.yaml").exists() else None
 
 
-def _reference_keys(tables: dict[str, pa.Table],
-                    references=REFERENCE_OUTPUTS) -> list[tuple[str, pa.Array]]:
-    out = []
-    for ref in references:
-        t = tables.get(ref)
-        if t is not None and REFERENCE_KEY in t.column_names:
-            out.append((ref, pc.drop_null(t.column(REFERENCE_KEY).combine_chunks()).unique()))
-    return out
+def _referencing(name: str, table: pa.Table, suites: Path):
+    """(standard, [fields with ``references: resident``]) of a staged output with a suite."""
+    if not (suites / name / f"{name}.json").exists():
+        return None, []
+    std = _standard_for(name)
+    return std, [it.field for it in (std.items if std else ())
+                 if it.references == "resident" and it.field in table.column_names]
 
 
-def _joined(table: pa.Table, column: str, refs: list[tuple[str, pa.Array]]) -> pa.Table:
-    """One row per row of ``table``: _record, atena_no (the referencing value) and found_in."""
-    keys = table.column(column).combine_chunks()
+def _reference_lookup(tables: dict[str, pa.Table], suites: Path,
+                      references=REFERENCE_OUTPUTS) -> tuple[list[str], dict]:
+    """The reference outputs present (in lookup order) and, for every referencing column,
+    ``found_in`` per row: the first reference output holding the same 宛名番号, else null.
+
+    All referencing columns are looked up together, one hash set per reference output."""
+    refs = [r for r in references
+            if r in tables and REFERENCE_KEY in tables[r].column_names]
+    wanted = [(name, col, table.column(col).combine_chunks())
+              for name, table in tables.items()
+              for col in _referencing(name, table, suites)[1]]
+    if not wanted:
+        return refs, {}
+    keys = pa.concat_arrays([k for _, _, k in wanted]) if len(wanted) > 1 else wanted[0][2]
     found = pa.nulls(len(keys), pa.string())
-    for ref, ref_keys in reversed(refs):  # the first reference output wins
-        hit = pc.fill_null(pc.is_in(keys, value_set=ref_keys), False)
+    for ref in reversed(refs):  # the first reference output wins
+        ref_keys = tables[ref].column(REFERENCE_KEY).combine_chunks()
+        hit = pc.is_in(keys, value_set=ref_keys, skip_nulls=True)  # a null key: never found
         found = pc.if_else(hit, pa.scalar(ref), found)
+    out, start = {}, 0
+    for name, col, k in wanted:
+        out[(name, col)] = (k, found.slice(start, len(k)))
+        start += len(k)
+    return refs, out
+
+
+def _joined(table: pa.Table, keys: pa.Array, found: pa.Array) -> pa.Table:
+    """One row per row of ``table``: _record, atena_no (the referencing value) and found_in."""
     record = (table.column("_record") if "_record" in table.column_names
               else pa.array(range(1, len(keys) + 1), pa.int64()))
     return pa.table({"_record": record, REFERENCE_KEY: keys, "found_in": found})
@@ -502,48 +522,45 @@ def run_gates(staged: dict[str, Path | str], run_dir: Path | str, mode: str = "f
     if unknown:
         raise GateError(f"expected_rows names outputs that are not staged: {', '.join(unknown)}")
     tables = {name: _without_annotations(_read_arrow(Path(p))) for name, p in staged.items()}
+    refs, lookup = _reference_lookup(tables, suites, tuple(references))
+    t1 = time.perf_counter()
     runner = _Runner(run_dir, data_docs, sample, engine)
+    setup = time.perf_counter() - t1
+    load = t1 - t0
     gates: dict[str, OutputGate] = {}
     unchecked: list[str] = []
-    refs = _reference_keys(tables, tuple(references))
-    load = time.perf_counter() - t0
     for name in list(tables):
         table = tables.pop(name)  # validated one at a time; nothing kept afterwards
-        suite_file = suites / name / f"{name}.json"
-        if not suite_file.exists():
+        std, referencing = _referencing(name, table, suites)
+        if not (suites / name / f"{name}.json").exists():
             unchecked.append(name)
             continue
-        std = _standard_for(name)
         notes, params, drop = [], {}, ()
         if name in expected_rows:
             params["expected_rows"] = int(expected_rows[name])
         else:
             drop = (_ROW_COUNT,)
             notes.append("row count not reconciled: no expected_rows given")
-        suite = load_suite(suite_file, drop_types=drop)
+        suite = load_suite(suites / name / f"{name}.json", drop_types=drop)
         index_cols = _index_columns(std, table)
         gate = runner.validate(name, table, suite, index_cols, params, table.num_rows)
         gate.notes.extend(notes)
         gates[name] = gate
-        for it in (std.items if std else ()):
-            if it.references != "resident" or it.field not in table.column_names:
-                continue
-            tj = time.perf_counter()
-            joined = _joined(table, it.field, refs)
-            load += time.perf_counter() - tj
-            cross_name = f"{name}.{it.field}.reference"
+        for col in referencing:
+            joined = _joined(table, *lookup.pop((name, col)))
+            cross_name = f"{name}.{col}.reference"
             cross_suite = load_suite(CROSS_SUITE)
-            cross_suite.name = f"{cross_suite.name}.{name}.{it.field}"  # unique per context
+            cross_suite.name = f"{cross_suite.name}.{name}.{col}"  # unique per context
             cross = runner.validate(cross_name, joined, cross_suite,
                                     ["_record", REFERENCE_KEY], {}, joined.num_rows)
             if not refs:
                 cross.notes.append(f"no reference output ({' / '.join(references)}) was staged")
             else:
-                cross.notes.append("reference outputs: " + ", ".join(r for r, _ in refs))
+                cross.notes.append("reference outputs: " + ", ".join(refs))
             gates[cross_name] = cross
         del table
     docs = runner.build_docs()
-    timings = {"load": load, **runner.timings}
+    timings = {"load": load, "setup": setup, **runner.timings}
     report = GateReport(mode=mode, gates=gates, unchecked=unchecked, run_dir=run_dir,
                         data_docs=docs, seconds=time.perf_counter() - t0,
                         analytics=runner.analytics, timings=timings)

@@ -470,7 +470,7 @@ def test_arrow_engine_falls_back_to_gx_for_a_missing_column(good, tmp_path):
 
 def test_report_splits_the_gate_time(good):
     _, report = good
-    assert set(report.timings) == {"load", "validate", "results", "data_docs"}
+    assert set(report.timings) == {"load", "setup", "validate", "results", "data_docs"}
     assert all(v >= 0 for v in report.timings.values())
     assert sum(report.timings.values()) <= report.seconds + 1e-6
     assert json.loads((report.run_dir / "gates.json").read_text("utf-8"))["timings"]
