@@ -56,11 +56,15 @@ class _Unsupported(Exception):
     """This suite needs GX's own engine."""
 
 
-def _combined(table: pa.Table, column: str) -> pa.Array:
+def _combined(table, column: str, copy: bool = False) -> pa.Array:
     if column not in table.column_names:
         raise _Unsupported(f"column {column!r} not in table")
     col = table.column(column)
-    return col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    if col.num_chunks != 1:
+        return col.combine_chunks()
+    arr = col.chunk(0)
+    # A kept column is copied out of a memory-mapped file, so the file can be unmapped.
+    return pa.concat_arrays([arr, arr.slice(0, 0)]) if copy else arr
 
 
 class _Columns:
@@ -78,7 +82,8 @@ class _Columns:
             return self.kept[column]
         if self.last is not None and self.last[0] == column:
             return self.last[1]
-        arr = _combined(self.table, column)
+        self.last = None  # drop the previous column (and its mapping) first
+        arr = _combined(self.table, column, copy=column in self.keep)
         if column in self.keep:
             self.kept[column] = arr
         else:
@@ -360,11 +365,13 @@ def _ordered(configs: list) -> list:
     return [cfg for group in groups.values() for cfg in group]
 
 
-def validate_table(table: pa.Table, suite: gx.ExpectationSuite, *, batch_id: str,
+def validate_table(table, suite: gx.ExpectationSuite, *, batch_id: str,
                    asset_name: str, datasource_name: str, result_format: dict,
                    suite_parameters: dict | None = None):
-    """Validate ``table`` against ``suite``; an ``ExpectationSuiteValidationResult`` or None
-    (the suite needs GX's own engine, see the module docstring)."""
+    """Validate ``table`` (a ``pa.Table``, or anything with ``column_names``, ``num_rows`` and
+    ``column(name)``, e.g. a staged file read a column at a time) against ``suite``; an
+    ``ExpectationSuiteValidationResult`` or None (the suite needs GX's own engine, see the
+    module docstring)."""
     from great_expectations import __version__ as gx_version
     from great_expectations.core import ExpectationSuiteValidationResult
     from great_expectations.validator.validator import calc_validation_statistics

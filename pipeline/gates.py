@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import mmap
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -178,16 +179,44 @@ def _without_annotations(table: pa.Table) -> pa.Table:
     return table.drop_columns(extra) if extra else table
 
 
-def _read_arrow(path: Path) -> pa.Table:
-    try:
-        with pa.memory_map(str(path)) as src:
+class _StagedFile:
+    """A staged Arrow IPC file, memory-mapped once and read a column at a time.
+
+    Mapped pages count towards the process RSS while they stay resident, so validating every
+    column of a large file would end with the whole file resident. Before each column is handed
+    out, the pages read so far are given back (``madvise(MADV_DONTNEED)`` on the read-only,
+    file-backed mapping: nothing is lost, a later read maps them in again from the page cache).
+    The gate step's memory is then about one column, not the largest staged file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            with open(path, "rb") as f:
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            source = pa.BufferReader(pa.py_buffer(self._map))
             try:
-                return pa.ipc.open_file(src).read_all()
+                table = pa.ipc.open_file(source).read_all()
             except pa.ArrowInvalid:
-                src.seek(0)
-                return pa.ipc.open_stream(src).read_all()
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise GateError(f"{path}: cannot read staged Arrow IPC file: {exc}") from None
+                source.seek(0)
+                table = pa.ipc.open_stream(source).read_all()
+        except (OSError, ValueError, pa.ArrowInvalid) as exc:
+            raise GateError(f"{path}: cannot read staged Arrow IPC file: {exc}") from None
+        self.table = _without_annotations(table)
+        self.schema = self.table.schema
+        self.column_names = self.table.column_names
+        self.num_rows = self.table.num_rows
+
+    def release(self) -> None:
+        """Give the pages read so far back to the OS (they stay valid, see above)."""
+        if hasattr(self._map, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+            self._map.madvise(mmap.MADV_DONTNEED)
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        self.release()
+        return self.table.column(name)
+
+    def read(self) -> pa.Table:
+        return self.table
 
 
 def _to_pandas(table: pa.Table):
@@ -302,9 +331,9 @@ class _Runner:
             self._source = self.context.data_sources.add_pandas(DATASOURCE)
         return self._source
 
-    def _gx_pandas(self, name: str, table: pa.Table, suite, fmt: dict, params: dict):
+    def _gx_pandas(self, name: str, table, suite, fmt: dict, params: dict):
         """GX's own pandas engine: a Checkpoint over a whole-dataframe batch."""
-        df = _to_pandas(table)
+        df = _to_pandas(table.read() if isinstance(table, _StagedFile) else table)
         asset = self.source.add_dataframe_asset(name)
         batch = asset.add_batch_definition_whole_dataframe(name)
         vd = self.context.validation_definitions.add(
@@ -316,7 +345,7 @@ class _Runner:
         (key, result), = cp_result.run_results.items()
         return key, result
 
-    def _arrow(self, name: str, table: pa.Table, suite, fmt: dict, params: dict):
+    def _arrow(self, name: str, table, suite, fmt: dict, params: dict):
         """Metrics in Arrow, results by GX (ikou.expectations.arrow_engine); None: use GX's."""
         from great_expectations.core.run_identifier import RunIdentifier
         from great_expectations.data_context.types.resource_identifiers import (
@@ -336,7 +365,7 @@ class _Runner:
             run_id=run_id, batch_identifier=batch_id)
         return key, result
 
-    def validate(self, name: str, table: pa.Table, suite: gx.ExpectationSuite,
+    def validate(self, name: str, table: pa.Table | _StagedFile, suite: gx.ExpectationSuite,
                  index_cols: list[str], params: dict, rows: int) -> OutputGate:
         t0 = time.perf_counter()
         suite = self.context.suites.add(suite)
@@ -375,7 +404,7 @@ def _standard_for(name: str) -> Standard | None:
     return load_standard(name) if (STANDARD_DIR / f"{name}.yaml").exists() else None
 
 
-def _referencing(name: str, table: pa.Table, suites: Path):
+def _referencing(name: str, table, suites: Path):
     """(standard, [fields with ``references: resident``]) of a staged output with a suite."""
     if not (suites / name / f"{name}.json").exists():
         return None, []
@@ -384,7 +413,7 @@ def _referencing(name: str, table: pa.Table, suites: Path):
                  if it.references == "resident" and it.field in table.column_names]
 
 
-def _reference_lookup(tables: dict[str, pa.Table], suites: Path,
+def _reference_lookup(tables: dict[str, _StagedFile], suites: Path,
                       references=REFERENCE_OUTPUTS) -> tuple[list[str], dict]:
     """The reference outputs present (in lookup order) and, for every referencing column,
     ``found_in`` per row: the first reference output holding the same 宛名番号, else null.
@@ -410,9 +439,9 @@ def _reference_lookup(tables: dict[str, pa.Table], suites: Path,
     return refs, out
 
 
-def _joined(table: pa.Table, keys: pa.Array, found: pa.Array) -> pa.Table:
+def _joined(table, keys: pa.Array, found: pa.Array) -> pa.Table:
     """One row per row of ``table``: _record, atena_no (the referencing value) and found_in."""
-    record = (table.column("_record") if "_record" in table.column_names
+    record = (table.column("_record").combine_chunks() if "_record" in table.column_names
               else pa.array(range(1, len(keys) + 1), pa.int64()))
     return pa.table({"_record": record, REFERENCE_KEY: keys, "found_in": found})
 
@@ -521,7 +550,7 @@ def run_gates(staged: dict[str, Path | str], run_dir: Path | str, mode: str = "f
     unknown = sorted(set(expected_rows) - set(staged))
     if unknown:
         raise GateError(f"expected_rows names outputs that are not staged: {', '.join(unknown)}")
-    tables = {name: _without_annotations(_read_arrow(Path(p))) for name, p in staged.items()}
+    tables = {name: _StagedFile(Path(p)) for name, p in staged.items()}
     refs, lookup = _reference_lookup(tables, suites, tuple(references))
     t1 = time.perf_counter()
     runner = _Runner(run_dir, data_docs, sample, engine)
