@@ -7,10 +7,22 @@
     print(report.summary()); report.publish  # True only if every gate passed (or mode "warn")
 
 For every staged output that has a suite (``expectations/suites/<name>/<name>.json``) the gates
-validate the Arrow IPC file with Great Expectations 1.x (ephemeral context, pandas data source,
-whole-dataframe batch definition, a Checkpoint per output). ``expected_rows[name]`` feeds the
-suite parameter ``expected_rows`` (what reconciliation says); without it the row-count
-expectation is left out and the report says so.
+validate the Arrow IPC file with Great Expectations 1.x in an ephemeral context. Two engines
+give the same results (``tests/test_gates.py`` compares them on planted failures):
+
+- ``engine="arrow"`` (default): the metrics each expectation asks for are computed with
+  ``pyarrow.compute`` on the memory-mapped file, a column at a time; GX substitutes the suite
+  parameters, decides success, formats every result, computes the statistics, stores the
+  results and builds Data Docs (:mod:`ikou.expectations.arrow_engine`). A suite holding
+  something that module does not compute (e.g. a column missing from the file) is validated
+  with the second engine instead; ``OutputGate.engine`` says which one ran.
+- ``engine="gx-pandas"``: GX's pandas execution engine on a pandas copy of the table (pandas
+  data source, whole-dataframe batch definition, a Checkpoint per output) — the reference.
+
+``expected_rows[name]`` feeds the suite parameter ``expected_rows`` (what reconciliation
+says); without it the row-count expectation is left out and the report says so.
+``report.timings`` splits the step: load (map the files, cross-file lookup), setup (GX
+context), validate, results (trim, store, write), data_docs.
 
 Cross-file rule: for every item marked ``references: resident`` (宛名番号 in the tax and
 insurance files) the gates build a joined table — one row per row of that output with
