@@ -522,13 +522,13 @@ def measure_job_matching(n: int, town: str | None = None, seed: int = 7) -> list
     from pathlib import Path
 
     from ikou.pipeline import jobmatch
-    from ikou.pipeline.job import load_job, write_demo_job
-    from ikou.pipeline.run.job import stage_job, steps_for
-    from ikou.pipeline.manifest import file_digest
     from ikou.pipeline.config.matching import variant_map
+    from ikou.pipeline.job import load_job, write_demo_job
+    from ikou.pipeline.manifest import file_digest
+    from ikou.pipeline.run.job import stage_job, steps_for
     from ikou.pipeline.synth import ALL_SOURCES, generate_municipality
-    from ikou.transforms.match.engine import write_arrow
     from ikou.transforms.match import read_parts
+    from ikou.transforms.match.engine import write_arrow
 
     with tempfile.TemporaryDirectory(prefix="ikou-bench-jobmatch-") as tmp:
         tmp = Path(tmp)

@@ -37,23 +37,28 @@ def _to_arrow(values) -> pa.Array:
 def _digit_matrix(values, min_len: int, max_len: int):
     """(digits as an (n, max_len) int matrix left-padded with 0, mask of well-formed values)."""
     arr = _to_arrow(values)
-    ok = pc.fill_null(pc.match_substring_regex(arr, f"^[0-9]{{{min_len},{max_len}}}$"), False)
+    # ASCII digits only, min_len..max_len of them (= RE2 ``^[0-9]{min,max}$``, without a regex)
+    n = pc.binary_length(arr)
+    ok = pc.fill_null(pc.and_(pc.ascii_is_decimal(arr), pc.and_(
+        pc.greater_equal(n, min_len), pc.less_equal(n, max_len))), False)
     filled = pc.if_else(ok, arr, "0")
-    padded = pc.utf8_lpad(filled, width=max_len, padding="0")
+    # Pad to the longest well-formed value, not to max_len: leading zeros add nothing.
+    width = max(min_len, pc.max(pc.binary_length(filled)).as_py() or 0)
+    padded = pc.utf8_lpad(filled, width=width, padding="0")
     padded = pa.array(padded) if not isinstance(padded, pa.Array) else padded
     n = len(padded)
     _, offsets_buf, data_buf = padded.buffers()
     start = np.frombuffer(offsets_buf, dtype=np.int32, count=1, offset=4 * padded.offset)[0]
-    mat = np.frombuffer(data_buf, dtype=np.uint8, count=n * max_len, offset=int(start))
-    return mat.reshape(n, max_len), ok.to_numpy(zero_copy_only=False)
+    mat = np.frombuffer(data_buf, dtype=np.uint8, count=n * width, offset=int(start))
+    return mat.reshape(n, width), ok.to_numpy(zero_copy_only=False)
 
 
 def _mod11(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(remainder, check digit) per row of an ASCII digit matrix (uint8, '0' = 48)."""
     width = mat.shape[1] - 1
-    total = np.zeros(mat.shape[0], dtype=np.int32)
-    for j in range(width):  # column j has weight index width - 1 - j from the right
-        total += (mat[:, j].astype(np.int32) - 48) * _WEIGHTS[(width - 1 - j) % 6]
+    # column j has weight index width - 1 - j from the right; '0' * weight is subtracted once
+    weights = np.array([_WEIGHTS[(width - 1 - j) % 6] for j in range(width)], dtype=np.int32)
+    total = mat[:, :width].astype(np.int32) @ weights - 48 * int(weights.sum())
     return total % 11, mat[:, -1].astype(np.int32) - 48
 
 

@@ -7,10 +7,22 @@
     print(report.summary()); report.publish  # True only if every gate passed (or mode "warn")
 
 For every staged output that has a suite (``expectations/suites/<name>/<name>.json``) the gates
-validate the Arrow IPC file with Great Expectations 1.x (ephemeral context, pandas data source,
-whole-dataframe batch definition, a Checkpoint per output). ``expected_rows[name]`` feeds the
-suite parameter ``expected_rows`` (what reconciliation says); without it the row-count
-expectation is left out and the report says so.
+validate the Arrow IPC file with Great Expectations 1.x in an ephemeral context. Two engines
+give the same results (``tests/test_gates.py`` compares them on planted failures):
+
+- ``engine="arrow"`` (default): the metrics each expectation asks for are computed with
+  ``pyarrow.compute`` on the memory-mapped file, a column at a time; GX substitutes the suite
+  parameters, decides success, formats every result, computes the statistics, stores the
+  results and builds Data Docs (:mod:`ikou.expectations.arrow_engine`). A suite holding
+  something that module does not compute (e.g. a column missing from the file) is validated
+  with the second engine instead; ``OutputGate.engine`` says which one ran.
+- ``engine="gx-pandas"``: GX's pandas execution engine on a pandas copy of the table (pandas
+  data source, whole-dataframe batch definition, a Checkpoint per output) — the reference.
+
+``expected_rows[name]`` feeds the suite parameter ``expected_rows`` (what reconciliation
+says); without it the row-count expectation is left out and the report says so.
+``report.timings`` splits the step: load (map the files, cross-file lookup), setup (GX
+context), validate, results (trim, store, write), data_docs.
 
 Cross-file rule: for every item marked ``references: resident`` (宛名番号 in the tax and
 insurance files) the gates build a joined table — one row per row of that output with
@@ -30,8 +42,10 @@ and exits with ``report.exit_code`` = 1). ``mode="warn"``: failures are reported
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import mmap
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -43,6 +57,7 @@ os.environ["GX_ANALYTICS_ENABLED"] = "false"  # before great_expectations is imp
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
+from ikou.expectations.arrow_engine import validate_table  # noqa: E402
 from ikou.expectations.context import assert_analytics_off, gx, new_context  # noqa: E402
 from ikou.expectations.suites import CROSS_SUITE, SUITES_DIR, load_suite  # noqa: E402
 from ikou.pipeline.config.standard import STANDARD_DIR, Standard, load_standard  # noqa: E402
@@ -52,10 +67,15 @@ from ikou.pipeline.errors import UserError  # noqa: E402
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
 
-__all__ = ["MODES", "REFERENCE_OUTPUTS", "Failure", "GateError", "GateReport", "OutputGate",
-           "run_gates"]
+__all__ = ["ENGINES", "MODES", "REFERENCE_OUTPUTS", "Failure", "GateError", "GateReport",
+           "OutputGate", "run_gates"]
 
 MODES = ("fail", "warn")
+#: "arrow": metrics computed in Arrow, results/Data Docs by GX (falls back per suite to
+#: "gx-pandas" when a suite holds something it does not compute); "gx-pandas": GX's pandas
+#: execution engine on a pandas copy of the table (the reference).
+ENGINES = ("arrow", "gx-pandas")
+DATASOURCE = "ikou"
 #: Outputs whose 宛名番号 form the reference key set of the cross-file rule, in lookup order.
 REFERENCE_OUTPUTS = ("juki", "jutogai")
 REFERENCE_KEY = "atena_no"
@@ -104,6 +124,7 @@ class OutputGate:
     seconds: float
     notes: list[str] = field(default_factory=list)
     results_file: str | None = None
+    engine: str = "arrow"           # "arrow" (metrics in Arrow, results by GX) or "gx-pandas"
 
 
 @dataclass
@@ -115,6 +136,9 @@ class GateReport:
     data_docs: Path | None
     seconds: float
     analytics: dict = field(default_factory=dict)
+    #: the gate step's split in seconds: load (map the staged files, cross-file lookup), setup
+    #: (GX context), validate, results (trim, store, write), data_docs
+    timings: dict = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -151,6 +175,7 @@ class GateReport:
         return {
             "mode": self.mode, "passed": self.passed, "publish": self.publish,
             "exit_code": self.exit_code, "seconds": round(self.seconds, 3),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "unchecked": self.unchecked, "analytics": self.analytics,
             "data_docs": str(self.data_docs) if self.data_docs else None,
             "gates": {k: asdict(v) for k, v in self.gates.items()},
@@ -167,16 +192,44 @@ def _without_annotations(table: pa.Table) -> pa.Table:
     return table.drop_columns(extra) if extra else table
 
 
-def _read_arrow(path: Path) -> pa.Table:
-    try:
-        with pa.memory_map(str(path)) as src:
+class _StagedFile:
+    """A staged Arrow IPC file, memory-mapped once and read a column at a time.
+
+    Mapped pages count towards the process RSS while they stay resident, so validating every
+    column of a large file would end with the whole file resident. Before each column is handed
+    out, the pages read so far are given back (``madvise(MADV_DONTNEED)`` on the read-only,
+    file-backed mapping: nothing is lost, a later read maps them in again from the page cache).
+    The gate step's memory is then about one column, not the largest staged file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            with open(path, "rb") as f:
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            source = pa.BufferReader(pa.py_buffer(self._map))
             try:
-                return pa.ipc.open_file(src).read_all()
+                table = pa.ipc.open_file(source).read_all()
             except pa.ArrowInvalid:
-                src.seek(0)
-                return pa.ipc.open_stream(src).read_all()
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise GateError(f"{path}: cannot read staged Arrow IPC file: {exc}") from None
+                source.seek(0)
+                table = pa.ipc.open_stream(source).read_all()
+        except (OSError, ValueError, pa.ArrowInvalid) as exc:
+            raise GateError(f"{path}: cannot read staged Arrow IPC file: {exc}") from None
+        self.table = _without_annotations(table)
+        self.schema = self.table.schema
+        self.column_names = self.table.column_names
+        self.num_rows = self.table.num_rows
+
+    def release(self) -> None:
+        """Give the pages read so far back to the OS (they stay valid, see above)."""
+        if hasattr(self._map, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+            self._map.madvise(mmap.MADV_DONTNEED)
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        self.release()
+        return self.table.column(name)
+
+    def read(self) -> pa.Table:
+        return self.table
 
 
 def _to_pandas(table: pa.Table):
@@ -225,7 +278,9 @@ def _trim_index_list(value, index_cols: list[str], sample: int) -> list[dict]:
 
 def _jsonable(v):
     if hasattr(v, "item"):
-        return v.item()
+        v = v.item()
+    if isinstance(v, float) and v != v:  # a null index value read through pandas (NaN)
+        return None
     return v
 
 
@@ -265,7 +320,7 @@ def _sanitize(result, index_cols: list[str], sample: int) -> list[Failure]:
 # ----------------------------------------------------------------------------- gates
 
 class _Runner:
-    def __init__(self, run_dir: Path, data_docs: bool, sample: int):
+    def __init__(self, run_dir: Path, data_docs: bool, sample: int, engine: str = "arrow"):
         self.context = new_context()
         self.analytics = assert_analytics_off(self.context)
         self.docs_dir = run_dir / "data_docs" if data_docs else None
@@ -276,41 +331,85 @@ class _Runner:
                                   "base_directory": str(self.docs_dir)},
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             })
-        self.source = self.context.data_sources.add_pandas("ikou")
+        self._source = None
         self.results_dir = run_dir / "validations"
         self.results_dir.mkdir(parents=True, exist_ok=True)
         self.sample = sample
+        self.engine = engine
+        self.timings: dict[str, float] = {"validate": 0.0, "results": 0.0}
 
-    def validate(self, name: str, df, suite: gx.ExpectationSuite, index_cols: list[str],
-                 params: dict, rows: int) -> OutputGate:
-        t0 = time.perf_counter()
-        suite = self.context.suites.add(suite)
+    @property
+    def source(self):
+        if self._source is None:
+            self._source = self.context.data_sources.add_pandas(DATASOURCE)
+        return self._source
+
+    def _gx_pandas(self, name: str, table, suite, fmt: dict, params: dict):
+        """GX's own pandas engine: a Checkpoint over a whole-dataframe batch."""
+        df = _to_pandas(table.read() if isinstance(table, _StagedFile) else table)
         asset = self.source.add_dataframe_asset(name)
         batch = asset.add_batch_definition_whole_dataframe(name)
         vd = self.context.validation_definitions.add(
             gx.ValidationDefinition(name=name, data=batch, suite=suite))
         checkpoint = self.context.checkpoints.add(gx.Checkpoint(
-            name=f"gate-{name}", validation_definitions=[vd], actions=[],
-            result_format=_result_format(index_cols, self.sample)))
+            name=f"gate-{name}", validation_definitions=[vd], actions=[], result_format=fmt))
         cp_result = checkpoint.run(batch_parameters={"dataframe": df},
                                    expectation_parameters=params)
         (key, result), = cp_result.run_results.items()
+        return key, result
+
+    def _arrow(self, name: str, table, suite, fmt: dict, params: dict):
+        """Metrics in Arrow, results by GX (ikou.expectations.arrow_engine); None: use GX's."""
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+            ValidationResultIdentifier,
+        )
+
+        batch_id = f"{DATASOURCE}-{name}"
+        result = validate_table(table, suite, batch_id=batch_id, asset_name=name,
+                                datasource_name=DATASOURCE, result_format=fmt,
+                                suite_parameters=params)
+        if result is None:
+            return None
+        run_id = RunIdentifier(run_time=result.meta["run_id"]["run_time"])
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
+            run_id=run_id, batch_identifier=batch_id)
+        return key, result
+
+    def validate(self, name: str, table: pa.Table | _StagedFile, suite: gx.ExpectationSuite,
+                 index_cols: list[str], params: dict, rows: int) -> OutputGate:
+        t0 = time.perf_counter()
+        suite = self.context.suites.add(suite)
+        fmt = _result_format(index_cols, self.sample)
+        done = self._arrow(name, table, suite, fmt, params) if self.engine == "arrow" else None
+        engine = "arrow" if done is not None else "gx-pandas"
+        key, result = done if done is not None else self._gx_pandas(name, table, suite, fmt,
+                                                                     params)
+        t1 = time.perf_counter()
         failures = _sanitize(result, index_cols, self.sample)
-        # Overwrite the stored result with the trimmed one: Data Docs render from the store.
+        # Store the trimmed result: Data Docs render from the store.
         self.context.validation_results_store.set(key, result)
         out = self.results_dir / f"{name}.json"
         out.write_text(json.dumps(result.to_json_dict(), ensure_ascii=False, indent=1,
                                   default=str), encoding="utf-8")
         stats = result.statistics or {}
+        t2 = time.perf_counter()
+        self.timings["validate"] += t1 - t0
+        self.timings["results"] += t2 - t1
         return OutputGate(name=name, suite=suite.name, success=bool(result.success), rows=rows,
                           evaluated=int(stats.get("evaluated_expectations", 0)),
-                          failures=failures, seconds=time.perf_counter() - t0,
-                          results_file=str(out))
+                          failures=failures, seconds=t2 - t0, results_file=str(out),
+                          engine=engine)
 
     def build_docs(self) -> Path | None:
         if self.docs_dir is None:
             return None
-        self.context.build_data_docs(site_names=["ikou"])
+        t0 = time.perf_counter()
+        with _compiled_templates_shared():
+            self.context.build_data_docs(site_names=["ikou"])
+        self.timings["data_docs"] = time.perf_counter() - t0
         return self.docs_dir / "index.html"
 
 
@@ -318,26 +417,97 @@ def _standard_for(name: str) -> Standard | None:
     return load_standard(name) if (STANDARD_DIR / f"{name}.yaml").exists() else None
 
 
-def _reference_keys(tables: dict[str, pa.Table],
-                    references=REFERENCE_OUTPUTS) -> list[tuple[str, pa.Array]]:
-    out = []
-    for ref in references:
-        t = tables.get(ref)
-        if t is not None and REFERENCE_KEY in t.column_names:
-            out.append((ref, pc.drop_null(t.column(REFERENCE_KEY).combine_chunks()).unique()))
-    return out
+def _referencing(name: str, table, suites: Path):
+    """(standard, [fields with ``references: resident``]) of a staged output with a suite."""
+    if not (suites / name / f"{name}.json").exists():
+        return None, []
+    std = _standard_for(name)
+    return std, [it.field for it in (std.items if std else ())
+                 if it.references == "resident" and it.field in table.column_names]
 
 
-def _joined(table: pa.Table, column: str, refs: list[tuple[str, pa.Array]]) -> pa.Table:
-    """One row per row of ``table``: _record, atena_no (the referencing value) and found_in."""
-    keys = table.column(column).combine_chunks()
+def _reference_lookup(tables: dict[str, _StagedFile], suites: Path,
+                      references=REFERENCE_OUTPUTS) -> tuple[list[str], dict]:
+    """The reference outputs present (in lookup order) and, for every referencing column,
+    ``found_in`` per row: the first reference output holding the same 宛名番号, else null.
+
+    All referencing columns are looked up together, one hash set per reference output."""
+    refs = [r for r in references
+            if r in tables and REFERENCE_KEY in tables[r].column_names]
+    wanted = [(name, col, table.column(col).combine_chunks())
+              for name, table in tables.items()
+              for col in _referencing(name, table, suites)[1]]
+    if not wanted:
+        return refs, {}
+    keys = pa.concat_arrays([k for _, _, k in wanted]) if len(wanted) > 1 else wanted[0][2]
     found = pa.nulls(len(keys), pa.string())
-    for ref, ref_keys in reversed(refs):  # the first reference output wins
-        hit = pc.fill_null(pc.is_in(keys, value_set=ref_keys), False)
+    for ref in reversed(refs):  # the first reference output wins
+        ref_keys = tables[ref].column(REFERENCE_KEY).combine_chunks()
+        hit = pc.is_in(keys, value_set=ref_keys, skip_nulls=True)  # a null key: never found
         found = pc.if_else(hit, pa.scalar(ref), found)
-    record = (table.column("_record") if "_record" in table.column_names
+    out, start = {}, 0
+    for name, col, k in wanted:
+        out[(name, col)] = (k, found.slice(start, len(k)))
+        start += len(k)
+    return refs, out
+
+
+def _joined(table, keys: pa.Array, found: pa.Array) -> pa.Table:
+    """One row per row of ``table``: _record, atena_no (the referencing value) and found_in."""
+    record = (table.column("_record").combine_chunks() if "_record" in table.column_names
               else pa.array(range(1, len(keys) + 1), pa.int64()))
     return pa.table({"_record": record, REFERENCE_KEY: keys, "found_in": found})
+
+
+class _TemplateBytecode:
+    """A process-wide in-memory Jinja bytecode cache (see :func:`_compiled_templates_shared`)."""
+
+    def __init__(self):
+        import jinja2
+
+        class Cache(jinja2.BytecodeCache):
+            def __init__(self):
+                self.store: dict[str, bytes] = {}
+
+            def load_bytecode(self, bucket):
+                code = self.store.get(bucket.key + bucket.checksum)
+                if code is not None:
+                    bucket.bytecode_from_string(code)
+
+            def dump_bytecode(self, bucket):
+                self.store[bucket.key + bucket.checksum] = bucket.bytecode_to_string()
+
+        self.cache = Cache()
+
+
+_BYTECODE: _TemplateBytecode | None = None
+
+
+@contextlib.contextmanager
+def _compiled_templates_shared():
+    """GX's Data Docs views each make their own Jinja environment, so every section of a site
+    (and every run) parses and compiles the same ~17 templates again: about 40 % of building
+    the docs. Inside this block each view's environment uses one in-memory bytecode cache
+    (Jinja's own mechanism, keyed by template name and source checksum), so a template is
+    compiled once per process; the rendered pages are the same. The view class is restored
+    afterwards."""
+    global _BYTECODE
+    from great_expectations.render.view import view as gx_view
+
+    if _BYTECODE is None:
+        _BYTECODE = _TemplateBytecode()
+    cache = _BYTECODE.cache
+    original = gx_view.DefaultJinjaView.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.env.bytecode_cache = cache
+
+    gx_view.DefaultJinjaView.__init__ = init
+    try:
+        yield
+    finally:
+        gx_view.DefaultJinjaView.__init__ = original
 
 
 def _without_batch_fingerprint(fn):
@@ -370,16 +540,21 @@ def _without_batch_fingerprint(fn):
 def run_gates(staged: dict[str, Path | str], run_dir: Path | str, mode: str = "fail",
               expected_rows: dict[str, int] | None = None, *, suites_dir: Path | str | None = None,
               data_docs: bool = True, sample: int = 20,
-              references: tuple[str, ...] = REFERENCE_OUTPUTS) -> GateReport:
+              references: tuple[str, ...] = REFERENCE_OUTPUTS,
+              engine: str = "arrow") -> GateReport:
     """Validate staged Arrow IPC outputs (name → path) and write results into ``run_dir``.
 
     ``name`` is the output (= standard definition) name, e.g. ``juki``; the suite is
     ``<suites_dir>/<name>/<name>.json``. Outputs without a suite (e.g. ``jutogai``) are only used
     as references and listed in ``report.unchecked``. ``references``: the staged outputs whose
-    ``atena_no`` values form the key set of the cross-file rule, in lookup order.
+    ``atena_no`` values form the key set of the cross-file rule, in lookup order. ``engine``:
+    one of :data:`ENGINES` (both give the same results; ``"gx-pandas"`` is the reference).
+    Staged files are memory-mapped and validated one at a time.
     """
     if mode not in MODES:
         raise GateError(f"gates mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if engine not in ENGINES:
+        raise GateError(f"gates engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     t0 = time.perf_counter()
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -388,47 +563,49 @@ def run_gates(staged: dict[str, Path | str], run_dir: Path | str, mode: str = "f
     unknown = sorted(set(expected_rows) - set(staged))
     if unknown:
         raise GateError(f"expected_rows names outputs that are not staged: {', '.join(unknown)}")
-    tables = {name: _without_annotations(_read_arrow(Path(p))) for name, p in staged.items()}
-    runner = _Runner(run_dir, data_docs, sample)
+    tables = {name: _StagedFile(Path(p)) for name, p in staged.items()}
+    refs, lookup = _reference_lookup(tables, suites, tuple(references))
+    t1 = time.perf_counter()
+    runner = _Runner(run_dir, data_docs, sample, engine)
+    setup = time.perf_counter() - t1
+    load = t1 - t0
     gates: dict[str, OutputGate] = {}
     unchecked: list[str] = []
-    refs = _reference_keys(tables, tuple(references))
-    for name, table in tables.items():
-        suite_file = suites / name / f"{name}.json"
-        if not suite_file.exists():
+    for name in list(tables):
+        table = tables.pop(name)  # validated one at a time; nothing kept afterwards
+        std, referencing = _referencing(name, table, suites)
+        if not (suites / name / f"{name}.json").exists():
             unchecked.append(name)
             continue
-        std = _standard_for(name)
         notes, params, drop = [], {}, ()
         if name in expected_rows:
             params["expected_rows"] = int(expected_rows[name])
         else:
             drop = (_ROW_COUNT,)
             notes.append("row count not reconciled: no expected_rows given")
-        suite = load_suite(suite_file, drop_types=drop)
+        suite = load_suite(suites / name / f"{name}.json", drop_types=drop)
         index_cols = _index_columns(std, table)
-        gate = runner.validate(name, _to_pandas(table), suite, index_cols, params,
-                               table.num_rows)
+        gate = runner.validate(name, table, suite, index_cols, params, table.num_rows)
         gate.notes.extend(notes)
         gates[name] = gate
-        for it in (std.items if std else ()):
-            if it.references != "resident" or it.field not in table.column_names:
-                continue
-            joined = _joined(table, it.field, refs)
-            cross_name = f"{name}.{it.field}.reference"
+        for col in referencing:
+            joined = _joined(table, *lookup.pop((name, col)))
+            cross_name = f"{name}.{col}.reference"
             cross_suite = load_suite(CROSS_SUITE)
-            cross_suite.name = f"{cross_suite.name}.{name}.{it.field}"  # unique per context
-            cross = runner.validate(cross_name, _to_pandas(joined), cross_suite,
+            cross_suite.name = f"{cross_suite.name}.{name}.{col}"  # unique per context
+            cross = runner.validate(cross_name, joined, cross_suite,
                                     ["_record", REFERENCE_KEY], {}, joined.num_rows)
             if not refs:
                 cross.notes.append(f"no reference output ({' / '.join(references)}) was staged")
             else:
-                cross.notes.append("reference outputs: " + ", ".join(r for r, _ in refs))
+                cross.notes.append("reference outputs: " + ", ".join(refs))
             gates[cross_name] = cross
+        del table
     docs = runner.build_docs()
+    timings = {"load": load, "setup": setup, **runner.timings}
     report = GateReport(mode=mode, gates=gates, unchecked=unchecked, run_dir=run_dir,
                         data_docs=docs, seconds=time.perf_counter() - t0,
-                        analytics=runner.analytics)
+                        analytics=runner.analytics, timings=timings)
     (run_dir / "gates.json").write_text(
         json.dumps(report.to_dict(), ensure_ascii=False, indent=1, default=str),
         encoding="utf-8")

@@ -178,3 +178,46 @@ def test_invalid_suite_file_is_an_error(tmp_path):
     with pytest.raises(SuiteError, match="suite file not found"):
         load_suite(tmp_path / "missing.json")
     assert isinstance(gx.ExpectationSuite(name="x"), gx.ExpectationSuite)
+
+
+# The Arrow engine (ikou.expectations.arrow_engine) runs anchored ASCII character-class
+# patterns without a regex; this must be exactly what GX's pandas call gives.
+_ALPHABET = list("0123456789azAZ_ -\n\t") + ["１", "٣", "ｱ", "ア", "é", "\u3000", "０"]
+
+
+def _tricky_strings(seed: int, n: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    out = ["", "0", "1234567", "12345678", "123456\n", "1234567\n", "\n", "A1b2", "１２３"]
+    for _ in range(n):
+        k = int(rng.integers(0, 18))
+        digits_only = rng.random() < 0.5
+        pool = _ALPHABET[:10] if digits_only else _ALPHABET
+        out.append("".join(pool[i] for i in rng.integers(0, len(pool), k)))
+    return out
+
+
+@pytest.mark.parametrize("regex", ["^[0-9]+$", "^[0-9]{7}$", "^[0-9]{2,15}$",
+                                   "^[0-9A-Za-z]{1,15}$", "^[0-9A-Za-z]+$",
+                                   "^[\u30a1-\u30f6\u30fc\u30fb\u3000]+$"])
+@pytest.mark.parametrize("with_newlines", [True, False])
+def test_arrow_regex_conditions_equal_gx_pandas(regex, with_newlines):
+    from ikou.expectations.arrow_engine import _match_regex
+
+    values = [v for v in _tricky_strings(5, 3000) if with_newlines or "\n" not in v]
+    values += [None, None]
+    arr = pa.array(values, pa.string())
+    got = _match_regex(arr, {"regex": regex})
+    nonnull = pd.Series([v for v in values if v is not None], dtype="str")
+    expected = ~nonnull.astype(str).str.contains(regex).to_numpy(dtype=bool)
+    assert got[:-2].tolist() == expected.tolist()
+    assert not got[-2:].any()  # nulls are never unexpected
+    if "0-9" in regex:
+        assert 0 < expected.sum() < len(expected)
+    dictionary = _match_regex(arr.dictionary_encode(), {"regex": regex})
+    assert dictionary.tolist() == got.tolist()
+
+
+def test_vectorised_check_digits_reject_non_ascii_and_newlines():
+    good = atena_numbers(3, seed=4).to_pylist()
+    tricky = [good[0] + "\n", good[1].replace(good[1][0], "１", 1), " " + good[2], good[2]]
+    assert valid_mod11(pa.array(tricky)).tolist() == [False, False, False, True]

@@ -9,6 +9,7 @@ import json
 import pyarrow as pa
 import pytest
 
+from ikou.expectations.arrow_engine import SUPPORTED
 from ikou.expectations.synthetic import (
     FAMILY,
     FAMILY_KANA,
@@ -19,7 +20,7 @@ from ikou.expectations.synthetic import (
     good_table,
 )
 from ikou.pipeline.config.standard import load_standard
-from ikou.pipeline.steps.gates import GateError, run_gates
+from ikou.pipeline.steps.gates import ENGINES, GateError, run_gates
 
 SIZES = {"juki": 300, "kojin_juminzei": 200, "kokuho_setai": 100, "kokuho_kojin": 150}
 
@@ -333,3 +334,144 @@ def test_schema_drift_fails_the_gate(good, tmp_path):
     failing = {f.expectation for f in report.gates["kokuho_setai"].failures}
     assert "expect_table_columns_to_match_ordered_list" in failing
     assert not report.publish
+
+
+# ----------------------------------------------------------------------------- engines
+# The default engine computes the metrics in Arrow and lets GX build the results; GX's own
+# pandas engine ("gx-pandas") is the reference. Same staged files, same results.
+
+def planted_outputs(good: dict[str, pa.Table]):
+    """The bad fixtures plus failures of the remaining expectation types and edge cases: nulls
+    in checked columns (skipped by every condition but not-null), a value with a final newline
+    (pandas runs the regex with Python ``re`` then), compound keys, integer ranges, a reordered
+    schema with every column present."""
+    tables, _, planted, _ = bad_outputs(good)
+    juki = tables["juki"]
+    juki = set_values(juki, "atena_no", {13: None})
+    juki = set_values(juki, "yubin_bango", {14: "1234567\n", 15: None})
+    juki = set_values(juki, "jumin_date_status", {16: None})
+    juki = set_values(juki, "kojin_bango", {17: "１２３４５６７８９０１２"})
+    tax = tables["kojin_juminzei"]
+    shiki = tax.column("shikibetsu_no").to_pylist()
+    nendo = tax.column("soto_nendo").to_pylist()
+    tax = set_values(tax, "shikibetsu_no", {4: shiki[3], 5: None, 6: None})
+    tax = set_values(tax, "soto_nendo", {4: nendo[3], 5: None, 6: None})
+    tax = set_values(tax, "shotokuwari_gaku", {7: 10**12, 8: None})
+    setai = tables["kokuho_setai"]
+    setai = set_values(setai, "setai_no", {2: setai.column("setai_no")[1].as_py()})
+    setai = set_values(setai, "hihokensha_su", {3: 100, 4: -100})
+    names = setai.column_names
+    order = [names[1], names[0], *names[2:]]  # first two columns swapped
+    setai = setai.select(order)
+    kk = tables["kokuho_kojin"]
+    kk = set_values(kk, "atena_no", {5: kk.column("atena_no")[6].as_py()})
+    kk = set_values(kk, "shikaku_shutoku_date", {5: kk.column("shikaku_shutoku_date")[6].as_py()})
+    kk = set_values(kk, "shikaku_shutoku_date_status", {5: None, 6: None})
+    out = dict(tables, juki=juki, kojin_juminzei=tax, kokuho_setai=setai, kokuho_kojin=kk)
+    return out, planted
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory, good):
+    base = tmp_path_factory.mktemp("engines")
+    tables, planted = planted_outputs(good[0])
+    staged = stage(base / "staging", tables)
+    rows = {k: v.num_rows for k, v in tables.items() if k != "jutogai"}
+    rows["kokuho_kojin"] -= 1
+    reports = {eng: run_gates(staged, base / eng, expected_rows=rows, sample=5, engine=eng)
+               for eng in ENGINES}
+    return tables, planted, reports
+
+
+def _comparable(doc: dict) -> dict:
+    """A stored validation result without what differs between any two runs (run/validation
+    ids and times, batch description, expectation ids)."""
+    doc = json.loads(json.dumps(doc))
+    doc.pop("meta")
+    doc.pop("id", None)
+    for r in doc["results"]:
+        r["expectation_config"].pop("id", None)
+    return doc
+
+
+def test_arrow_engine_gives_the_gx_pandas_results(engines):
+    _, _, reports = engines
+    arrow, ref = reports["arrow"], reports["gx-pandas"]
+    assert set(arrow.gates) == set(ref.gates) and arrow.unchecked == ref.unchecked
+    for name, gate in arrow.gates.items():
+        other = ref.gates[name]
+        assert gate.engine == "arrow" and other.engine == "gx-pandas", name
+        assert (gate.success, gate.rows, gate.evaluated) == (other.success, other.rows,
+                                                             other.evaluated), name
+        assert gate.failures == other.failures, name
+        mine = json.loads(open(gate.results_file, encoding="utf-8").read())
+        theirs = json.loads(open(other.results_file, encoding="utf-8").read())
+        assert _comparable(mine) == _comparable(theirs), name
+    assert arrow.summary().replace(str(arrow.run_dir), "RUN") == \
+        ref.summary().replace(str(ref.run_dir), "RUN")
+    assert arrow.passed is ref.passed is False and arrow.exit_code == ref.exit_code == 1
+
+
+def test_every_expectation_type_fails_with_its_count(engines):
+    _, _, reports = engines
+    failed = {}
+    for name, gate in reports["arrow"].gates.items():
+        for f in gate.failures:
+            failed[(name, f.expectation, f.column)] = f.unexpected_count
+    assert {t for _, t, _ in failed} == set(SUPPORTED)
+    juki, tax = "juki", "kojin_juminzei"
+    expect = {
+        (juki, "expect_column_values_to_not_be_null", "atena_no"): 1,
+        (juki, "expect_column_values_to_be_unique", "atena_no"): 2,  # null not a duplicate
+        (juki, "expect_column_values_to_have_valid_atena_check_digit", "atena_no"): 1,
+        # "1234567\n" matches under Python re (pandas' fallback), its length (8) does not
+        (juki, "expect_column_values_to_match_regex", "yubin_bango"): 1,
+        (juki, "expect_column_value_lengths_to_be_between", "yubin_bango"): 2,
+        (juki, "expect_column_values_to_not_be_null", "jumin_date_status"): 1,
+        (juki, "expect_column_values_to_have_valid_kojin_bango_check_digit", "kojin_bango"): 2,
+        (juki, "expect_column_values_to_match_regex", "shimei_kana"): 41,
+        (juki, "expect_column_values_to_be_in_set", "seinengappi_status"): 1,
+        (tax, "expect_compound_columns_to_be_unique", None): 2,  # all-null keys ignored
+        (tax, "expect_column_values_to_be_between", "shotokuwari_gaku"): 1,
+        (tax, "expect_column_values_to_not_be_null", "shikibetsu_no"): 2,
+        ("kokuho_setai", "expect_column_values_to_be_between", "hihokensha_su"): 2,
+        ("kokuho_setai", "expect_column_values_to_be_unique", "setai_no"): 2,
+        ("kokuho_setai", "expect_table_columns_to_match_ordered_list", None): None,
+        ("kokuho_kojin", "expect_compound_columns_to_be_unique", None): 2,
+        ("kokuho_kojin", "expect_table_row_count_to_equal", None): None,
+    }
+    assert {k: failed.get(k, "missing") for k in expect} == expect
+
+
+def test_arrow_engine_reports_no_personal_values(engines):
+    tables, planted, reports = engines
+    report = reports["arrow"]
+    text = _all_output_text(report.run_dir)
+    names = FAMILY + GIVEN + FAMILY_KANA + GIVEN_KANA + TOWNS + ["ｱｻｷﾞﾘ", "1234567\n",
+                                                                 "１２３４５６７８９０１２"]
+    leaked = [v for v in names + list(planted.values()) if v in text]
+    assert not leaked, f"personal values in reports: {leaked}"
+    assert list((report.run_dir / "data_docs" / "validations").rglob("*.html"))
+    for gate in report.gates.values():
+        for f in gate.failures:
+            assert len(f.sample) <= 5
+            assert all(set(row) <= {"_record", "atena_no", "setai_no", "setainushi_atena_no",
+                                    "shikibetsu_no"} for row in f.sample)
+
+
+def test_arrow_engine_falls_back_to_gx_for_a_missing_column(good, tmp_path):
+    tables, _ = good
+    drifted = tables["kokuho_setai"].drop_columns(["hihokensha_su"])
+    report = run_gates(stage(tmp_path / "s", {"kokuho_setai": drifted}), tmp_path / "r",
+                       data_docs=False)
+    assert report.gates["kokuho_setai"].engine == "gx-pandas"
+    with pytest.raises(GateError, match="engine must be one of"):
+        run_gates({}, tmp_path / "r2", engine="duckdb")
+
+
+def test_report_splits_the_gate_time(good):
+    _, report = good
+    assert set(report.timings) == {"load", "setup", "validate", "results", "data_docs"}
+    assert all(v >= 0 for v in report.timings.values())
+    assert sum(report.timings.values()) <= report.seconds + 1e-6
+    assert json.loads((report.run_dir / "gates.json").read_text("utf-8"))["timings"]
