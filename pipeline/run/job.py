@@ -162,8 +162,10 @@ def _gate_results(report: GateReport) -> dict[str, Any]:
     return {
         "mode": report.mode, "passed": report.passed, "published": report.publish,
         "unchecked": report.unchecked,
+        "timings": {k: round(v, 3) for k, v in getattr(report, "timings", {}).items()},
         "gates": {name: {
             "suite": g.suite, "success": g.success, "rows": g.rows, "evaluated": g.evaluated,
+            "engine": getattr(g, "engine", None),
             "failures": [{"expectation": f.expectation, "column": f.column, "item": f.item,
                           "unexpected_count": f.unexpected_count,
                           "element_count": f.element_count} for f in g.failures],
