@@ -35,14 +35,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import fastavro
 import numpy as np
 import pyarrow as pa
 
-from benchmarks.bench_decode import PurePython
+from benchmarks.bench_decode import PurePython, _best
 from ikou.pipeline.cli import main as ikou_main
 from ikou.pipeline.config.gaiji import load_gaiji
 from ikou.pipeline.config.layout import load_layout
@@ -242,15 +241,6 @@ def _decode_args(files, name, work):
     return ["decode", str(files[name]), "--layout", str(files["layout"]), "--gaiji",
             str(files["gaiji"]), "--out", str(work / f"{name}.arrow"), "--rejects",
             str(work / f"{name}.avro")]
-
-
-def _best(fn, repeats):
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def _in_process(args):

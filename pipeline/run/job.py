@@ -7,26 +7,14 @@ standard layout in the same DoFn; what the mapping cannot convert is quarantined
 bytes, like a decoding error. Then:
 
 1. **check** — reconciliation per source (data records read = standard rows + quarantined, the
-   trailer count, rows in the merged files); a failure publishes nothing (exit 1);
+   trailer count, rows in the merged files); a failure publishes nothing (exit 3);
 2. **matching** (名寄せ, :mod:`ikou.pipeline.steps.matching`): resolve missing or wrong 宛名番号 of the
    matched targets on the staged files; unresolved records go to ``review/``;
 3. **gates** — :func:`ikou.pipeline.steps.gates.run_gates` on the staged standard files with the
    reconciled row counts; results and Data Docs go to the run folder ``OUT/runs/<run id>/``;
 4. **publish** — only when every gate passed (or ``gates: warn``): one atomic step.
 
-Output folder (see docs/jobs.md)::
-
-    OUT/current -> releases/<run id>        the published set: a symlink, swapped atomically
-    OUT/releases/<run id>/                  juki.arrow, kojin_juminzei.arrow, ...,
-                                            reference/jutogai.arrow, quarantine.avro, manifest.json
-    OUT/releases/.staging-<run id>/         while the run stages (removed unless published)
-    OUT/runs/<run id>/                      summary.json, gates.json, validations/, data_docs/,
-                                            manifest.json (also for runs that published nothing)
-
-Publishing renames the staging folder to ``releases/<run id>`` (invisible to readers, who go
-through ``current``) and then replaces the symlink ``current`` with ``os.replace`` of a new
-symlink: a reader that resolves ``current`` once sees either the old set or the new one, never a
-mix. The previous release is kept (readers still inside it keep working); older ones are removed.
+The output folder and the atomic publish: :mod:`ikou.pipeline.steps.publish`.
 """
 
 from __future__ import annotations
