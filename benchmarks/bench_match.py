@@ -521,12 +521,12 @@ def measure_job_matching(n: int, town: str | None = None, seed: int = 7) -> list
     import tempfile
     from pathlib import Path
 
-    from ikou.pipeline import jobmatch
+    from ikou.pipeline.config.job import load_job, write_demo_job
     from ikou.pipeline.config.matching import variant_map
-    from ikou.pipeline.job import load_job, write_demo_job
-    from ikou.pipeline.manifest import file_digest
     from ikou.pipeline.run.job import stage_job, steps_for
-    from ikou.pipeline.synth import ALL_SOURCES, generate_municipality
+    from ikou.pipeline.steps import matching as jobmatch
+    from ikou.pipeline.steps.manifest import file_digest
+    from ikou.pipeline.synth.municipality import ALL_SOURCES, generate_municipality
     from ikou.transforms.match import read_parts
     from ikou.transforms.match.engine import write_arrow
 

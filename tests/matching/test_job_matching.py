@@ -178,10 +178,10 @@ def test_job_links_equal_the_in_process_engine(town, tmp_path):
     """Staged files → run_matching's links of each target are byte-identical to the engine's
     ``link`` in this process on the same tables (read from the staged files before they are
     rewritten), and the rewritten staged files reconcile."""
+    from ikou.pipeline.config.job import load_job
     from ikou.pipeline.config.matching import link, variant_map
-    from ikou.pipeline.job import load_job
-    from ikou.pipeline.manifest import file_digest
     from ikou.pipeline.run.job import stage_job, steps_for
+    from ikou.pipeline.steps.manifest import file_digest
     from ikou.pipeline.steps.matching import LEFT_KEY, run_matching
     from ikou.transforms.match.engine import write_arrow
 
