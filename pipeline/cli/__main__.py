@@ -1,0 +1,7 @@
+"""``python -m ikou.pipeline.cli``: the ``ikou`` command."""
+
+import sys
+
+from ikou.pipeline.cli import main
+
+sys.exit(main())
