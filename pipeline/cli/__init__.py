@@ -417,6 +417,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     try:
         if argv and argv[0] in _BEAM_COMMANDS and not {"-h", "--help"} & set(argv[1:]):
+            if argv[0] == "demo" or (argv[0] == "run" and "--layout" not in argv and any(
+                    a.endswith((".yaml", ".yml")) for a in argv[1:])):
+                from ikou.pipeline.steps import gate_worker
+
+                gate_worker.prestart()  # Great Expectations loads on the other core meanwhile
             from ikou.pipeline.run.beam import split_args
 
             parser = _command_parser(argv[0])

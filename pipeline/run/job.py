@@ -33,6 +33,7 @@ import apache_beam as beam
 from ikou.pipeline.config.job import Job, JobError, load_job
 from ikou.pipeline.errors import GateFailure, ReconciliationError
 from ikou.pipeline.run.beam import run_pipeline
+from ikou.pipeline.steps import gate_worker
 from ikou.pipeline.steps.manifest import (
     MANIFEST_VERSION,
     file_digest,
@@ -48,7 +49,7 @@ from ikou.transforms.decode.outputs import QUARANTINE_FILE, quarantine_sync_mark
 from ikou.transforms.decode.sources import DecodeMapBlocks, FinalizeJob, PlanJobBlocks, SourceStep
 
 if TYPE_CHECKING:
-    from ikou.pipeline.steps.gates import GateReport
+    from ikou.pipeline.steps.gate_report import GateReport
 
 __all__ = ["CURRENT", "GateFailure", "JobResult", "run_job"]
 
@@ -335,6 +336,8 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     staging.mkdir()
     steps = steps_for(job)
     published = False
+    # Great Expectations is imported by a process of its own while the pipeline runs
+    gates_worker = gate_worker.take() if job.targets else None
     clock.lap("prepare")
     try:
         summary, runner = stage_job(steps, [str(p.absolute()) for _, p in inputs], str(staging),
@@ -359,8 +362,6 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
 
         report = None
         if job.targets:
-            from ikou.pipeline.steps.gates import run_gates  # Great Expectations: only here
-
             staged = {t.name: summary["outputs"][f"{t.name}.arrow"]["path"]
                       for t in job.targets}
             staged.update({r.source: summary["outputs"][f"reference/{r.source}.arrow"]["path"]
@@ -368,8 +369,9 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
             expected = {t.name: summary["outputs"][f"{t.name}.arrow"]["rows"]
                         for t in job.targets}
             refs = (RESIDENT_TARGET, *(r.source for r in job.references))
-            report = run_gates(staged, run_dir, mode=mode, expected_rows=expected,
-                               data_docs=data_docs, references=refs)
+            report = gates_worker.run(staged=staged, run_dir=run_dir, mode=mode,
+                                      expected_rows=expected, data_docs=data_docs,
+                                      references=refs)
             (run_dir / "gates.txt").write_text(report.summary() + "\n", encoding="utf-8")
             if echo:
                 echo(report.summary())
@@ -395,5 +397,7 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
         write_manifest(str(run_dir), manifest)  # with the final publish time
         return JobResult(out, release, run_dir, summary, checks, report, manifest)
     finally:
+        if gates_worker is not None:
+            gates_worker.close()
         if not published:
             shutil.rmtree(staging, ignore_errors=True)
