@@ -47,17 +47,22 @@ def _rss_probe(cmd: list[str]) -> tuple[float, float, int, str]:
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
-    while proc.poll() is None:  # sum the RSS of the command and its worker processes
-        total = 0
+    while proc.poll() is None:  # sum the RSS of the command and all its descendants
         try:
-            kids = subprocess.run(["ps", "-o", "pid=,rss=", "--ppid", str(proc.pid)],
-                                  capture_output=True, text=True).stdout.split()
-            pairs = [(int(kids[i]), int(kids[i + 1])) for i in range(0, len(kids), 2)]
-            with open(f"/proc/{proc.pid}/status", encoding="ascii") as f:
-                own = next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS"))
-            total = own + sum(r for _, r in pairs)
-        except (OSError, StopIteration, ValueError):
-            pass
+            table = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,rss="], capture_output=True,
+                                   text=True).stdout.split()
+            rows = [(int(table[i]), int(table[i + 1]), int(table[i + 2]))
+                    for i in range(0, len(table) - 2, 3)]
+            tree, total, grew = {proc.pid}, 0, True
+            while grew:  # workers run under a shell: walk the whole process tree
+                grew = False
+                for pid, ppid, _ in rows:
+                    if ppid in tree and pid not in tree:
+                        tree.add(pid)
+                        grew = True
+            total = sum(rss for pid, _, rss in rows if pid in tree)
+        except (OSError, ValueError):
+            total = 0
         peak = max(peak, total)
         time.sleep(0.2)
     out, err = proc.communicate()
