@@ -25,8 +25,8 @@ from ikou.pipeline.config.gaiji import load_gaiji
 from ikou.pipeline.config.layout import load_layout
 from ikou.pipeline.run.single import run_migration
 from ikou.pipeline.synth.municipality import generate_municipality
-from ikou.transforms.decode.beam import DecodeBlocks, PlanBlocks
-from ikou.transforms.decode.blocks import plan_blocks
+from ikou.transforms.decode.blocks import data_kinds, output_name, plan_blocks
+from ikou.transforms.decode.sources import DecodeMapBlocks, PlanJobBlocks, SourceStep
 
 RESIDENTS = 1500
 MESSAGE = re.compile(
@@ -209,10 +209,12 @@ def test_plan_and_decode_composites_in_a_test_pipeline(municipality, tmp_path):
     path = str(municipality.export)
     size = municipality.export.stat().st_size
     want = plan_blocks(0, path, size, layout, 100_000)
+    step = SourceStep("juki", layout, gaiji, (0,), "juki.arrow", None, "decoded", False,
+                      tuple((k, output_name(layout, k)) for k in data_kinds(layout)))
     with BeamTestPipeline(runner=FnApiRunner()) as p:
-        blocks = p | beam.Create([(0, path)]) | PlanBlocks(layout, 100_000)
+        blocks = p | beam.Create([(0, path)]) | PlanJobBlocks([step], 100_000)
         assert_that(blocks, equal_to(want), label="blocks")
-        decoded = blocks | DecodeBlocks(layout, gaiji, str(tmp_path))
+        decoded = blocks | DecodeMapBlocks([step], str(tmp_path))
         counts = decoded["results"] | beam.Map(lambda r: (r.block_index, r.n_records))
         assert_that(counts, equal_to([(b.block_index, b.n_records + (1 if b.tail else 0))
                                       for b in want]), label="counts")

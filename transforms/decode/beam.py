@@ -1,14 +1,13 @@
-"""The pipeline's composite transforms: ``PlanBlocks``, ``DecodeBlocks``, ``Finalize``.
+"""The DoFns and composites every decoding pipeline shares (the job's composites in
+:mod:`ikou.transforms.decode.sources` are built on them): ``PlanBlocksFn`` (input → blocks of
+whole records), ``BlockDoFn`` (one block decoded per element, Metrics counters) and
+``GatherAndWrite`` (the small per-block results gathered once, then the staged outputs written
+from the blocks' part files).
 
-They are thin: the work lives in :mod:`ikou.transforms.decode.blocks` and
-:mod:`ikou.transforms.decode.outputs` (plain functions, also used by ``ikou decode``).
-
-``DecodeBlocks`` has one output (``results``): one small
-:class:`~ikou.transforms.decode.blocks.BlockResult` per block (counts, part files,
-header/trailer values).  A block's quarantined records (raw bytes + reasons) are written by
-the block itself as its quarantine part file, like its rows, so no element ever carries one
-record; ``Finalize`` gathers only the small results and merges the quarantine parts in
-(input, block) order into ``quarantine.avro``.
+The work lives in :mod:`ikou.transforms.decode.blocks` and :mod:`ikou.transforms.decode.outputs`
+(plain functions, also used by ``ikou decode``). A block's quarantined records (raw bytes +
+reasons) are written by the block itself as its quarantine part file, like its rows, so no
+element ever carries one record.
 """
 
 from __future__ import annotations
@@ -16,19 +15,10 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from ikou.transforms.decode.blocks import DEFAULT_BLOCK_SIZE, BlockDecoder, file_size, plan_blocks
-from ikou.transforms.decode.outputs import OUTPUT_BATCH_ROWS, finalize_results
+from ikou.transforms.decode.blocks import BlockDecoder, file_size, plan_blocks
+from ikou.transforms.decode.outputs import OUTPUT_BATCH_ROWS
 
-__all__ = [
-    "QUARANTINE",
-    "RESULTS",
-    "BlockDoFn",
-    "DecodeBlocks",
-    "Finalize",
-    "GatherAndWrite",
-    "PlanBlocks",
-    "PlanBlocksFn",
-]
+__all__ = ["QUARANTINE", "RESULTS", "BlockDoFn", "GatherAndWrite", "PlanBlocksFn"]
 
 RESULTS = "results"
 QUARANTINE = "quarantine"  # kept for imports: quarantined records travel as part files
@@ -52,18 +42,6 @@ class PlanBlocksFn(beam.DoFn):
         self.files.inc()
         self.blocks.inc(len(blocks))
         yield from blocks
-
-
-class PlanBlocks(beam.PTransform):
-    """(input index, path) -> ``Block``s of whole records (arithmetic only)."""
-
-    def __init__(self, layout, block_size: int = DEFAULT_BLOCK_SIZE):
-        super().__init__()
-        self.layout = layout
-        self.block_size = block_size
-
-    def expand(self, inputs):
-        return inputs | "Split" >> beam.ParDo(PlanBlocksFn(self.layout, self.block_size))
 
 
 class BlockDoFn(beam.DoFn):
@@ -90,48 +68,6 @@ class BlockDoFn(beam.DoFn):
         yield result.without_quarantine()
 
 
-class _DecodeFn(BlockDoFn):
-    def __init__(self, layout, gaiji, staging_dir, gaiji_fallback=False):
-        super().__init__()
-        self.layout = layout
-        self.gaiji = gaiji
-        self.staging_dir = staging_dir
-        self.gaiji_fallback = gaiji_fallback
-        self.decoder = None
-
-    def setup(self):
-        self.decoder = BlockDecoder(self.layout, self.gaiji, self.staging_dir,
-                                    self.gaiji_fallback)
-
-    def decoder_for(self, block):
-        return self.decoder
-
-
-class DecodeBlocks(beam.PTransform):
-    """``Block`` -> ``BlockResult`` (``{RESULTS: ...}``).
-
-    The block's good rows and its quarantined records are written as Arrow IPC part files
-    under ``<staging_dir>/parts``.
-    """
-
-    def __init__(self, layout, gaiji, staging_dir: str, gaiji_fallback: bool = False):
-        super().__init__()
-        self.layout = layout
-        self.gaiji = gaiji
-        self.staging_dir = staging_dir
-        self.gaiji_fallback = gaiji_fallback
-
-    def expand(self, blocks):
-        out = blocks | "Decode" >> beam.ParDo(
-            _DecodeFn(self.layout, self.gaiji, self.staging_dir, self.gaiji_fallback))
-        return {RESULTS: out}
-
-
-def _finalize(results, layout, staging_dir, sync_marker, batch_rows):
-    return finalize_results(layout, results, None, staging_dir, sync_marker,
-                            batch_rows=batch_rows)
-
-
 class GatherAndWrite(beam.PTransform):
     """Gathers every (small) ``BlockResult``, then calls
     ``write(results, spec, staging_dir, sync_marker, batch_rows)`` once to write the staged
@@ -151,15 +87,3 @@ class GatherAndWrite(beam.PTransform):
         results = decoded[RESULTS] | "GatherResults" >> beam.combiners.ToList()
         return results | "Write" >> beam.Map(
             self.write, self.spec, self.staging_dir, self.sync_marker, self.batch_rows)
-
-
-class Finalize(GatherAndWrite):
-    """Gathers ``DecodeBlocks``' outputs and writes the run's staged outputs.
-
-    Input: the ``DecodeBlocks`` outputs (a dict with ``RESULTS``).  Output: a single summary dict, also written as
-    ``<staging_dir>/summary.json``.
-    """
-
-    def __init__(self, layout, staging_dir: str, sync_marker: bytes,
-                 batch_rows: int | None = None):
-        super().__init__(_finalize, layout, staging_dir, sync_marker, batch_rows)
