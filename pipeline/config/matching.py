@@ -70,6 +70,7 @@ from ikou.kernels.normalize import (
     VariantTableError,
     load_variant_table,
 )
+from ikou.transforms import arrowio
 from ikou.transforms.match import engine as linkage
 from ikou.transforms.match.engine import (  # the engine; re-exported for callers of this module
     Blocks,
@@ -361,8 +362,7 @@ def read_inputs(cfg: MatchConfig, base: str | Path = ".") -> tuple[pa.Table, pa.
             raise MatchConfigError(f"the configuration names no {side} path")
         full = Path(base) / path
         try:
-            with pa.memory_map(str(full)) as source:
-                out.append(pa.ipc.open_file(source).read_all())
+            out.append(arrowio.read_table(full))
         except FileNotFoundError:
             raise MatchConfigError(f"{full}: file not found") from None
     return out[0], out[1]

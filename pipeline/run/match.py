@@ -40,6 +40,7 @@ from ikou.pipeline.config.matching import MatchConfig, load_config, variant_map
 from ikou.pipeline.errors import InputError
 from ikou.pipeline.run.beam import run_pipeline
 from ikou.pipeline.steps.manifest import MANIFEST_FILE, file_digest, versions, write_manifest
+from ikou.transforms import arrowio
 from ikou.transforms.match.beam import (
     DEFAULT_ROWS_PER_SLICE,
     DEFAULT_SHARDS,
@@ -138,20 +139,18 @@ def _input_path(cfg: MatchConfig, side: str, base: Path) -> str:
 
 
 def _read_column(path: str, column: str | None) -> list:
-    with pa.memory_map(path) as src:
-        table = pa.ipc.open_file(src).read_all()
-        if column is None:
-            return list(range(table.num_rows))
-        return table.column(column).to_pylist()
+    table = arrowio.read_table(path)
+    if column is None:
+        return list(range(table.num_rows))
+    return table.column(column).to_pylist()
 
 
 def _right_source(path: str) -> str | None:
-    with pa.memory_map(path) as src:
-        table = pa.ipc.open_file(src).read_all()
-        if "_source" not in table.column_names or table.num_rows == 0:
-            return None
-        values = table.column("_source").unique().to_pylist()
-        return values[0] if len(values) == 1 else None
+    table = arrowio.read_table(path)
+    if "_source" not in table.column_names or table.num_rows == 0:
+        return None
+    values = table.column("_source").unique().to_pylist()
+    return values[0] if len(values) == 1 else None
 
 
 def run_match(config: str | os.PathLike, out_dir: str | os.PathLike | None = None,
@@ -188,7 +187,7 @@ def run_match(config: str | os.PathLike, out_dir: str | os.PathLike | None = Non
             summary = json.load(fh)
         acc = None
         if truth is not None:
-            links = pa.ipc.open_file(os.path.join(staging, "links.arrow")).read_all()
+            links = arrowio.read_table(os.path.join(staging, "links.arrow"))
             table_truth = load_truth(truth, _right_source(paths["right"]))
             acc = accuracy(links, table_truth, _read_column(paths["right"], cfg.right_id),
                            _read_column(paths["left"], cfg.left_id))

@@ -53,6 +53,7 @@ from ikou.pipeline.config.matching import (
 from ikou.pipeline.errors import ReconciliationError
 from ikou.pipeline.run.beam import run_pipeline
 from ikou.pipeline.run.match import accuracy
+from ikou.transforms import arrowio
 from ikou.transforms.decode.outputs import OUTPUT_BATCH_ROWS
 from ikou.transforms.match.beam import (
     SUMMARY_FILE,
@@ -176,8 +177,7 @@ def original_field(schema: pa.Schema, key: str) -> pa.Field:
 
 
 def _read(path) -> pa.Table:
-    with pa.memory_map(str(path)) as src:
-        return pa.ipc.open_file(src).read_all()
+    return arrowio.read_table(path)
 
 
 def _write(table: pa.Table, path) -> None:

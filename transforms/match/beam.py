@@ -47,6 +47,7 @@ from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 from ikou.kernels._match_common import MatchConfigError
+from ikou.transforms import arrowio
 from ikou.transforms.match import engine as lk
 
 __all__ = [
@@ -95,11 +96,9 @@ class InputSlice:
 
 def _open(path: str):
     try:
-        source = pa.memory_map(path)
+        return arrowio.open_reader(path)
     except FileNotFoundError:
         raise MatchConfigError(f"{path}: file not found") from None
-    try:
-        return pa.ipc.open_file(source)
     except pa.ArrowInvalid as exc:
         raise MatchConfigError(f"{path}: not an Arrow IPC file ({exc})") from None
 
