@@ -183,6 +183,7 @@ def _manifest(job: Job, run_id: str, inputs, digests, summary, checks, report, o
     seconds = timings.get("pipeline") or 0.0
     return {
         "manifest_version": MANIFEST_VERSION,
+        "kind": "job",
         "job": {"name": job.name, "path": str(job.path), "run_id": run_id},
         "sources": [{"name": s.name, "layout": s.layout.name, "label": s.layout.label,
                      "layout_path": str(s.layout_path),

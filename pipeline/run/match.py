@@ -39,7 +39,13 @@ from ikou.kernels._match_common import MatchConfigError
 from ikou.pipeline.config.matching import MatchConfig, load_config, variant_map
 from ikou.pipeline.errors import InputError
 from ikou.pipeline.run.beam import run_pipeline
-from ikou.pipeline.steps.manifest import MANIFEST_FILE, file_digest, versions, write_manifest
+from ikou.pipeline.steps.manifest import (
+    MANIFEST_FILE,
+    MANIFEST_VERSION,
+    file_digest,
+    versions,
+    write_manifest,
+)
 from ikou.transforms import arrowio
 from ikou.transforms.match.beam import (
     DEFAULT_ROWS_PER_SLICE,
@@ -208,7 +214,7 @@ def run_match(config: str | os.PathLike, out_dir: str | os.PathLike | None = Non
                            "size": size})
         cdigest, _ = file_digest(str(config))
         manifest = {
-            "manifest_version": 1,
+            "manifest_version": MANIFEST_VERSION,
             "kind": "match",
             "name": cfg.name,
             "config": {"path": str(Path(config).resolve()), "sha256": cdigest},

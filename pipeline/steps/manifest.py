@@ -18,7 +18,7 @@ from typing import Any
 __all__ = ["MANIFEST_FILE", "file_digest", "versions", "write_manifest"]
 
 MANIFEST_FILE = "manifest.json"
-MANIFEST_VERSION = 3  # one schema for every run (jobs and single-layout runs)
+MANIFEST_VERSION = 3  # every manifest: "kind" job (jobs and single-layout runs) or match
 
 
 def file_digest(path: str, chunk: int = 4 * 1024 * 1024) -> tuple[str, int]:
