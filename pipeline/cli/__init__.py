@@ -312,7 +312,7 @@ def _cmd_run(args, beam_args: Sequence[str]) -> int:
         print(format_job_summary(run_job(paths[0], args.out, args.gates, beam_args,
                                          args.block_size,
                                          gaiji_fallback=args.gaiji_fallback or None,
-                                         started=started_at())))
+                                         started=_STARTED)))
         return 0
     if args.gates:
         raise UsageError("run: --gates applies to job files (ikou run JOB.yaml --gates warn)")
@@ -330,7 +330,7 @@ def _cmd_run(args, beam_args: Sequence[str]) -> int:
 
     print(format_job_summary(run_migration(args.layout, args.gaiji, inputs, args.out, beam_args,
                                        args.block_size or DEFAULT_BLOCK_SIZE,
-                                       args.gaiji_fallback, started_at())))
+                                       args.gaiji_fallback, _STARTED)))
     return 0
 
 
@@ -362,6 +362,8 @@ class _DropImportNoise(logging.Filter):
     def filter(self, record):
         return "apitools not found" not in record.getMessage()
 
+
+_STARTED: float | None = None
 
 _BEAM_COMMANDS = {"run": _cmd_run, "match": _cmd_match, "demo": _cmd_demo}
 
@@ -409,7 +411,10 @@ def _debug() -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    global _STARTED
     from_command_line = argv is None
+    # the run's startup stage: from this process's start, when this is the ikou command itself
+    _STARTED = started_at() if from_command_line else None
     argv = list(sys.argv[1:] if argv is None else argv)
     if from_command_line and argv[:1] == ["decode"] and "pandas" not in sys.modules:
         sys.meta_path.insert(0, _NoPandas())

@@ -473,3 +473,23 @@ def test_reconciliation_failure_in_a_job_publishes_nothing(town, tmp_path, capsy
     assert f"kokuho_setai: trailer count ({count + 1}) != data records read ({count})" in line
     assert not (tmp_path / "out" / "current").exists()
     assert list((tmp_path / "out" / "releases").iterdir()) == []
+
+
+def test_the_stages_add_up_to_the_run(published):
+    """Every stage of the run is in the manifest, timed back to back: the stages add up to
+    the total (up to rounding), their shares to one, the pipeline's parts to the pipeline."""
+    from ikou.pipeline.run.job import PIPELINE_PARTS, STAGES
+
+    m = json.loads((published / "current" / "manifest.json").read_text(encoding="utf-8"))
+    st = m["stages"]
+    assert list(st["stages"]) == list(STAGES)
+    total = sum(s["seconds"] for s in st["stages"].values())
+    assert st["total"] > 0 and abs(total - st["total"]) <= 0.001 * len(STAGES)
+    assert abs(sum(s["share"] for s in st["stages"].values()) - 1) < 0.01
+    assert st["stages"]["pipeline"]["seconds"] > 0 and st["stages"]["gates"]["seconds"] > 0
+    assert st["stages"]["matching"]["seconds"] > 0  # the demo job matches three targets
+    parts = st["pipeline_parts"]
+    assert set(parts) == {*PIPELINE_PARTS, "beam"}
+    assert abs(sum(parts.values()) - st["stages"]["pipeline"]["seconds"]) <= 0.001 * len(parts)
+    assert m["timings"]["total"] == st["total"]
+    assert m["gates"]["timings"]["validate"] > 0  # the gate step's own split
