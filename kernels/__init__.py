@@ -7,32 +7,7 @@ pure-Python twin ``_decode_py``.  A compiled module that fails to import raises:
 build never falls back to slow code in silence.
 """
 
-from .decode import (
-    KERNEL_IMPL,
-    WAREKI_STATUSES,
-    BlockError,
-    DecodeErrors,
-    DecodePlan,
-    DecodeResult,
-    ErrorCode,
-    FieldSpec,
-    PlanError,
-    decode_block,
-    format_error,
-    format_errors,
-)
+from . import decode as _decode_facade
+from .decode import *  # noqa: F403 - the decoding kernel's names, listed in decode.__all__
 
-__all__ = [
-    "KERNEL_IMPL",
-    "WAREKI_STATUSES",
-    "BlockError",
-    "DecodeErrors",
-    "DecodePlan",
-    "DecodeResult",
-    "ErrorCode",
-    "FieldSpec",
-    "PlanError",
-    "decode_block",
-    "format_error",
-    "format_errors",
-]
+__all__ = list(_decode_facade.__all__)
