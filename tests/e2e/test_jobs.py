@@ -493,3 +493,19 @@ def test_the_stages_add_up_to_the_run(published):
     assert abs(sum(parts.values()) - st["stages"]["pipeline"]["seconds"]) <= 0.001 * len(parts)
     assert m["timings"]["total"] == st["total"]
     assert m["gates"]["timings"]["validate"] > 0  # the gate step's own split
+
+
+def test_the_command_runs_its_gates_in_the_gate_worker(town, tmp_path):
+    """``ikou run JOB.yaml`` as a command: Great Expectations is imported by the gate worker
+    process started before Beam, and the run publishes with every gate passed."""
+    import subprocess
+    import sys
+
+    ikou = Path(sys.executable).parent / "ikou"
+    out = tmp_path / "out"
+    proc = subprocess.run([str(ikou), "run", str(town / "job.yaml"), "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    m = json.loads((out / "current" / "manifest.json").read_text(encoding="utf-8"))
+    assert m["gates"]["passed"] and m["stages"]["stages"]["startup"]["seconds"] > 0
+    assert "Traceback" not in proc.stderr and "apitools" not in proc.stderr

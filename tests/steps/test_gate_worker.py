@@ -72,3 +72,15 @@ def test_a_worker_never_asked_ends_with_the_run():
     worker.close()
     assert proc.poll() is not None  # ended, not orphaned
     worker.close()  # twice is harmless
+
+
+def test_a_process_that_has_gx_already_runs_the_gates_itself(planted, tmp_path):
+    import ikou.pipeline.steps.gates  # noqa: F401 - Great Expectations is now imported
+    from ikou.pipeline.steps import gate_worker
+
+    runner = gate_worker.take()
+    assert isinstance(runner, gate_worker.InProcess)
+    staged, rows = planted
+    report = runner.run(staged=staged, run_dir=tmp_path, mode="warn", expected_rows=rows,
+                        data_docs=False)
+    assert report.publish and not report.passed
