@@ -6,3 +6,6 @@
   composites).
 - :mod:`ikou.transforms.match`: record matching, ``engine`` in process and ``beam`` on Beam.
 """
+
+#: Namespace of ikou's Beam Metrics counters.
+METRICS_NAMESPACE = "ikou"

@@ -232,6 +232,7 @@ def _cmd_generate(args) -> int:
 
 def _cmd_decode(args) -> int:
     from ikou.pipeline.config.gaiji import load_gaiji
+    from ikou.pipeline.config.job import input_problem
     from ikou.pipeline.config.layout import load_layout
     from ikou.pipeline.errors import InputError
     from ikou.pipeline.steps.reconcile import check  # no Beam, no GX on this path
@@ -245,10 +246,9 @@ def _cmd_decode(args) -> int:
 
     layout = load_layout(args.layout)
     gaiji = load_gaiji(args.gaiji)
-    if not os.path.exists(args.input):
-        raise InputError(f"input not found: {args.input}")
-    if not os.path.isfile(args.input):
-        raise InputError(f"input is not a file: {args.input}")
+    problem = input_problem(args.input)
+    if problem:
+        raise InputError(problem)
     for target in (args.out, args.rejects):
         if target and os.path.isdir(target):
             raise InputError(f"output is a folder: {target}")
@@ -368,10 +368,10 @@ _STARTED: float | None = None
 _BEAM_COMMANDS = {"run": _cmd_run, "match": _cmd_match, "demo": _cmd_demo}
 
 
-def _refuse_other_commands_options(command: str, argv: Sequence[str], parser) -> None:
+def _refuse_other_commands_options(command: str, argv: Sequence[str], commands: dict) -> None:
     """An option of another ikou command (``ikou match --layout``) is named as such."""
-    own = {o for a in parser._actions for o in a.option_strings}
-    for name, other in _parser().commands.items():
+    own = {o for a in commands[command]._actions for o in a.option_strings}
+    for name, other in commands.items():
         if name == command:
             continue
         theirs = {o for a in other._actions for o in a.option_strings} - own
@@ -429,9 +429,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 gate_worker.prestart()  # Great Expectations loads on the other core meanwhile
             from ikou.pipeline.run.beam import split_args
 
-            parser = _command_parser(argv[0])
-            _refuse_other_commands_options(argv[0], argv[1:], parser)
-            args, beam_args = split_args(argv[1:], parser)
+            commands = _parser().commands
+            _refuse_other_commands_options(argv[0], argv[1:], commands)
+            args, beam_args = split_args(argv[1:], commands[argv[0]])
             return _BEAM_COMMANDS[argv[0]](args, beam_args)
         args = _parser().parse_args(argv)
         if args.command == "generate":
@@ -459,6 +459,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = f"{exc.filename}: {exc.strerror}" if user_os_error else str(exc)
         print(f"ikou: error: {message}", file=sys.stderr)
         return EXIT_USAGE
+    finally:
+        gate_worker = sys.modules.get("ikou.pipeline.steps.gate_worker")
+        if gate_worker is not None:
+            gate_worker.discard()  # a worker prestarted for a run that never reached its gates
 
 
 if __name__ == "__main__":  # pragma: no cover

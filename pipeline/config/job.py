@@ -146,12 +146,16 @@ COMPRESSED_SUFFIXES = (".gz", ".gzip", ".bz2", ".zst", ".zstd", ".xz", ".lzma", 
                        ".zip", ".z", ".7z")
 
 
-def compressed_input(path: str | os.PathLike) -> str | None:
-    """Why ``path`` cannot be an input (a compressed file), or None."""
-    suffix = Path(os.fspath(path)).suffix.lower()
-    if suffix in COMPRESSED_SUFFIXES:
-        return (f"input is compressed ({suffix}): decompress it first (records are read at "
-                f"byte offsets): {path}")
+def input_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be an input (missing, not a file, compressed), or None."""
+    p = Path(os.fspath(path))
+    if not p.exists():
+        return f"input not found: {p}"
+    if not p.is_file():
+        return f"input is not a file: {p}"
+    if p.suffix.lower() in COMPRESSED_SUFFIXES:
+        return (f"input is compressed ({p.suffix.lower()}): decompress it first (records are "
+                f"read at byte offsets): {p}")
     return None
 
 
@@ -166,14 +170,15 @@ def _inputs(base: Path, path, node, value, what: str) -> tuple[Path, ...]:
             hits = sorted(glob.glob(str(p)))
             if not hits:
                 raise _err(path, node, f"{what}: no input matches {v!r}")
+            for h in hits:
+                problem = input_problem(h)
+                if problem:
+                    raise _err(path, node, f"{what}: {problem}")
             out.extend(Path(h) for h in hits)
             continue
-        if not p.exists():
-            raise _err(path, node, f"{what}: input not found: {p}")
-        if not p.is_file():
-            raise _err(path, node, f"{what}: input is not a file: {p}")
-        if compressed_input(p):
-            raise _err(path, node, f"{what}: {compressed_input(p)}")
+        problem = input_problem(p)
+        if problem:
+            raise _err(path, node, f"{what}: {problem}")
         out.append(p)
     if len(set(out)) != len(out):
         raise _err(path, node, f"{what}: an input is listed twice")
@@ -383,14 +388,10 @@ def job_for_layout(layout: Layout, gaiji: dict, inputs: Sequence[str | os.PathLi
     and published like any job (atomically, as ``OUT/current``), without mapping or gates."""
     paths = []
     for path in inputs:
-        path = Path(os.fspath(path))
-        if not path.exists():
-            raise JobError(f"input not found: {path}")
-        if not path.is_file():
-            raise JobError(f"input is not a file: {path}")
-        if compressed_input(path):
-            raise JobError(compressed_input(path))
-        paths.append(path.absolute())
+        problem = input_problem(path)
+        if problem:
+            raise JobError(problem)
+        paths.append(Path(os.fspath(path)).absolute())
     if not paths:
         raise JobError("no input files given")
     source = Source(layout.name, layout, Path(layout.path or layout.name), tuple(paths))

@@ -20,12 +20,11 @@ from functools import lru_cache
 from typing import Any
 
 from ikou.pipeline.errors import UserError
+from ikou.transforms import METRICS_NAMESPACE
 
 __all__ = ["METRICS_NAMESPACE", "beam_option_arity", "counters", "run_pipeline", "runner_for",
            "split_args", "stderr_to"]
 
-#: Namespace of ikou's Beam Metrics counters.
-METRICS_NAMESPACE = "ikou"
 
 _FNAPI_ALIASES = {"DirectRunner", "direct", "FnApiRunner", "fnapirunner", "directrunner"}
 

@@ -21,7 +21,7 @@ import subprocess
 import sys
 from typing import Any
 
-__all__ = ["GateWorker", "InProcess", "prestart", "take"]
+__all__ = ["GateWorker", "InProcess", "discard", "prestart", "take"]
 
 _PRESTARTED: GateWorker | None = None
 _LEN = struct.Struct("<Q")
@@ -51,9 +51,11 @@ class GateWorker:
         env = dict(os.environ, GX_ANALYTICS_ENABLED="false")
         self._proc = subprocess.Popen([sys.executable, "-m", "ikou.pipeline.steps.gate_worker"],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        self._asked = False
 
     def run(self, **kwargs: Any):
         """``run_gates(**kwargs)`` in the worker; its report, or its exception raised here."""
+        self._asked = True
         try:
             _send(self._proc.stdin, kwargs)
             kind, value = _recv(self._proc.stdout)
@@ -68,7 +70,10 @@ class GateWorker:
         return value
 
     def close(self) -> None:
-        """End the worker (a no-op once it has ended)."""
+        """End the worker (a no-op once it has ended); one never asked is ended at once,
+        without waiting for its import to finish."""
+        if self._proc.poll() is None and not self._asked:
+            self._proc.kill()
         if self._proc.poll() is None:
             try:
                 self._proc.stdin.close()  # end of input: the worker exits
@@ -92,6 +97,15 @@ def prestart() -> None:
     global _PRESTARTED
     if _PRESTARTED is None:
         _PRESTARTED = GateWorker()
+
+
+def discard() -> None:
+    """End a prestarted worker nobody took (the command failed before its gates): at once,
+    without waiting for its import to finish."""
+    global _PRESTARTED
+    worker, _PRESTARTED = _PRESTARTED, None
+    if worker is not None:
+        worker.close()
 
 
 class InProcess:

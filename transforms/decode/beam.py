@@ -15,6 +15,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from ikou.transforms import METRICS_NAMESPACE
 from ikou.transforms.decode.blocks import BlockDecoder, file_size, plan_blocks
 from ikou.transforms.decode.outputs import OUTPUT_BATCH_ROWS
 
@@ -22,7 +23,7 @@ __all__ = ["QUARANTINE", "RESULTS", "BlockDoFn", "GatherAndWrite", "PlanBlocksFn
 
 RESULTS = "results"
 QUARANTINE = "quarantine"  # kept for imports: quarantined records travel as part files
-_NS = "ikou"
+_NS = METRICS_NAMESPACE
 
 
 class PlanBlocksFn(beam.DoFn):

@@ -98,7 +98,7 @@ def merge_parts(part_paths: Iterable[str | pa.RecordBatch | pa.Table], schema: p
     Rows are re-chunked into batches of exactly ``batch_rows`` (the last one
     shorter) so that the file's bytes depend only on the rows.
     """
-    sink = pa.BufferOutputStream() if "://" in out_path else None
+    sink = pa.BufferOutputStream() if fileio.is_url(out_path) else None
     target = sink if sink is not None else pa.OSFile(out_path, "wb")
     total = 0
     pending: list[pa.RecordBatch] = []

@@ -36,6 +36,7 @@ import pyarrow as pa
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from ikou.transforms import fileio
 from ikou.transforms.decode.beam import (
     RESULTS,
     BlockDoFn,
@@ -61,7 +62,6 @@ from ikou.transforms.decode.outputs import (
 __all__ = ["DecodeMapBlocks", "FinalizeJob", "MappingBlockDecoder", "PlanJobBlocks",
            "SourceStep", "finalize_job"]
 
-_NS = "ikou"
 ROW_KIND = "data"
 
 
@@ -217,7 +217,7 @@ def finalize_job(steps: Sequence[SourceStep], results: Iterable[BlockResult],
         s["outputs"] = {}
         for kind, name in step.outputs:
             path = FileSystems.join(staging_dir, name)
-            if "://" not in path:
+            if not fileio.is_url(path):
                 os.makedirs(os.path.dirname(path), exist_ok=True)
             parts = [r.parts[kind] for r in rs if kind in r.parts]
             rows = merge_parts(parts, step.schema_of(kind), path, batch_rows)

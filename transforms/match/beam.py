@@ -47,7 +47,7 @@ from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 from ikou.kernels._match_common import MatchConfigError
-from ikou.transforms import arrowio
+from ikou.transforms import METRICS_NAMESPACE, arrowio
 from ikou.transforms.match import engine as lk
 
 __all__ = [
@@ -79,7 +79,7 @@ ROW = "__row"  # global row number (0-based) in the prepared tables
 NORM = "__n."  # prefix of the normalised compared columns
 LEVEL_NOT_COMPARED = -2  # vectors of pairs whose right record is linked by key (never scored)
 SUMMARY_FILE = "match-summary.json"
-_NS = "ikou"
+_NS = METRICS_NAMESPACE
 LEFT, RIGHT = "left", "right"
 
 
