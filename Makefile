@@ -29,8 +29,12 @@ build: $(STAMP)
 demo: build
 	$(BIN)/ikou demo --workdir demo-run
 
+# The suite runs on every core (pytest-xdist; tests are independent and use their own folders
+# and ports); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
+
 test: build
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # The test suite with bounds checking switched back on, to hunt memory errors.
 debug-test: $(STAMP)

@@ -232,7 +232,7 @@ def _cmd_generate(args) -> int:
 
 def _cmd_decode(args) -> int:
     from ikou.pipeline.config.gaiji import load_gaiji
-    from ikou.pipeline.config.job import input_problem
+    from ikou.pipeline.config.inputs import input_problem
     from ikou.pipeline.config.layout import load_layout
     from ikou.pipeline.errors import InputError
     from ikou.pipeline.steps.reconcile import check  # no Beam, no GX on this path

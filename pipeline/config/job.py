@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ikou.pipeline.config.gaiji import load_gaiji
+from ikou.pipeline.config.inputs import input_problem
 from ikou.pipeline.config.layout import Layout, LayoutError, load_layout
 from ikou.pipeline.config.mapping import Mapping, MappingError, load_mapping
 from ikou.pipeline.config.standard import Standard, StandardError, load_standard
@@ -138,25 +139,6 @@ def _file(base: Path, path, node, value, what: str) -> Path:
         raise _err(path, node, f"{what} must be a file path")
     p = Path(value)
     return p if p.is_absolute() else base / p
-
-
-#: Endings of compressed files: fixed-length records cannot be split at byte offsets inside a
-#: compressed stream, and reading one as raw bytes would decode garbage, so they are refused.
-COMPRESSED_SUFFIXES = (".gz", ".gzip", ".bz2", ".zst", ".zstd", ".xz", ".lzma", ".deflate",
-                       ".zip", ".z", ".7z")
-
-
-def input_problem(path: str | os.PathLike) -> str | None:
-    """Why ``path`` cannot be an input (missing, not a file, compressed), or None."""
-    p = Path(os.fspath(path))
-    if not p.exists():
-        return f"input not found: {p}"
-    if not p.is_file():
-        return f"input is not a file: {p}"
-    if p.suffix.lower() in COMPRESSED_SUFFIXES:
-        return (f"input is compressed ({p.suffix.lower()}): decompress it first (records are "
-                f"read at byte offsets): {p}")
-    return None
 
 
 def _inputs(base: Path, path, node, value, what: str) -> tuple[Path, ...]:
