@@ -231,10 +231,19 @@ def _cmd_generate(args) -> int:
 
 
 def _cmd_decode(args) -> int:
-    from ikou.pipeline.config.gaiji import load_gaiji
     from ikou.pipeline.config.inputs import input_problem
-    from ikou.pipeline.config.layout import load_layout
     from ikou.pipeline.errors import InputError
+
+    problem = input_problem(args.input)
+    if problem:
+        raise InputError(problem)
+    # the input's digest (for the reject file's sync marker) is computed while pyarrow, numpy
+    # and the kernels are imported, not after
+    from ikou.pipeline.steps.manifest import BackgroundDigests
+
+    digests = BackgroundDigests([args.input])
+    from ikou.pipeline.config.gaiji import load_gaiji
+    from ikou.pipeline.config.layout import load_layout
     from ikou.pipeline.steps.reconcile import check  # no Beam, no GX on this path
     from ikou.transforms.decode.blocks import (
         DEFAULT_BLOCK_SIZE,
@@ -246,9 +255,6 @@ def _cmd_decode(args) -> int:
 
     layout = load_layout(args.layout)
     gaiji = load_gaiji(args.gaiji)
-    problem = input_problem(args.input)
-    if problem:
-        raise InputError(problem)
     for target in (args.out, args.rejects):
         if target and os.path.isdir(target):
             raise InputError(f"output is a folder: {target}")
@@ -261,7 +267,9 @@ def _cmd_decode(args) -> int:
         decoder.quarantine_parts = decoder.row_parts = False  # one process: all in memory
         blocks = plan_blocks(0, os.path.abspath(args.input), size, layout,
                              args.block_size or DEFAULT_BLOCK_SIZE)
-        results, digest = decode_blocks(decoder, blocks, workers=min(2, os.cpu_count() or 1))
+        results, _ = decode_blocks(decoder, blocks, workers=min(2, os.cpu_count() or 1),
+                                   digest=False)
+        ((digest, _size),) = digests.result()
         arrow_tmp = os.path.join(staging, "out.arrow")
         avro_tmp = os.path.join(staging, "rejects.avro")
         summary = finalize_results(layout, results, None, staging,
@@ -307,12 +315,19 @@ def _cmd_run(args, beam_args: Sequence[str]) -> int:
         if args.gaiji:
             raise UsageError("run: --gaiji is given in the job file ('gaiji:'), not on the "
                              "command line")
+        from ikou.pipeline.config.job import load_job
+        from ikou.pipeline.steps.manifest import BackgroundDigests
+
+        # the job is read and its inputs hashed (on a thread) before Beam is imported: a mistake
+        # in the job file is reported at once, and hashing overlaps the import
+        job = load_job(paths[0])
+        digests = BackgroundDigests([p for _, p in job.inputs])
         from ikou.pipeline.run.job import run_job
 
-        print(format_job_summary(run_job(paths[0], args.out, args.gates, beam_args,
+        print(format_job_summary(run_job(job, args.out, args.gates, beam_args,
                                          args.block_size,
                                          gaiji_fallback=args.gaiji_fallback or None,
-                                         started=_STARTED)))
+                                         started=_STARTED, input_digests=digests)))
         return 0
     if args.gates:
         raise UsageError("run: --gates applies to job files (ikou run JOB.yaml --gates warn)")

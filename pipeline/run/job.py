@@ -36,6 +36,7 @@ from ikou.pipeline.run.beam import run_pipeline
 from ikou.pipeline.steps import gate_worker
 from ikou.pipeline.steps.manifest import (
     MANIFEST_VERSION,
+    BackgroundDigests,
     file_digest,
     versions,
     write_manifest,
@@ -294,7 +295,8 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
             block_size: int | None = None, data_docs: bool = True,
             echo: Callable[[str], None] | None = None,
             truth: str | os.PathLike | None = None,
-            gaiji_fallback: bool | None = None, started: float | None = None) -> JobResult:
+            gaiji_fallback: bool | None = None, started: float | None = None,
+            input_digests: BackgroundDigests | None = None) -> JobResult:
     """Stage, check, match, gate and publish a job. Raises :class:`ReconciliationError` or
     :class:`GateFailure` (nothing published) or :class:`JobError` (a user mistake).
     ``gaiji_fallback`` (when not None) overrides the job file's ``gaiji_fallback``.
@@ -302,7 +304,9 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     Every stage's wall time goes into the manifest (``timings``, and ``stages`` with shares):
     prepare, hash_inputs, pipeline, check, matching, gates, publish, adding up to ``total``.
     ``started`` (a ``time.perf_counter()`` value) is when the command started: the time before
-    this call is then the ``startup`` stage (the interpreter and its imports)."""
+    this call is then the ``startup`` stage (the interpreter and its imports).
+    ``input_digests``: the inputs' digests already being computed (the command starts hashing
+    before it imports Beam); ``hash_inputs`` is then the time still waited for them."""
     timings: dict[str, float] = {}
     clock = _Clock(timings, started)
     clock.lap("startup")
@@ -327,7 +331,11 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
         raise JobError(f"block size must be positive, got {block_size}")
     inputs = job.inputs
     clock.lap("prepare")
-    digests = [file_digest(str(p)) for _, p in inputs]
+    paths = [str(p) for _, p in inputs]
+    if input_digests is not None and input_digests.paths == paths:
+        digests = input_digests.result()
+    else:
+        digests = [file_digest(p) for p in paths]
     clock.lap("hash_inputs")
     run_id = new_run_id()
     run_dir = out / RUNS / run_id

@@ -12,10 +12,9 @@ import json
 import os
 import platform
 import sys
-from importlib import metadata
 from typing import Any
 
-__all__ = ["MANIFEST_FILE", "file_digest", "versions", "write_manifest"]
+__all__ = ["MANIFEST_FILE", "BackgroundDigests", "file_digest", "versions", "write_manifest"]
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 3  # every manifest: "kind" job (jobs and single-layout runs) or match
@@ -35,7 +34,38 @@ def file_digest(path: str, chunk: int = 4 * 1024 * 1024) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+class BackgroundDigests:
+    """:func:`file_digest` of several files, computed one after the other on a thread of its own
+    (hashlib and file reads release the GIL), so a command hashes its inputs while it imports
+    Beam or the kernels instead of after.  :meth:`result` waits for them and raises what the
+    hashing raised."""
+
+    def __init__(self, paths):
+        import threading
+
+        self.paths = [str(p) for p in paths]
+        self._result: list[tuple[str, int]] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="ikou-hash-inputs", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._result = [file_digest(p) for p in self.paths]
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def result(self) -> list[tuple[str, int]]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+
 def _dist_version(name: str) -> str | None:
+    from importlib import metadata  # not on the path of ikou decode, which hashes its input here
+
     try:
         return metadata.version(name)
     except metadata.PackageNotFoundError:

@@ -229,22 +229,24 @@ def read_block(block: Block) -> bytes:
 
 
 def decode_blocks(decoder: BlockDecoder, blocks: Sequence[Block], workers: int = 2,
-                  ahead: int = 4) -> tuple[list[BlockResult], str]:
+                  ahead: int = 4, digest: bool = True) -> tuple[list[BlockResult], str | None]:
     """Decode ``blocks`` (consecutive, of one file, in order) with ``workers`` threads (the
     kernel releases the GIL); returns (results in block order, the sha256 hex of the bytes
-    read: the file's digest when the blocks cover it).  Blocks are read one after the other
-    and hashed while earlier ones decode; at most ``ahead`` are read but not yet decoded."""
+    read: the file's digest when the blocks cover it; None with ``digest=False``, for a caller
+    that hashed the file already).  Blocks are read one after the other and hashed while
+    earlier ones decode; at most ``ahead`` are read but not yet decoded."""
     from concurrent.futures import ThreadPoolExecutor
 
-    h = hashlib.sha256()
+    h = hashlib.sha256() if digest else None
     results: list[BlockResult] = []
     if workers <= 1:
         for b in blocks:
             t0 = time.perf_counter()
             buf = read_block(b)
-            h.update(buf)
+            if h is not None:
+                h.update(buf)
             results.append(decoder.decode_read(b, buf, time.perf_counter() - t0))
-        return results, h.hexdigest()
+        return results, h.hexdigest() if h is not None else None
     pending: collections.deque = collections.deque()
     with ThreadPoolExecutor(workers) as pool:
         for b in blocks:
@@ -253,10 +255,11 @@ def decode_blocks(decoder: BlockDecoder, blocks: Sequence[Block], workers: int =
             t0 = time.perf_counter()
             buf = read_block(b)
             seconds = time.perf_counter() - t0
-            h.update(buf)  # hashlib releases the GIL: overlaps the workers' decoding
+            if h is not None:
+                h.update(buf)  # hashlib releases the GIL: overlaps the workers' decoding
             pending.append(pool.submit(decoder.decode_read, b, buf, seconds))
         results.extend(f.result() for f in pending)
-    return results, h.hexdigest()
+    return results, h.hexdigest() if h is not None else None
 
 
 def _jsonable(value):
