@@ -184,11 +184,8 @@ def _write(table: pa.Table, path) -> None:
     """Write (65,536-row batches) to a new file, then rename: readers of the old file (memory
     maps, e.g. the table being rewritten) keep theirs."""
     table = table.combine_chunks()
-    tmp = f"{path}.tmp"
-    with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, table.schema) as w:
-        for batch in table.to_batches(max_chunksize=OUTPUT_BATCH_ROWS):
-            w.write_batch(batch)
-    os.replace(tmp, path)
+    arrowio.write_file(str(path), table.to_batches(max_chunksize=OUTPUT_BATCH_ROWS),
+                       table.schema)
 
 
 _PAD = 64  # the IPC writer writes a sliced value buffer up to 64-byte padding when it can
@@ -283,12 +280,10 @@ def _rewrite(src, dest, piece) -> int:
                 yield piece(t, start)
                 start += t.num_rows
 
-        tmp = f"{dest}.tmp"
-        with pa.OSFile(tmp, "wb") as sink, pa.ipc.new_file(sink, schema) as w:
+        with arrowio.writer(str(dest), schema) as w:
             for batch in _rebatched(pieces()):
                 w.write_batch(batch)
                 written += batch.num_rows
-    os.replace(tmp, dest)
     return written
 
 

@@ -227,7 +227,7 @@ def _one_error_line(capsys, rc, needle):
     assert len(err) == 1 and err[0].startswith("ikou: error: ") and needle in err[0], err
 
 
-def test_cli_match_prints_accuracy(town, capsys):
+def test_cli_match_prints_accuracy(town, beam_run, capsys):
     rc = main(["match", str(town / "match.yaml"), "--out", str(town / "out-cli"),
                "--truth", str(town / "truth.jsonl")])
     out = capsys.readouterr().out

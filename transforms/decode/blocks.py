@@ -35,7 +35,7 @@ import pyarrow as pa
 from ikou.kernels import ErrorCode, format_errors
 from ikou.kernels import decode_block as kernel_decode_block
 from ikou.kernels._decode_common import join_columns, small_unique
-from ikou.transforms import fileio
+from ikou.transforms import arrowio, fileio
 from ikou.transforms.decode.quarantine import QuarantineBuilder, decode_datums, read_part
 from ikou.transforms.decode.quarantine import write_part as write_quarantine_part
 
@@ -563,16 +563,7 @@ class BlockDecoder:
     def write_part(self, block: Block, kind: str, out: pa.RecordBatch | pa.Table) -> str:
         """Write ``out`` as the block's part file of ``kind`` (atomically; a retried bundle
         replaces it with the same bytes); returns its path."""
-        schema = out.schema
-        path = self.part_path(block, kind)
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_file(sink, schema) as writer:
-            if isinstance(out, pa.Table):
-                writer.write_table(out)
-            else:
-                writer.write_batch(out)
-        fileio.write_atomic(path, sink.getvalue().to_pybytes())
-        return path
+        return arrowio.write_file(self.part_path(block, kind), out)
 
     def part_path(self, block: Block, kind: str | None) -> str:
         """Path of the block's part file of ``kind`` (None: of its quarantined records)."""

@@ -20,7 +20,7 @@ from typing import Any
 import fastavro
 import pyarrow as pa
 
-from ikou.transforms import fileio
+from ikou.transforms import arrowio, fileio
 from ikou.transforms.decode.blocks import (
     HEADER,
     TRAILER,
@@ -98,58 +98,50 @@ def merge_parts(part_paths: Iterable[str | pa.RecordBatch | pa.Table], schema: p
     Rows are re-chunked into batches of exactly ``batch_rows`` (the last one
     shorter) so that the file's bytes depend only on the rows.
     """
-    sink = pa.BufferOutputStream() if fileio.is_url(out_path) else None
-    target = sink if sink is not None else pa.OSFile(out_path, "wb")
     total = 0
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
-    try:
-        with pa.ipc.new_file(target, schema) as writer:
-            def flush(final: bool):
-                # Exactly batch_rows per written batch; concat_arrays copies the slices into
-                # compact buffers (a slice would carry its parent's whole data buffer).
-                nonlocal pending, pending_rows
-                while pending_rows >= batch_rows or (final and pending_rows):
-                    take = min(batch_rows, pending_rows)
-                    pieces, rest, need = [], [], take
-                    for b in pending:
-                        if need >= b.num_rows:
-                            pieces.append(b)
-                            need -= b.num_rows
-                        elif need > 0:
-                            pieces.append(b.slice(0, need))
-                            rest.append(b.slice(need))
-                            need = 0
-                        else:
-                            rest.append(b)
-                    columns = [pa.concat_arrays([p.column(j) for p in pieces])
-                               for j in range(len(schema))]
-                    writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
-                    pending, pending_rows = rest, pending_rows - take
+    with arrowio.writer(out_path, schema) as writer:
+        def flush(final: bool):
+            # Exactly batch_rows per written batch; concat_arrays copies the slices into
+            # compact buffers (a slice would carry its parent's whole data buffer).
+            nonlocal pending, pending_rows
+            while pending_rows >= batch_rows or (final and pending_rows):
+                take = min(batch_rows, pending_rows)
+                pieces, rest, need = [], [], take
+                for b in pending:
+                    if need >= b.num_rows:
+                        pieces.append(b)
+                        need -= b.num_rows
+                    elif need > 0:
+                        pieces.append(b.slice(0, need))
+                        rest.append(b.slice(need))
+                        need = 0
+                    else:
+                        rest.append(b)
+                columns = [pa.concat_arrays([p.column(j) for p in pieces])
+                           for j in range(len(schema))]
+                writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
+                pending, pending_rows = rest, pending_rows - take
 
-            for path in part_paths:
-                if isinstance(path, pa.RecordBatch):
-                    batches = [path]
-                elif isinstance(path, pa.Table):
-                    batches = path.to_batches()
-                else:
-                    reader = pa.ipc.open_file(pa.py_buffer(_read_bytes(path)))
-                    batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
-                for b in batches:
-                    if b.num_rows == 0:
-                        continue
-                    b = pa.RecordBatch.from_arrays(b.columns, schema=schema)
-                    pending.append(b)
-                    pending_rows += b.num_rows
-                    total += b.num_rows
-                    if pending_rows >= batch_rows:
-                        flush(False)
-            flush(True)
-    finally:
-        if sink is None:
-            target.close()
-    if sink is not None:
-        _write_bytes(out_path, sink.getvalue().to_pybytes())
+        for path in part_paths:
+            if isinstance(path, pa.RecordBatch):
+                batches = [path]
+            elif isinstance(path, pa.Table):
+                batches = path.to_batches()
+            else:
+                reader = arrowio.open_reader(path)
+                batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
+            for b in batches:
+                if b.num_rows == 0:
+                    continue
+                b = pa.RecordBatch.from_arrays(b.columns, schema=schema)
+                pending.append(b)
+                pending_rows += b.num_rows
+                total += b.num_rows
+                if pending_rows >= batch_rows:
+                    flush(False)
+        flush(True)
     return total
 
 

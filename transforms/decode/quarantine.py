@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ikou.kernels._decode_common import join_columns
-from ikou.transforms import fileio
+from ikou.transforms import arrowio
 
 __all__ = [
     "QUARANTINE_PART_SCHEMA",
@@ -305,15 +305,11 @@ def _value_counts(a: pa.Array) -> dict[str, int]:
 
 def write_part(path: str, table: pa.Table) -> str:
     """Write a block's quarantine table as an Arrow IPC file (atomically); returns ``path``."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_file(sink, QUARANTINE_PART_SCHEMA) as writer:
-        writer.write_table(table)
-    fileio.write_atomic(path, sink.getvalue().to_pybytes())
-    return path
+    return arrowio.write_file(path, table, QUARANTINE_PART_SCHEMA)
 
 
 def read_part(path: str) -> pa.Table:
-    return pa.ipc.open_file(pa.py_buffer(fileio.read_bytes(path))).read_all()
+    return arrowio.read_table(path)
 
 
 def avro_header(schema, sync_marker: bytes) -> bytes:

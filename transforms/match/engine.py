@@ -37,6 +37,7 @@ from ikou.kernels.compare import (
     string_levels,
 )
 from ikou.kernels.normalize import Normalizer
+from ikou.transforms import arrowio
 
 __all__ = [
     "COUNT_ORDER",
@@ -871,5 +872,4 @@ def write_outputs(result: MatchResult, folder: str | Path) -> dict:
 
 def write_arrow(table: pa.Table, path: str | Path) -> None:
     """Write ``table`` as an Arrow IPC file (the bytes depend only on the table)."""
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table)
+    arrowio.write_file(str(path), table)
