@@ -35,10 +35,10 @@ from ikou.pipeline.errors import GateFailure, ReconciliationError
 from ikou.pipeline.run.beam import run_pipeline
 from ikou.pipeline.steps import gate_worker
 from ikou.pipeline.steps.manifest import (
-    MANIFEST_VERSION,
     BackgroundDigests,
+    build_manifest,
+    describe_file,
     file_digest,
-    versions,
     write_manifest,
 )
 from ikou.pipeline.steps.mapping import MappingStep
@@ -182,9 +182,7 @@ def _manifest(job: Job, run_id: str, inputs, digests, summary, checks, report, o
                     "trailer": (s.get("trailers") or [{}])[0].get("values")})
     total_bytes = sum(size for _, size in digests)
     seconds = timings.get("pipeline") or 0.0
-    return {
-        "manifest_version": MANIFEST_VERSION,
-        "kind": "job",
+    return build_manifest("job", {
         "job": {"name": job.name, "path": str(job.path), "run_id": run_id},
         "sources": [{"name": s.name, "layout": s.layout.name, "label": s.layout.label,
                      "layout_path": str(s.layout_path),
@@ -216,16 +214,11 @@ def _manifest(job: Job, run_id: str, inputs, digests, summary, checks, report, o
         "matching": matching,
         "gates": _gate_results(report) if report is not None else None,
         "outputs": outputs,
-        "timings": {k: round(v, 3) for k, v in timings.items()},
-        "stages": stage_table(timings, runner),
-        "throughput": {
-            "bytes": total_bytes, "seconds": round(seconds, 3),
-            "mb_per_s": round(total_bytes / 1e6 / seconds, 3) if seconds > 0 else None,
-            "records_per_s": round(summary["records"] / seconds, 1) if seconds > 0 else None,
-        },
-        "runner": runner,
-        "versions": versions(),
-    }
+    }, timings, runner, stages=stage_table(timings, runner), throughput={
+        "bytes": total_bytes, "seconds": round(seconds, 3),
+        "mb_per_s": round(total_bytes / 1e6 / seconds, 3) if seconds > 0 else None,
+        "records_per_s": round(summary["records"] / seconds, 1) if seconds > 0 else None,
+    })
 
 
 #: The stages of a run, in order; their wall times add up to the run's total.
@@ -278,10 +271,8 @@ def _publish_outputs(summary: dict[str, Any], staging: Path) -> list[dict[str, A
     order = {"target": 0, "decoded": 1, "reference": 2, "review": 3, "quarantine": 4}
     for name, o in sorted(summary["outputs"].items(),
                           key=lambda kv: (order.get(kv[1]["role"], 3), kv[0])):
-        digest, size = file_digest(o["path"])
-        outputs.append({"name": name, "role": o["role"], "source": o["source"],
-                        "kind": o.get("kind"), "rows": o["rows"], "sha256": digest,
-                        "size": size})
+        outputs.append(describe_file(o["path"], name=name, role=o["role"], source=o["source"],
+                                     kind=o.get("kind"), rows=o["rows"]))
     (staging / "summary.json").unlink()
     for p in staging.joinpath("parts").glob("*"):
         p.unlink()

@@ -41,9 +41,9 @@ from ikou.pipeline.errors import InputError
 from ikou.pipeline.run.beam import run_pipeline
 from ikou.pipeline.steps.manifest import (
     MANIFEST_FILE,
-    MANIFEST_VERSION,
+    build_manifest,
+    describe_file,
     file_digest,
-    versions,
     write_manifest,
 )
 from ikou.transforms import arrowio
@@ -203,19 +203,13 @@ def run_match(config: str | os.PathLike, out_dir: str | os.PathLike | None = Non
         for name in OUTPUT_FILES:
             dest = out / name
             os.replace(os.path.join(staging, name), dest)
-            digest, size = file_digest(str(dest))
-            rows_out = summary["files"][name[:-len(".arrow")]]["rows"]
-            outputs.append({"name": name, "rows": rows_out, "sha256": digest, "size": size})
+            outputs.append(describe_file(str(dest), name=name,
+                                         rows=summary["files"][name[:-len(".arrow")]]["rows"]))
         timings["total"] = time.perf_counter() - t0
-        inputs = []
-        for side, path in paths.items():
-            digest, size = file_digest(path)
-            inputs.append({"side": side, "path": path, "rows": rows[side], "sha256": digest,
-                           "size": size})
+        inputs = [describe_file(path, side=side, path=path, rows=rows[side])
+                  for side, path in paths.items()]
         cdigest, _ = file_digest(str(config))
-        manifest = {
-            "manifest_version": MANIFEST_VERSION,
-            "kind": "match",
+        manifest = build_manifest("match", {
             "name": cfg.name,
             "config": {"path": str(Path(config).resolve()), "sha256": cdigest},
             "inputs": inputs,
@@ -223,10 +217,7 @@ def run_match(config: str | os.PathLike, out_dir: str | os.PathLike | None = Non
             "counts": summary["counts"],
             "model": summary["model"],
             "accuracy": acc,
-            "timings": {k: round(v, 3) for k, v in timings.items()},
-            "runner": runner,
-            "versions": versions(),
-        }
+        }, timings, runner)
         write_manifest(str(out), manifest)
         return MatchRun(str(out), summary["counts"], acc, manifest)
     finally:

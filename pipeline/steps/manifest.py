@@ -14,7 +14,8 @@ import platform
 import sys
 from typing import Any
 
-__all__ = ["MANIFEST_FILE", "BackgroundDigests", "file_digest", "versions", "write_manifest"]
+__all__ = ["MANIFEST_FILE", "BackgroundDigests", "build_manifest", "describe_file", "file_digest",
+           "versions", "write_manifest"]
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 3  # every manifest: "kind" job (jobs and single-layout runs) or match
@@ -88,6 +89,24 @@ def versions() -> dict[str, Any]:
         "ikou": _dist_version("ikou"),
         "kernel_impl": KERNEL_IMPL,
     }
+
+
+def describe_file(file: str, **facts: Any) -> dict[str, Any]:
+    """An input's or output's entry: ``facts`` (name, rows, ...) with the sha256 and size of
+    ``file``."""
+    digest, size = file_digest(file)
+    return {**facts, "sha256": digest, "size": size}
+
+
+def build_manifest(kind: str, body: dict[str, Any], timings: dict[str, float],
+                   runner: dict[str, Any] | None, **after_timings: Any) -> dict[str, Any]:
+    """Every manifest's shape (jobs, single-layout runs and ``ikou match``): its version and
+    ``kind`` ("job" or "match"), the run's own sections (``body``), the stage timings in seconds,
+    any sections that read them (``after_timings``: the stage table, the throughput), then the
+    runner and the versions of everything that ran."""
+    return {"manifest_version": MANIFEST_VERSION, "kind": kind, **body,
+            "timings": {k: round(v, 3) for k, v in timings.items()}, **after_timings,
+            "runner": runner, "versions": versions()}
 
 
 def write_manifest(out_dir: str, manifest: dict[str, Any]) -> str:
