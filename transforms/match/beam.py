@@ -665,7 +665,8 @@ def _write(parts: list[LinkPart], model, pre, cfg, n_left, n_right, paths, out_d
     d = lk.Decisions.concat([p.decisions for p in parts], len(cfg.fields))
     left_path, right_path = paths
     links = lk.links_table(cfg, model, d, _read_ids(right_path, cfg.right_id, d.right, RIGHT),
-                           _read_ids(left_path, cfg.left_id, d.left, LEFT))
+                           _read_ids(left_path, cfg.left_id, d.left, LEFT),
+                           _read_ids(left_path, cfg.left_id, np.maximum(d.runner, 0), LEFT))
     unmatched = lk.unmatched_table(d, _read_ids(right_path, cfg.right_id, d.unmatched, RIGHT))
     counts = {"left_records": n_left, "right_records": n_right,
               "key_ambiguous": pre["key_ambiguous"],
@@ -715,6 +716,10 @@ class MatchRecords(beam.PTransform):
         if shards < 1 or slice_rows < 1:
             raise MatchConfigError(f"shards and slice rows must be positive, got {shards} and "
                                    f"{slice_rows}")
+        if any(f.tf for f in cfg.fields):
+            raise MatchConfigError(
+                "term-frequency adjustments (tf) need the whole left table: run them with "
+                "LinkTables (one element per matching) or the in-process engine")
         self.cfg = cfg
         self.variants = variants
         self.paths = (str(left_path), str(right_path))
