@@ -264,14 +264,19 @@ def test_household_config_errors(tmp_path):
         config_from_mapping({**base, "thresholds": {"margin": -1}})
 
 
-def test_sharded_beam_path_refuses_tf(tmp_path, town):
-    from ikou.transforms.match.beam import MatchRecords
+def test_beam_path_equals_the_engine_with_tf_and_parts(tmp_path_factory):
+    """``ikou match`` (sharded Beam) on the household config: the same links bytes as the
+    in-process engine (term frequencies computed once from the whole left file)."""
+    import shutil
 
+    from ikou.pipeline.run.match import run_match
     from ikou.transforms.match.engine import write_arrow
 
-    left, right, _, _ = town
-    write_arrow(left, tmp_path / "l.arrow")
-    write_arrow(right, tmp_path / "r.arrow")
-    cfg = load_config(CONFIG)
-    with pytest.raises(Exception, match="term-frequency"):
-        MatchRecords(cfg, {}, str(tmp_path / "l.arrow"), str(tmp_path / "r.arrow"), str(tmp_path))
+    root = tmp_path_factory.mktemp("hh-beam")
+    left, right, _, _ = decoded_town(root, 600, 4, replace(HOUSEHOLD_CASES, tax_keys=False))
+    shutil.copy(CONFIG, root / "match.yaml")
+    run = run_match(root / "match.yaml", root / "out", shards=2, slice_rows=400)
+    write_arrow(link(load_config(CONFIG), left, right).links, root / "engine.arrow")
+    assert (root / "out" / "links.arrow").read_bytes() == (root / "engine.arrow").read_bytes()
+    assert run.manifest["model"]["em_iterations"] > 0
+    assert all("m" in v and "u" in v for v in run.manifest["model"]["fields"].values())

@@ -54,7 +54,9 @@ __all__ = [
     "decide",
     "estimate_model",
     "key_pairs",
+    "left_term_frequencies",
     "link",
+    "link_tf_weights",
     "links_table",
     "make_normalizers",
     "model_from_levels",
@@ -766,6 +768,25 @@ def tf_weights(cfg: MatchConfig, model: Model, tf: dict[str, np.ndarray] | None,
     return out
 
 
+def link_tf_weights(cfg: MatchConfig, model: Model, tf, d) -> np.ndarray | None:
+    """The term-frequency adjustments of the links in ``d`` (0 for links by key, which are
+    checked without them), for :func:`links_table`."""
+    adj = tf_weights(cfg, model, tf, d.levels, d.left)
+    if adj is not None:
+        adj[d.method == 0] = 0.0
+    return adj
+
+
+def left_term_frequencies(cfg: MatchConfig, left: pa.Table, normalizers: dict) -> dict:
+    """Per ``tf`` field, the term frequencies of the left table's (normalised) values
+    (:attr:`Prepared.tf`): what the sharded Beam path computes once, before sharding."""
+    fields = tuple(f for f in cfg.fields if f.tf)
+    if not fields:
+        return {}
+    cols = normalize_side(replace(cfg, fields=fields), left, "left", normalizers)
+    return {f.name: term_frequencies(cols[f.name]) for f in fields}
+
+
 def _scores(cfg: MatchConfig, model: Model, levels: np.ndarray, li: np.ndarray,
             tf: dict[str, np.ndarray] | None) -> np.ndarray:
     score, _ = _score(model, levels)
@@ -897,7 +918,7 @@ def decide(cfg: MatchConfig, model: Model, right_rows: np.ndarray,
     w_match = _logit2(cfg.match_probability)
     w_possible = _logit2(cfg.possible_probability)
     n_r = len(right_rows)
-    key_score = _scores(cfg, model, key_levels, key_l, tf)
+    key_score, _ = _score(model, key_levels)  # key pairs: checked without tf adjustments
     ok = key_score >= w_possible
     key_rejected = int((~ok).sum())
     key_l, key_r, key_levels, key_score = key_l[ok], key_r[ok], key_levels[ok], key_score[ok]
@@ -1043,8 +1064,7 @@ def link(cfg: MatchConfig, left: pa.Table, right: pa.Table, variants: dict[int, 
             model = estimate_model(cfg, prep, _no_blocks(), (key_l, key_r))
         key_levels = comparison_levels(cfg, prep, key_l, key_r)
         linked = np.zeros(prep.n_right, bool)
-        key_score = _scores(cfg, model, key_levels, key_l, prep.tf)
-        linked[key_r[key_score >= _logit2(cfg.possible_probability)]] = True
+        linked[key_r[_score(model, key_levels)[0] >= _logit2(cfg.possible_probability)]] = True
         blocks = block(cfg, prep, left, right, skip_right=linked)
     # 2. fuzzy linkage for the rest
     levels = blocks.levels
@@ -1056,7 +1076,7 @@ def link(cfg: MatchConfig, left: pa.Table, right: pa.Table, variants: dict[int, 
     links = links_table(cfg, model, d, side_ids(right, cfg.right_id, d.right, "right"),
                         side_ids(left, cfg.left_id, d.left, "left"),
                         side_ids(left, cfg.left_id, np.maximum(d.runner, 0), "left"),
-                        tf_weights(cfg, model, prep.tf, d.levels, d.left))
+                        link_tf_weights(cfg, model, prep.tf, d))
     unmatched = unmatched_table(d, side_ids(right, cfg.right_id, d.unmatched, "right"))
     counts = {"left_records": prep.n_left, "right_records": prep.n_right,
               "key_ambiguous": key_ambiguous, "candidate_pairs": int(blocks.candidate_pairs),
