@@ -280,3 +280,16 @@ def test_beam_path_equals_the_engine_with_tf_and_parts(tmp_path_factory):
     assert (root / "out" / "links.arrow").read_bytes() == (root / "engine.arrow").read_bytes()
     assert run.manifest["model"]["em_iterations"] > 0
     assert all("m" in v and "u" in v for v in run.manifest["model"]["fields"].values())
+
+
+def test_generate_command_household_options(tmp_path):
+    out = tmp_path / "town"
+    assert main(["generate", "--residents", "300", "--seed", "3", "--out", str(out),
+                 "--sources", "juki,tax", "--no-tax-keys", "--relative-share", "1",
+                 "--namesake-share", "1"]) == 0
+    lines = [json.loads(x) for x in (out / "truth.jsonl").read_text("utf-8").splitlines()]
+    zei = [t for t in lines if t["file"] == "zei.dat"]
+    assert zei and all(t["key"] == "missing" for t in zei)
+    # every household (1–6 people: at least 50 of them) got a 住登外 namesake of its 世帯主,
+    # besides the 2 % who moved away
+    assert sum(t["population"] == "jutogai" for t in zei) >= 50 + round(300 * 0.02)
