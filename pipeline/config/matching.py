@@ -29,8 +29,16 @@ Configuration (YAML; nothing is tied to particular column names):
     blocking:                                       # union of rules; each rule: AND of parts
       - [birth, sex]
       - [{field: kana, prefix: 3}, {left: zip, right: yubin}]
-    thresholds: {match: 0.99, possible: 0.5}        # match probabilities
+    thresholds: {match: 0.99, possible: 0.5, margin: 5}   # probabilities; margin in bits
     estimation: {m_from: auto, u_random_pairs: 200000, seed: 0, max_block_pairs: 10000}
+    surnames: default                               # list splitting unspaced names (part:)
+
+Household options of a field (docs/architecture.md §6.1): ``part: surname|given`` (compare that
+part of a name: split at the space, else by the surname list), ``date_levels: fine`` (six
+levels: same, swapped, one digit, same year and month, within a year, else), ``tf: true``
+(term-frequency adjustment of the exact level from the left side, ``tf_minimum``),
+``required: true`` (level 0 is never a ``match``), ``remove: REGEX`` (removed from both sides
+first, e.g. the prefecture a tax file omits).
 
 Methods: ``exact`` (2 levels), ``jaro_winkler`` / ``levenshtein`` (k thresholds → k+1
 levels), ``date`` (4 levels: else, one digit of YYYYMMDD off, day/month swapped, same).
@@ -52,8 +60,9 @@ Steps:
 5. **Link**: exact key linkage first (a right record whose key names exactly one left record and
    whose score is not below the ``possible`` threshold is linked by key); the other right records
    take their best fuzzy candidate. The match weight is ``log2(prior odds) + Σ log2(m/u)``;
-   probability thresholds give ``match``/``possible``; a ``match`` whose runner-up also reaches
-   ``match`` is downgraded to ``possible`` (ambiguous).
+   probability thresholds give ``match``/``possible``; a ``match`` whose runner-up's weight is
+   within ``margin`` bits is downgraded to ``possible`` (ambiguous); each link names its
+   runner-up and the gap.
 """
 
 from __future__ import annotations
