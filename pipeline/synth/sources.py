@@ -37,6 +37,15 @@ standardised (髙 → 高, 﨑 → 崎, 邊/邉 → 辺, 齋 → 斎, 濵/濱 �
 full width. Addresses in the tax file omit the prefecture. Birth dates in these files are the
 person's true date (valid wareki) even where 住民記録 holds an impossible or unknown one.
 
+Households (``household=HouseholdOptions(...)``, default all 0; ``HOUSEHOLD_CASES`` turns every
+case on, as ``ikou generate`` and the demo do): 住登外 relatives taxed at a household's address
+with its surname (``jutogai.dat`` people with that address; half of them namesakes of the
+世帯主), taxpayers who moved within the town since 1 January (old address and 郵便番号), maiden
+surnames, mistyped birth dates (day/month swapped, one digit, a few days), names without the
+U+3000 between 氏 and 名, blank 郵便番号, and tax records without any 宛名番号
+(``tax_keys=False``; their truth says ``"key": "missing"``). These use their own random stream
+(``tax-households``); with every share 0 the files are byte-identical to the plain ones.
+
 Key errors (``key_error_share``, default 0: every key valid): that share of tax and 国保 data
 records get a missing 宛名番号 (blank → null; 40 %) or a mistyped one (60 %: one digit replaced,
 or two different adjacent digits swapped); ``truth.jsonl`` keeps the true key.
