@@ -672,7 +672,7 @@ def generate_municipality(
     households (住登外 relatives and namesakes at a household's address, moves, maiden
     surnames, birth-date typos, unspaced names, blank 郵便番号, no 宛名番号:
     :class:`~ikou.pipeline.synth.sources.HouseholdOptions`, default off; ``HOUSEHOLD_CASES``
-    turns them all on, as ``ikou generate`` and the demo do). The 住民記録 files are
+    turns them all on, as ``ikou generate --households`` and the demo do). The 住民記録 files are
     byte-identical whatever ``sources``, ``key_error_share``, ``source_corrupt_share`` and
     ``household`` are.
     """

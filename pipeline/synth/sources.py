@@ -38,7 +38,7 @@ full width. Addresses in the tax file omit the prefecture. Birth dates in these 
 person's true date (valid wareki) even where 住民記録 holds an impossible or unknown one.
 
 Households (``household=HouseholdOptions(...)``, default all 0; ``HOUSEHOLD_CASES`` turns every
-case on, as ``ikou generate`` and the demo do): 住登外 relatives taxed at a household's address
+case on, as ``ikou generate --households`` and the demo do): 住登外 relatives taxed at a household's address
 with its surname (``jutogai.dat`` people with that address; half of them namesakes of the
 世帯主), taxpayers who moved within the town since 1 January (old address and 郵便番号), maiden
 surnames, mistyped birth dates (day/month swapped, one digit, a few days), names without the
@@ -513,7 +513,7 @@ _SMALL_FW = str.maketrans("ァィゥェォッャュョ", "アイウエオツヤ�
 @dataclass(frozen=True)
 class HouseholdOptions:
     """How the tax file departs from the 住民記録 households (shares 0–1). The defaults (all 0,
-    keys written) give the plain file; :data:`HOUSEHOLD_CASES` (what ``ikou generate`` and the
+    keys written) give the plain file; :data:`HOUSEHOLD_CASES` (what ``ikou generate --households`` and the
     demo use) turns every case on.
 
     ``relative_share``: per household, the chance of a 住登外 relative taxed here at the
@@ -548,7 +548,7 @@ class HouseholdOptions:
 
 
 #: Every household case on, at shares like the ones seen in real tax/resident pairs (what
-#: ``ikou generate`` and ``ikou demo`` write; their options override each share).
+#: ``ikou generate --households`` and ``ikou demo`` write; the share options override each).
 HOUSEHOLD_CASES = HouseholdOptions(relative_share=0.05, namesake_share=0.5, move_share=0.03,
                                    marriage_share=0.01, typo_share=0.03, unspaced_share=0.1,
                                    blank_postal_share=0.02)
