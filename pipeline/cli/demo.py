@@ -37,14 +37,19 @@ def run_demo(workdir: str, residents: int = 10000, seed: int = 20260401,
     run the job into ``<workdir>/out``; returns the ``JobResult``."""
     from ikou.pipeline.config.job import write_demo_job
     from ikou.pipeline.run.job import run_job
-    from ikou.pipeline.synth.municipality import ALL_SOURCES, generate_municipality
+    from ikou.pipeline.synth.municipality import (
+        ALL_SOURCES,
+        HOUSEHOLD_CASES,
+        generate_municipality,
+    )
 
     workdir = os.path.abspath(workdir)
     input_dir = os.path.join(workdir, "input")
     out_dir = os.path.join(workdir, "out")
     gen = generate_municipality(input_dir, residents, seed, corrupt_share=corrupt_share,
                                 sources=ALL_SOURCES, key_error_share=key_error_share,
-                                source_corrupt_share=source_corrupt_share)
+                                source_corrupt_share=source_corrupt_share,
+                                household=HOUSEHOLD_CASES)
     job = write_demo_job(input_dir, gen.sources)
     if echo:
         echo(f"ikou demo: {residents:,} residents generated (seed {seed}, corrupt share "

@@ -29,8 +29,16 @@ Configuration (YAML; nothing is tied to particular column names):
     blocking:                                       # union of rules; each rule: AND of parts
       - [birth, sex]
       - [{field: kana, prefix: 3}, {left: zip, right: yubin}]
-    thresholds: {match: 0.99, possible: 0.5}        # match probabilities
+    thresholds: {match: 0.99, possible: 0.5, margin: 5}   # probabilities; margin in bits
     estimation: {m_from: auto, u_random_pairs: 200000, seed: 0, max_block_pairs: 10000}
+    surnames: default                               # list splitting unspaced names (part:)
+
+Household options of a field (docs/architecture.md §6.1): ``part: surname|given`` (compare that
+part of a name: split at the space, else by the surname list), ``date_levels: fine`` (six
+levels: same, swapped, one digit, same year and month, within a year, else), ``tf: true``
+(term-frequency adjustment of the exact level from the left side, ``tf_minimum``),
+``required: true`` (level 0 is never a ``match``), ``remove: REGEX`` (removed from both sides
+first, e.g. the prefecture a tax file omits).
 
 Methods: ``exact`` (2 levels), ``jaro_winkler`` / ``levenshtein`` (k thresholds → k+1
 levels), ``date`` (4 levels: else, one digit of YYYYMMDD off, day/month swapped, same).
@@ -52,13 +60,15 @@ Steps:
 5. **Link**: exact key linkage first (a right record whose key names exactly one left record and
    whose score is not below the ``possible`` threshold is linked by key); the other right records
    take their best fuzzy candidate. The match weight is ``log2(prior odds) + Σ log2(m/u)``;
-   probability thresholds give ``match``/``possible``; a ``match`` whose runner-up also reaches
-   ``match`` is downgraded to ``possible`` (ambiguous).
+   probability thresholds give ``match``/``possible``; a ``match`` whose runner-up's weight is
+   within ``margin`` bits is downgraded to ``possible`` (ambiguous); each link names its
+   runner-up and the gap.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -104,6 +114,7 @@ __all__ = [
     "block",
     "comparison_levels",
     "config_from_mapping",
+    "load_surnames",
     "estimate_model",
     "key_pairs",
     "link",
@@ -115,6 +126,9 @@ __all__ = [
 ]
 
 DEFAULT_VARIANT_DIR = Path(__file__).resolve().parents[1] / "data" / "variants"
+#: Common surnames with readings (TSV ``kanji``/``reading``): splits names written without a
+#: space between 氏 and 名 (fields with ``part``); the file names its source.
+DEFAULT_SURNAMES = Path(__file__).resolve().parents[1] / "data" / "match" / "surnames.tsv"
 METHODS = ("exact", "jaro_winkler", "levenshtein", "date")
 
 # Normalisation profiles a field may name instead of listing options.
@@ -176,7 +190,9 @@ def _field(node, source) -> FieldSpec:
     if not isinstance(node, dict):
         raise MatchConfigFileError(f"{where(source, node)}: a field must be a mapping")
     _check_keys(node, {"name", "left", "right", "column", "method", "thresholds", "normalize",
-                       "m", "u"}, source, "a field")
+                       "m", "u", "date_levels", "part", "tf", "tf_minimum", "required",
+                       "remove"},
+                source, "a field")
     name = _need(node, "name", source, str)
     if not name.isidentifier():
         raise MatchConfigFileError(f"{where(source, node)}: field name {name!r} is not an identifier")
@@ -215,10 +231,40 @@ def _field(node, source) -> FieldSpec:
         options = None
     else:
         raise MatchConfigFileError(f"{where(source, node)}: field {name}: bad 'normalize'")
-    spec = FieldSpec(name, str(left), str(right), method, thresholds, options)
+    date_detail = node.get("date_levels", "basic")
+    if date_detail not in ("basic", "fine") or (method != "date" and "date_levels" in node):
+        raise MatchConfigFileError(
+            f"{where(source, node)}: field {name}: date_levels is 'basic' or 'fine' (dates only)")
+    part = node.get("part")
+    if part not in (None, "surname", "given") or (part and method in ("date", "exact")):
+        raise MatchConfigFileError(
+            f"{where(source, node)}: field {name}: part is 'surname' or 'given' (string fields)")
+    tf, required = node.get("tf", False), node.get("required", False)
+    if not isinstance(tf, bool) or not isinstance(required, bool):
+        raise MatchConfigFileError(f"{where(source, node)}: field {name}: tf and required are "
+                                   "true or false")
+    try:
+        tf_minimum = float(node.get("tf_minimum", 0.0))
+    except (TypeError, ValueError):
+        tf_minimum = -1.0
+    if not 0.0 <= tf_minimum <= 1.0:
+        raise MatchConfigFileError(f"{where(source, node)}: field {name}: tf_minimum in [0, 1]")
+    remove = node.get("remove")
+    if remove is not None:
+        if not isinstance(remove, str) or method == "date":
+            raise MatchConfigFileError(f"{where(source, node)}: field {name}: remove is a "
+                                       "regular expression (string fields)")
+        try:
+            re.compile(remove)
+        except re.error as exc:
+            raise MatchConfigFileError(
+                f"{where(source, node)}: field {name}: remove: {exc}") from None
+    extra = {"date_levels": date_detail, "part": part, "tf": tf, "tf_minimum": tf_minimum,
+             "required": required, "remove": remove}
+    spec = FieldSpec(name, str(left), str(right), method, thresholds, options, **extra)
     m = _probabilities(node.get("m"), spec.n_levels, source, node, f"field {name}: m")
     u = _probabilities(node.get("u"), spec.n_levels, source, node, f"field {name}: u")
-    return FieldSpec(name, str(left), str(right), method, thresholds, options, m, u)
+    return FieldSpec(name, str(left), str(right), method, thresholds, options, m, u, **extra)
 
 
 def _key_part(node, fields, source) -> KeyPart:
@@ -250,7 +296,7 @@ def config_from_mapping(data, source: str = "<config>") -> MatchConfig:
     if not isinstance(data, dict):
         raise MatchConfigFileError(f"{source}: the configuration must be a mapping")
     _check_keys(data, {"name", "left", "right", "fields", "blocking", "thresholds", "estimation",
-                       "variants"}, source, "the configuration")
+                       "variants", "surnames"}, source, "the configuration")
     name = str(data.get("name", "match"))
     sides = {}
     for side in ("left", "right"):
@@ -277,9 +323,12 @@ def config_from_mapping(data, source: str = "<config>") -> MatchConfig:
             raise MatchConfigFileError(f"{where(source, rules_node)}: empty blocking rule")
         rules.append(tuple(_key_part(p, by_name, source) for p in parts))
     th = data.get("thresholds", {}) or {}
-    _check_keys(th, {"match", "possible"}, source, "thresholds")
+    _check_keys(th, {"match", "possible", "margin"}, source, "thresholds")
     match_p = float(th.get("match", 0.99))
     possible_p = float(th.get("possible", 0.5))
+    margin = th.get("margin", 5.0)
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not margin >= 0:
+        raise MatchConfigFileError(f"{where(source, th)}: margin is a number of bits >= 0")
     if not 0 < possible_p <= match_p < 1:
         raise MatchConfigFileError(
             f"{where(source, th)}: thresholds need 0 < possible <= match < 1 (probabilities)"
@@ -295,6 +344,11 @@ def config_from_mapping(data, source: str = "<config>") -> MatchConfig:
         raise MatchConfigFileError(f"{where(source, data)}: 'variants' must be a list of paths")
     base = Path(source).parent if source != "<config>" else Path(".")
     variants = tuple(v if v == "default" else str(base / v) for v in map(str, variants))
+    surnames: tuple[str, ...] = ()
+    if any(f.part is not None for f in fields):
+        spec = data.get("surnames", "default")
+        path = DEFAULT_SURNAMES if spec == "default" else base / str(spec)
+        surnames = load_surnames(path)
     try:
         cfg = MatchConfig(
             name=name,
@@ -318,6 +372,8 @@ def config_from_mapping(data, source: str = "<config>") -> MatchConfig:
             expected_match_rate=float(est.get("expected_match_rate", 1.0)),
             seed=int(est.get("seed", 0)),
             m_from=str(est.get("m_from", "auto")),
+            margin=float(margin),
+            surnames=surnames,
         )
     except (TypeError, ValueError) as exc:
         raise MatchConfigFileError(f"{where(source, est)}: estimation: {exc}") from None
@@ -330,6 +386,26 @@ def config_from_mapping(data, source: str = "<config>") -> MatchConfig:
     if not 0 < cfg.expected_match_rate <= 1 or cfg.u_random_pairs < 0 or cfg.max_block_pairs < 1:
         raise MatchConfigFileError(f"{where(source, est)}: estimation values out of range")
     return cfg
+
+
+def load_surnames(path: str | Path) -> tuple[str, ...]:
+    """The surnames (kanji and readings) of a TSV with a ``kanji``/``reading`` header ('#'
+    lines are comments), in file order, each once."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MatchConfigFileError(f"{path}: cannot read the surname list: {exc}") from None
+    rows = [line.split("\t") for line in lines if line.strip() and not line.startswith("#")]
+    if not rows or rows[0][:2] != ["kanji", "reading"]:
+        raise MatchConfigFileError(f"{path}: the surname list needs the header 'kanji<TAB>reading'")
+    out: dict[str, None] = {}
+    for n, row in enumerate(rows[1:], 2):
+        if len(row) < 2 or not row[0].strip() or not row[1].strip():
+            raise MatchConfigFileError(f"{path}: row {n}: expected a surname and its reading")
+        out[row[0].strip()] = None
+        out[row[1].strip()] = None
+    return tuple(out)
 
 
 def variant_map(cfg: MatchConfig) -> dict[int, int]:

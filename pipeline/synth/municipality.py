@@ -77,8 +77,10 @@ from pathlib import Path
 
 from ikou.pipeline.steps.checkdigit import Mod11Scheme
 from ikou.pipeline.synth.sources import (
+    HOUSEHOLD_CASES,
     SOURCE_CHOICES,
     Context,
+    HouseholdOptions,
     JutogaiWriter,
     KokuhoWriter,
     SourceFiles,
@@ -105,6 +107,8 @@ __all__ = [
     "ERAS",
     "DEFAULT_SOURCES",
     "GeneratedSet",
+    "HOUSEHOLD_CASES",
+    "HouseholdOptions",
     "SourceFiles",
     "INVALID_PAIRS",
     "JUKI_KINDS",
@@ -650,6 +654,7 @@ def generate_municipality(
     sources=DEFAULT_SOURCES,
     key_error_share: float = 0.0,
     source_corrupt_share: float = 0.0,
+    household: HouseholdOptions | None = None,
 ) -> GeneratedSet:
     """Write a synthetic municipality's legacy 住民記録 export, layout, 外字 table and expected
     values into ``out_dir`` (created if missing; existing files are replaced).
@@ -663,9 +668,16 @@ def generate_municipality(
     and ``truth.jsonl`` come with ``tax`` or ``kokuho``); ``key_error_share``: share of tax and
     国保 records with a missing or mistyped 宛名番号 (default 0: every key valid);
     ``source_corrupt_share``: share of tax and 国保 data records made corrupt (default 0; no
-    effect without those sources). The 住民記録 files are byte-identical whatever ``sources``,
-    ``key_error_share`` and ``source_corrupt_share`` are.
+    effect without those sources); ``household``: how the tax file departs from the
+    households (住登外 relatives and namesakes at a household's address, moves, maiden
+    surnames, birth-date typos, unspaced names, blank 郵便番号, no 宛名番号:
+    :class:`~ikou.pipeline.synth.sources.HouseholdOptions`, default off; ``HOUSEHOLD_CASES``
+    turns them all on, as ``ikou generate --households`` and the demo do). The 住民記録 files are
+    byte-identical whatever ``sources``, ``key_error_share``, ``source_corrupt_share`` and
+    ``household`` are.
     """
+    if household is not None and not isinstance(household, HouseholdOptions):
+        raise SynthError("household must be a HouseholdOptions")
     _validate_args(residents, seed, corrupt_share, tuple(corrupt_kinds))
     chosen_sources = _validate_sources(sources, key_error_share, source_corrupt_share)
     if check_scheme is not None and not isinstance(check_scheme, Mod11Scheme):
@@ -679,7 +691,7 @@ def generate_municipality(
     try:
         return _write_all(out, residents, seed, corrupt_share, tuple(corrupt_kinds), scheme,
                           write_expected, chosen_sources, key_error_share,
-                          source_corrupt_share)
+                          source_corrupt_share, household)
     except OSError as exc:
         raise SynthError(f"cannot write the generated files into {out}: "
                          f"{exc.strerror or exc}") from None
@@ -687,7 +699,8 @@ def generate_municipality(
 
 def _write_all(out: Path, residents: int, seed: int, corrupt_share: float, kinds: tuple,
                scheme: Mod11Scheme, write_expected: bool, chosen_sources: tuple,
-               key_error_share: float, source_corrupt_share: float = 0.0) -> GeneratedSet:
+               key_error_share: float, source_corrupt_share: float = 0.0,
+               household: HouseholdOptions | None = None) -> GeneratedSet:
     table = build_gaiji_table(_rng(seed, "gaiji"))
     gaiji_codes = {row.text: row.code for row in table}
     mapped = set(gaiji_codes.values())
@@ -732,7 +745,8 @@ def _write_all(out: Path, residents: int, seed: int, corrupt_share: float, kinds
                       lambda stream: _rng(seed, stream), source_corrupt_share)
         jutogai_w = JutogaiWriter(ctx)
         kokuho_w = KokuhoWriter(ctx, jutogai_w) if "kokuho" in chosen_sources else None
-        tax_w = TaxWriter(ctx, jutogai_w, residents) if "tax" in chosen_sources else None
+        tax_w = (TaxWriter(ctx, jutogai_w, residents, household) if "tax" in chosen_sources
+                 else None)
         writers = [w for w in (tax_w, kokuho_w) if w is not None]
     exp_f = expected.open("w", encoding="utf-8", newline="\n") if expected else None
     try:

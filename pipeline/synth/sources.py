@@ -37,6 +37,15 @@ standardised (髙 → 高, 﨑 → 崎, 邊/邉 → 辺, 齋 → 斎, 濵/濱 �
 full width. Addresses in the tax file omit the prefecture. Birth dates in these files are the
 person's true date (valid wareki) even where 住民記録 holds an impossible or unknown one.
 
+Households (``household=HouseholdOptions(...)``, default all 0; ``HOUSEHOLD_CASES`` turns every
+case on, as ``ikou generate --households`` and the demo do): 住登外 relatives taxed at a household's address
+with its surname (``jutogai.dat`` people with that address; half of them namesakes of the
+世帯主), taxpayers who moved within the town since 1 January (old address and 郵便番号), maiden
+surnames, mistyped birth dates (day/month swapped, one digit, a few days), names without the
+U+3000 between 氏 and 名, blank 郵便番号, and tax records without any 宛名番号
+(``tax_keys=False``; their truth says ``"key": "missing"``). These use their own random stream
+(``tax-households``); with every share 0 the files are byte-identical to the plain ones.
+
 Key errors (``key_error_share``, default 0: every key valid): that share of tax and 国保 data
 records get a missing 宛名番号 (blank → null; 40 %) or a mistyped one (60 %: one digit replaced,
 or two different adjacent digits swapped); ``truth.jsonl`` keeps the true key.
@@ -80,6 +89,7 @@ from __future__ import annotations
 import json
 import random
 import unicodedata
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -88,6 +98,8 @@ from pathlib import Path
 from ikou.pipeline.synth.text import Encoded, SynthError, encode_cp932, ibm_variant
 
 __all__ = [
+    "HOUSEHOLD_CASES",
+    "HouseholdOptions",
     "KOKUHO_HIHOKENSHA_KINDS",
     "KOKUHO_SETAI_KINDS",
     "JUTOGAI_KINDS",
@@ -498,6 +510,77 @@ _SMALL_HW = str.maketrans("ｧｨｩｪｫｯｬｭｮ", "ｱｲｳｴｵﾂﾔ�
 _SMALL_FW = str.maketrans("ァィゥェォッャュョ", "アイウエオツヤユヨ")
 
 
+@dataclass(frozen=True)
+class HouseholdOptions:
+    """How the tax file departs from the 住民記録 households (shares 0–1). The defaults (all 0,
+    keys written) give the plain file; :data:`HOUSEHOLD_CASES` (what ``ikou generate --households`` and the
+    demo use) turns every case on.
+
+    ``relative_share``: per household, the chance of a 住登外 relative taxed here at the
+    household's address and 郵便番号 with its surname (a ``jutogai.dat`` person: no resident
+    record); ``namesake_share`` of those relatives have the 世帯主's given name and sex too
+    (a namesake, born 20–35 years apart). ``move_share``: taxpayers who moved within the town
+    since 1 January (the tax record has the old address and 郵便番号). ``marriage_share``:
+    taxpayers whose tax record has another surname (a maiden name: married since the
+    assessment) — mostly spouses, with the old address. ``typo_share``: birth dates typed
+    wrongly (day and month swapped, one digit off, a few days off). ``unspaced_share``: names
+    written with no space between 氏 and 名 (half of them with an ASCII space in the kanji name
+    instead). ``blank_postal_share``: 郵便番号 left blank. ``tax_keys=False``: no tax record
+    carries a 宛名番号 (matching must go by the other fields)."""
+
+    relative_share: float = 0.0
+    namesake_share: float = 0.5
+    move_share: float = 0.0
+    marriage_share: float = 0.0
+    typo_share: float = 0.0
+    unspaced_share: float = 0.0
+    blank_postal_share: float = 0.0
+    tax_keys: bool = True
+
+    def __post_init__(self):
+        for name in ("relative_share", "namesake_share", "move_share", "marriage_share",
+                     "typo_share", "unspaced_share", "blank_postal_share"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise SynthError(f"{name} must be a number between 0 and 1, got {v!r}")
+        if not isinstance(self.tax_keys, bool):
+            raise SynthError("tax_keys must be true or false")
+
+
+#: Every household case on, at shares like the ones seen in real tax/resident pairs (what
+#: ``ikou generate --households`` and ``ikou demo`` write; the share options override each).
+HOUSEHOLD_CASES = HouseholdOptions(relative_share=0.05, namesake_share=0.5, move_share=0.03,
+                                   marriage_share=0.01, typo_share=0.03, unspaced_share=0.1,
+                                   blank_postal_share=0.02)
+
+
+def _valid_day(y: int, m: int, d: int) -> date | None:
+    try:
+        return date(y, m, d)
+    except ValueError:
+        return None
+
+
+def birth_typo(birth: date, rng: random.Random) -> date:
+    """A wrongly typed birth date (never the same day): day and month swapped, one digit of
+    YYYYMMDD replaced, or 1–5 days off, whichever gives a real date."""
+    for _ in range(20):
+        r = rng.random()
+        if r < 0.35:
+            cand = _valid_day(birth.year, birth.day, birth.month)
+        elif r < 0.8:
+            digits = list(birth.strftime("%Y%m%d"))
+            i = rng.choice((3, 5, 6, 7))  # last year digit, month, day
+            digits[i] = rng.choice([c for c in "0123456789" if c != digits[i]])
+            text = "".join(digits)
+            cand = _valid_day(int(text[:4]), int(text[4:6]), int(text[6:]))
+        else:
+            cand = date.fromordinal(birth.toordinal() + rng.choice((-5, -3, -2, -1, 1, 2, 4)))
+        if cand is not None and cand != birth and date(1868, 10, 23) < cand < date(2019, 4, 30):
+            return cand
+    return date.fromordinal(birth.toordinal() + 1)
+
+
 def _enc(text: str) -> Encoded:
     data = encode_cp932(text)
     alt = ibm_variant(data)
@@ -533,9 +616,9 @@ class Spellings:
         return self.base[idx]
 
 
-def _join_name(sur: Encoded, given: Encoded) -> Encoded:
-    return Encoded(sur.text + "\u3000" + given.text,
-                   (sur.variants[0] + b"\x81\x40" + given.variants[0],))
+def _join_name(sur: Encoded, given: Encoded, sep: str = "\u3000") -> Encoded:
+    return Encoded(sur.text + sep + given.text,
+                   (sur.variants[0] + encode_cp932(sep) + given.variants[0],))
 
 
 def kana_variant_hw(kana: str, rnd) -> str:
@@ -705,10 +788,11 @@ class JutogaiWriter:
                 Encoded(text, (head + town.variants[0] + encode_cp932(rest),)))
 
     def add(self, surname_idx: int, given_idx: int, sex: str, birth: date, reason: str,
-            registered: date) -> _Outsider:
+            registered: date, at: tuple[str, Encoded] | None = None) -> _Outsider:
+        """A 住登外 person (``at``: their 郵便番号 and address, else one in another city)."""
         ctx = self.ctx
         atena = self.seq.next()
-        postal, address = self._address()
+        postal, address = self._address() if at is None else at
         given = ctx.given_enc(given_idx)
         sur = ctx.vocab.sur_enc[surname_idx]
         name = _join_name(sur, given)
@@ -731,33 +815,77 @@ class JutogaiWriter:
 class TaxWriter:
     """``zei.dat``: 個人住民税, one record per taxpayer."""
 
-    def __init__(self, ctx: Context, jutogai: JutogaiWriter, residents: int):
+    def __init__(self, ctx: Context, jutogai: JutogaiWriter, residents: int,
+                 household: HouseholdOptions | None = None):
         self.ctx = ctx
         self.jutogai = jutogai
         self.residents = residents
+        self.household = HouseholdOptions() if household is None else household
         self.rng = ctx.rng_for("tax")
         self.keys = ctx.rng_for("tax-keys")
+        self.hh = ctx.rng_for("tax-households")  # the household cases' own stream
         self.file = ctx.record_file("zei", "個人住民税 (legacy, synthetic)", TAX_LENGTH, TAX_KINDS)
         ctx.header(self.file, "ZE", nendo=str(NENDO))
         self.tsuchisho = 30_000_000 + int(self.rng.random() * 1_000_000)
 
     def add(self, p, juki_record: int) -> None:
-        age = age_on(p.birth, self.ctx.synth.AS_OF)
+        ctx, opts, hh = self.ctx, self.household, self.hh
+        if p.zokugara == "01" and opts.relative_share and hh.random() < opts.relative_share:
+            self._relative(p)
+        age = age_on(p.birth, ctx.synth.AS_OF)
         rnd = self.rng.random
         chance = 0.15 if age < 22 else 0.78 if age < 65 else 0.55
         if age < 18 or rnd() >= chance:
             return
-        self._write(p.atena, p.surname_idx, p.given_idx, p.sex, p.birth, p.postal,
-                    self.ctx.tax_address(p.address), "1", "juki", juki_record)
+        surname_idx, postal, address = p.surname_idx, p.postal, p.address
+        moved = opts.move_share and hh.random() < opts.move_share
+        married = (opts.marriage_share and p.zokugara in ("02", "03", "04", "05")
+                   and hh.random() < min(1.0, opts.marriage_share * 4))
+        if married:  # the maiden surname, and (mostly) the address before the marriage
+            n = len(ctx.vocab.surnames.readings)
+            surname_idx = (p.surname_idx + 1 + int(hh.random() * (n - 1))) % n
+            moved = moved or hh.random() < 0.7
+        if moved:
+            postal, address = ctx.synth._address(hh, ctx.vocab)
+        self._write(p.atena, surname_idx, p.given_idx, p.sex, p.birth, postal,
+                    ctx.tax_address(address), "1", "juki", juki_record)
+
+    def _relative(self, head) -> None:
+        """A 住登外 relative at the household's address (taxed here, no resident record)."""
+        ctx, hh, synth = self.ctx, self.hh, self.ctx.synth
+        if hh.random() < self.household.namesake_share:
+            given, sex = head.given_idx, head.sex
+            shift = hh.randint(20, 35) * (1 if hh.random() < 0.5 else -1)
+        else:
+            sex = "1" if hh.random() < 0.5 else "2"
+            words = ctx.vocab.male if sex == "1" else ctx.vocab.female
+            given = bisect_right(words.cum_weights, hh.random() * words.cum_weights[-1])
+            given += 0 if sex == "1" else ctx.n_male
+            shift = hh.randint(-30, 30)
+        age = max(18, min(95, age_on(head.birth, synth.AS_OF) + shift))
+        birth = date.fromordinal(synth.AS_OF.toordinal() - int(age * 365.2425)
+                                 - hh.randrange(365))
+        registered = date.fromordinal(date(NENDO - 3, 1, 1).toordinal() + hh.randrange(1000))
+        person = self.jutogai.add(head.surname_idx, given, sex, birth, "01", registered,
+                                  at=(head.postal, head.address))
+        self._write(person.atena, head.surname_idx, given, sex, birth, head.postal,
+                    ctx.tax_address(head.address), "2", "jutogai", person.record)
 
     def _write(self, atena, surname_idx, given_idx, sex, birth, postal, address, kubun,
                population, target_record) -> None:
-        ctx, rng = self.ctx, self.rng
+        ctx, rng, opts, hh = self.ctx, self.rng, self.household, self.hh
         rnd = rng.random
         sur = ctx.sur.pick(surname_idx, rnd)
         given = ctx.given.pick(given_idx, rnd)
-        name = _join_name(sur, given)
-        kana = kana_variant_hw(ctx.sur_hw[surname_idx] + " " + ctx.given_hw[given_idx], rnd)
+        sep, kana_sep = "\u3000", " "
+        if opts.unspaced_share and hh.random() < opts.unspaced_share:
+            sep, kana_sep = ("" if hh.random() < 0.5 else " "), ("" if hh.random() < 0.5 else " ")
+        name = _join_name(sur, given, sep)
+        kana = kana_variant_hw(ctx.sur_hw[surname_idx] + kana_sep + ctx.given_hw[given_idx], rnd)
+        if opts.typo_share and hh.random() < opts.typo_share:
+            birth = birth_typo(birth, hh)
+        if opts.blank_postal_share and hh.random() < opts.blank_postal_share:
+            postal = None
         r = rnd()
         rate = 60
         if r < 0.2:  # 非課税
@@ -779,6 +907,8 @@ class TaxWriter:
             kintowari = 3000
         self.tsuchisho += 1
         written, key = mistype_key(atena, self.keys, ctx.key_error_share)
+        if not opts.tax_keys:
+            written, key = None, "missing"
         record = self.file.write("data", {
             "atena_no": written, "nendo": str(NENDO), "tsuchisho_no": f"{self.tsuchisho:08d}",
             "jumin_kubun": kubun, "name_kana": kana, "name_kanji": name,
@@ -788,7 +918,8 @@ class TaxWriter:
             "annual_tax": shotokuwari + kintowari, "postal_code": postal, "address": address,
         })
         ctx.truth("zei.dat", record, atena, population, target_record, key,
-                  ctx.same_spelling(sur, surname_idx, given, given_idx), self.file.last_corrupt)
+                  ctx.same_spelling(sur, surname_idx, given, given_idx),
+                  self.file.last_corrupt)
 
     def close(self) -> SourceFiles:
         """Adds the people who moved away after 1 January (住登外, taxed here)."""
@@ -796,8 +927,6 @@ class TaxWriter:
         synth = ctx.synth
         vocab = ctx.vocab
         sur_cum, sur_total = vocab.surnames.cum_weights, vocab.surnames.cum_weights[-1]
-        from bisect import bisect_right
-
         for _ in range(max(1, round(self.residents * 0.02))):
             sex = "1" if rng.random() < 0.5 else "2"
             fam = bisect_right(sur_cum, rng.random() * sur_total)

@@ -18,6 +18,12 @@ from ikou.kernels.compare import (
     DATE_ONE_DIGIT,
     DATE_SAME,
     DATE_SWAPPED,
+    FINE_ELSE,
+    FINE_ONE_DIGIT,
+    FINE_SAME,
+    FINE_SWAPPED,
+    FINE_WITHIN_YEAR,
+    FINE_YEAR_MONTH,
     LEVEL_NULL,
     StringColumn,
     date_levels,
@@ -111,6 +117,22 @@ def test_date_levels():
     assert date_levels(ts, left, [0], [0]).tolist() == [DATE_SAME]
 
 
+def test_fine_date_levels():
+    """Six levels, the highest that applies: same, swapped, one digit, year+month, a year."""
+    d = dt.date
+    left = pa.array([d(1980, 3, 4)] * 8 + [None])
+    right = pa.array([d(1980, 3, 4), d(1980, 4, 3), d(1981, 3, 4), d(1980, 3, 14),
+                      d(1980, 3, 27), d(1980, 12, 30), d(1979, 2, 27), d(1991, 3, 4), d(1980, 1, 1)])
+    idx = np.arange(9)
+    assert date_levels(left, right, idx, idx, fine=True).tolist() == [
+        FINE_SAME, FINE_SWAPPED, FINE_ONE_DIGIT, FINE_ONE_DIGIT, FINE_YEAR_MONTH,
+        FINE_WITHIN_YEAR, FINE_ELSE, FINE_ELSE, LEVEL_NULL]
+    # the basic levels are unchanged by the new ones
+    assert date_levels(left, right, idx, idx).tolist() == [
+        DATE_SAME, DATE_SWAPPED, DATE_ONE_DIGIT, DATE_ONE_DIGIT, DATE_ELSE, DATE_ELSE,
+        DATE_ELSE, DATE_ELSE, LEVEL_NULL]
+
+
 def test_exact_levels_any_type():
     idx = np.arange(4)
     assert exact_levels(pa.array([1, 2, None, 4]), pa.array([1, 3, 3, None]), idx, idx).tolist() \
@@ -169,8 +191,10 @@ _DAY = st.integers(-800_000, 3_000_000)  # years about -220 .. 10183
 @given(
     days=st.lists(st.tuples(_DAY | st.none(), _DAY | st.none()), min_size=1, max_size=10),
     swap=st.booleans(),
+    fine=st.booleans(),
+    near=st.integers(-400, 400),
 )
-def test_dates_compiled_equals_twin(days, swap):
+def test_dates_compiled_equals_twin(days, swap, fine, near):
     left = [x for x, _ in days]
     right = [y for _, y in days]
     if swap:  # make day/month swaps and one-digit typos likely
@@ -179,20 +203,20 @@ def test_dates_compiled_equals_twin(days, swap):
             if x is None:
                 return None
             y, m, d = _compare_py._civil(x)
-            if i % 2 and 1 <= y <= 9999 and d <= 12:
+            if i % 3 == 1 and 1 <= y <= 9999 and d <= 12:
                 return (dt.date(y, d, m) - dt.date(1970, 1, 1)).days
-            return x + 10
+            return x + (10 if i % 3 == 0 else near)  # same month, within a year, or beyond
 
         right = [twist(i, x) for i, x in enumerate(left)]
     la = pa.array(left, pa.int32()).cast(pa.date32())
     ra = pa.array(right, pa.int32()).cast(pa.date32())
     idx = np.arange(len(left))
-    got = date_levels(la, ra, idx, idx)
+    got = date_levels(la, ra, idx, idx, fine=fine)
     lv = np.array([x is not None for x in left], np.uint8)
     rv = np.array([x is not None for x in right], np.uint8)
     ld = np.array([x or 0 for x in left], np.int32)
     rd = np.array([x or 0 for x in right], np.int32)
-    np.testing.assert_array_equal(got, _compare_py.date_levels(ld, lv, rd, rv, idx, idx))
+    np.testing.assert_array_equal(got, _compare_py.date_levels(ld, lv, rd, rv, idx, idx, fine))
 
 
 def test_threads_share_columns_and_agree():

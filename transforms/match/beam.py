@@ -626,10 +626,10 @@ def _patterns(shard: ShardInput, pre):
     yield pat, counts
 
 
-def _link(shard: ShardInput, model, cfg) -> LinkPart:
+def _link(shard: ShardInput, model, cfg, tf=None) -> LinkPart:
     key, cand = shard.key, shard.cand
     d = lk.decide(cfg, model, shard.rows, key.left, key.right, key.levels,
-                  cand.left, cand.right, cand.levels)
+                  cand.left, cand.right, cand.levels, tf)
     return LinkPart(d, len(cand.left), shard.skipped_pairs, 0)
 
 
@@ -637,11 +637,12 @@ class LinkRecords(beam.PTransform):
     """Pairs keyed by right shard (+ the right rows) → ``LinkPart`` per shard, with the model
     (side input) — and the candidates' comparison patterns for EM (tag ``patterns``)."""
 
-    def __init__(self, cfg, n_left, n_right):
+    def __init__(self, cfg, n_left, n_right, tf=None):
         super().__init__()
         self.cfg = cfg
         self.n_left = n_left
         self.n_right = n_right
+        self.tf = tf or None
 
     def expand(self, inputs):
         keyed, pre = inputs
@@ -650,7 +651,8 @@ class LinkRecords(beam.PTransform):
                   | "Assemble" >> beam.Map(_assemble, self.cfg))
         patterns = shards | "Patterns" >> beam.FlatMap(_patterns, pvalue.AsSingleton(pre))
         model = (patterns, pre) | "FinalModel" >> FinalModel(self.cfg, self.n_left, self.n_right)
-        parts = shards | "Decide" >> beam.Map(_link, pvalue.AsSingleton(model), self.cfg)
+        parts = shards | "Decide" >> beam.Map(_link, pvalue.AsSingleton(model), self.cfg,
+                                              self.tf)
         return parts, model
 
 
@@ -661,11 +663,24 @@ def _read_ids(path: str, column, rows: np.ndarray, side: str) -> pa.Array:
     return lk.side_ids(table, column, rows, side)
 
 
-def _write(parts: list[LinkPart], model, pre, cfg, n_left, n_right, paths, out_dir) -> dict:
+def term_frequencies_of(cfg, variants, left_path: str) -> dict | None:
+    """The left side's term frequencies of the ``tf`` fields (None when there are none), read
+    and computed once when the transform is built: they need the whole left table."""
+    if not any(f.tf for f in cfg.fields):
+        return None
+    cols = list(dict.fromkeys(f.left for f in cfg.fields if f.tf))
+    table = _open(left_path).read_all().select(cols)
+    return lk.left_term_frequencies(cfg, table, lk.make_normalizers(cfg, variants))
+
+
+def _write(parts: list[LinkPart], model, pre, cfg, n_left, n_right, paths, out_dir,
+           tf=None) -> dict:
     d = lk.Decisions.concat([p.decisions for p in parts], len(cfg.fields))
     left_path, right_path = paths
     links = lk.links_table(cfg, model, d, _read_ids(right_path, cfg.right_id, d.right, RIGHT),
-                           _read_ids(left_path, cfg.left_id, d.left, LEFT))
+                           _read_ids(left_path, cfg.left_id, d.left, LEFT),
+                           _read_ids(left_path, cfg.left_id, np.maximum(d.runner, 0), LEFT),
+                           lk.link_tf_weights(cfg, model, tf, d))
     unmatched = lk.unmatched_table(d, _read_ids(right_path, cfg.right_id, d.unmatched, RIGHT))
     counts = {"left_records": n_left, "right_records": n_right,
               "key_ambiguous": pre["key_ambiguous"],
@@ -684,13 +699,14 @@ class WriteLinks(beam.PTransform):
     ``match-summary.json`` in ``out_dir`` (sorted by right row: the bytes do not depend on the
     runner, the workers or the shards); returns the summary (counts, model, files)."""
 
-    def __init__(self, cfg, n_left, n_right, paths: tuple[str, str], out_dir):
+    def __init__(self, cfg, n_left, n_right, paths: tuple[str, str], out_dir, tf=None):
         super().__init__()
         self.cfg = cfg
         self.n_left = n_left
         self.n_right = n_right
         self.paths = paths
         self.out_dir = out_dir
+        self.tf = tf
 
     def expand(self, inputs):
         parts, model, pre = inputs
@@ -698,7 +714,7 @@ class WriteLinks(beam.PTransform):
                 | "GatherLinks" >> beam.combiners.ToList()
                 | "Write" >> beam.Map(_write, pvalue.AsSingleton(model), pvalue.AsSingleton(pre),
                                       self.cfg, self.n_left, self.n_right, self.paths,
-                                      self.out_dir))
+                                      self.out_dir, self.tf))
 
 
 class MatchRecords(beam.PTransform):
@@ -730,6 +746,7 @@ class MatchRecords(beam.PTransform):
         self.casts = right_casts(cfg, *schemas)
         self.out_dir = str(out_dir)
         self.shards = shards
+        self.tf = term_frequencies_of(cfg, variants, self.paths[0])
 
     def expand(self, pbegin):
         cfg, shards = self.cfg, self.shards
@@ -748,9 +765,10 @@ class MatchRecords(beam.PTransform):
             to_right.append((parted[f"rule{r}"], pre)
                             | f"Rule{r}" >> BlockCandidates(cfg, shards, r))
         keyed = tuple(to_right) | "ByRightShard" >> beam.Flatten()
-        parts, model = (keyed, pre) | "Link" >> LinkRecords(cfg, self.n_left, self.n_right)
+        parts, model = (keyed, pre) | "Link" >> LinkRecords(cfg, self.n_left, self.n_right,
+                                                           self.tf)
         return (parts, model, pre) | "WriteLinks" >> WriteLinks(
-            cfg, self.n_left, self.n_right, self.paths, self.out_dir)
+            cfg, self.n_left, self.n_right, self.paths, self.out_dir, self.tf)
 
 
 

@@ -21,7 +21,7 @@ functions on Beam, one shard of records at a time. Steps (details in the pipelin
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +55,9 @@ __all__ = [
     "decide",
     "estimate_model",
     "key_pairs",
+    "left_term_frequencies",
     "link",
+    "link_tf_weights",
     "links_table",
     "make_normalizers",
     "model_from_levels",
@@ -68,6 +70,9 @@ __all__ = [
     "random_pairs",
     "review_table",
     "side_ids",
+    "split_names",
+    "term_frequencies",
+    "tf_weights",
     "unmatched_table",
     "write_arrow",
     "write_outputs",
@@ -84,14 +89,28 @@ class FieldSpec:
     normalize: NormalizeOptions | None = None
     m: tuple[float, ...] | None = None
     u: tuple[float, ...] | None = None
+    date_levels: str = "basic"  # date: "basic" (4 levels) or "fine" (6: FINE_*)
+    part: str | None = None  # "surname" / "given": compare that part of a name (split)
+    tf: bool = False  # term-frequency adjustment of the exact level (left-side frequencies)
+    tf_minimum: float = 0.0  # floor of a value's frequency in the adjustment
+    required: bool = False  # a pair at level 0 of this field is at most `possible`
+    remove: str | None = None  # a regular expression removed from both sides' values first
 
     @property
     def n_levels(self) -> int:
         if self.method == "exact":
             return 2
         if self.method == "date":
-            return 4
+            return 6 if self.date_levels == "fine" else 4
         return len(self.thresholds) + 1
+
+    @property
+    def options(self) -> NormalizeOptions | None:
+        """The normalisation the field's column gets: a split field keeps (collapsed) spaces
+        for the split; its parts have none left."""
+        if self.part is None:
+            return self.normalize
+        return replace(self.normalize or NormalizeOptions(), whitespace="collapse")
 
 
 @dataclass(frozen=True)
@@ -125,6 +144,8 @@ class MatchConfig:
     expected_match_rate: float = 1.0
     seed: int = 0
     m_from: str = "auto"  # "keys" (pairs linked by key), "em", or "auto" (keys when enough)
+    margin: float = 5.0  # bits: a match is ambiguous when the runner-up is within this of it
+    surnames: tuple[str, ...] = ()  # listed surnames (kanji and readings) for unspaced names
 
 
 # --- preparation and blocking ----------------------------------------------------------------
@@ -140,6 +161,7 @@ class Prepared:
     right: dict[str, pa.Array]
     strings: dict[str, tuple[StringColumn, StringColumn]] = field(default_factory=dict)
     codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    tf: dict[str, np.ndarray] = field(default_factory=dict)  # per left row: its value's share
 
 
 def _column(table: pa.Table, name: str, side: str) -> pa.Array:
@@ -151,11 +173,46 @@ def _column(table: pa.Table, name: str, side: str) -> pa.Array:
 
 def make_normalizers(cfg: MatchConfig, variants: dict[int, int]) -> dict:
     """One :class:`Normalizer` per distinct normalisation of the config's fields."""
-    normalizers: dict[NormalizeOptions, Normalizer] = {}
+    normalizers: dict = {}
     for f in cfg.fields:
-        if f.normalize is not None and f.normalize not in normalizers:
-            normalizers[f.normalize] = Normalizer(f.normalize, variants)
+        opts = f.options
+        if opts is not None and opts not in normalizers:
+            normalizers[opts] = Normalizer(opts, variants)
+        if f.part is not None and ("surnames", opts) not in normalizers:
+            listed = pa.array(list(cfg.surnames), pa.string())
+            normalizers[("surnames", opts)] = (normalizers[opts](listed) if opts is not None
+                                               else listed)
     return normalizers
+
+
+_SPACED = r"^(?P<s>[^ ]+) (?P<g>.+)$"
+
+
+def split_names(names: pa.Array, surnames: pa.Array, part: str) -> pa.Array:
+    """The ``part`` (``"surname"`` or ``"given"``) of each normalised name (spaces collapsed).
+
+    Split at the first space; a name without one is split after the longest of ``surnames``
+    (normalised alike) it starts with, leaving at least one character for the given name;
+    a name without a space and without a listed surname gives null for both parts (no
+    evidence either way). Vectorised (Arrow compute), row by row."""
+    names = _as_string(names, part)
+    spaced = pc.extract_regex(names, _SPACED)
+    sur = pc.struct_field(spaced, "s")
+    giv = pc.struct_field(spaced, "g")
+    has_space = pc.fill_null(pc.is_valid(spaced), False)
+    length = pc.utf8_length(names)
+    listed = pc.unique(surnames.filter(pc.is_valid(surnames)))
+    longest = int(pc.max(pc.utf8_length(listed)).as_py() or 0) if len(listed) else 0
+    null = pa.nulls(len(names), pa.string())
+    sur_u, giv_u = null, null
+    for n in range(1, longest + 1):
+        pre = pc.utf8_slice_codeunits(names, 0, n)
+        hit = pc.fill_null(pc.and_(pc.is_in(pre, value_set=listed), pc.greater(length, n)), False)
+        sur_u = pc.if_else(hit, pre, sur_u)
+        giv_u = pc.if_else(hit, pc.utf8_slice_codeunits(names, n), giv_u)
+    out = pc.if_else(has_space, sur, sur_u) if part == "surname" else pc.if_else(
+        has_space, giv, giv_u)
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
 
 
 def normalize_side(cfg: MatchConfig, table: pa.Table, side: str,
@@ -167,8 +224,13 @@ def normalize_side(cfg: MatchConfig, table: pa.Table, side: str,
     out = {}
     for f in cfg.fields:
         col = _column(table, f.left if side == "left" else f.right, side)
-        if f.normalize is not None:
-            col = normalizers[f.normalize](_as_string(col, f.name))
+        if f.remove is not None:
+            col = pc.replace_substring_regex(_as_string(col, f.name), f.remove, "")
+        opts = f.options
+        if opts is not None:
+            col = normalizers[opts](_as_string(col, f.name))
+        if f.part is not None:
+            col = split_names(col, normalizers[("surnames", opts)], f.part)
         out[f.name] = col
     return out
 
@@ -186,7 +248,21 @@ def prepared_from(cfg: MatchConfig, left: dict[str, pa.Array],
                                     StringColumn(_as_string(b, f.name)))
         elif f.method == "exact":
             prep.codes[f.name] = exact_codes(_blank_to_null(a), _blank_to_null(b))
+        if f.tf:
+            prep.tf[f.name] = term_frequencies(a)
     return prep
+
+
+def term_frequencies(values: pa.Array) -> np.ndarray:
+    """Per row, the share of the (non-blank) rows holding its value (NaN for null/blank):
+    the chance that a random record agrees with it, as splink's term frequencies."""
+    codes, _ = exact_codes(_blank_to_null(values), values.slice(0, 0))
+    valid = codes >= 0
+    out = np.full(len(codes), np.nan)
+    if valid.any():
+        counts = np.bincount(codes[valid])
+        out[valid] = counts[codes[valid]] / valid.sum()
+    return out
 
 
 def prepare(cfg: MatchConfig, left: pa.Table, right: pa.Table,
@@ -363,7 +439,8 @@ def comparison_levels(cfg: MatchConfig, prep: Prepared, li, ri) -> np.ndarray:
             a, b = prep.codes[f.name]
             out[:, j] = exact_levels(a, b, li, ri)
         else:
-            out[:, j] = date_levels(prep.left[f.name], prep.right[f.name], li, ri)
+            out[:, j] = date_levels(prep.left[f.name], prep.right[f.name], li, ri,
+                                    fine=f.date_levels == "fine")
     return out
 
 
@@ -376,6 +453,7 @@ class Model:
     u: list[np.ndarray]
     prior: float
     notes: list[str] = field(default_factory=list)
+    iterations: int | None = None  # EM iterations (all rules), None when EM did not run
 
     def weights(self) -> list[np.ndarray]:
         return [np.log2(m / u) for m, u in zip(self.m, self.u, strict=True)]
@@ -392,6 +470,7 @@ class Model:
                        "weight": np.log2(m / u).round(4).tolist()}
                 for name, m, u in zip(self.fields, self.m, self.u, strict=True)
             },
+            "em_iterations": self.iterations,
             "notes": list(self.notes),
         }
 
@@ -546,9 +625,61 @@ def model_from_levels(cfg: MatchConfig, n_left: int, n_right: int, rand_levels, 
         return Model(names, m0, u, prior, notes)
     free = [j for j, f in enumerate(cfg.fields) if f.m is None]
     lam0 = float(np.clip(min(n_left, n_right) / len(levels), 1e-6, 0.5))
+    per_rule = _rule_em(cfg, levels, m0, u, free, notes)
+    if per_rule is not None:
+        m, it = per_rule
+        return Model(names, m, u, prior, notes, it)
     m, _, lam, it = _em(levels, m0, u, free, lam0, cfg.max_iterations, cfg.tolerance)
     notes.append(f"EM: {len(levels)} candidate pairs, {it} iterations, match share {lam:.4f}")
-    return Model(names, m, u, prior, notes)
+    return Model(names, m, u, prior, notes, it)
+
+
+MIN_RULE_PAIRS = 50
+
+
+def _rule_fields(cfg: MatchConfig, rule) -> list[int] | None:
+    """The field indexes a blocking rule fixes (its pairs agree on them: top level), or None
+    when a part is a raw column or a prefix (agreement not readable from the levels)."""
+    index = {f.name: j for j, f in enumerate(cfg.fields)}
+    out = []
+    for part in rule:
+        if part.field is None or part.prefix is not None:
+            return None
+        out.append(index[part.field])
+    return out
+
+
+def _rule_em(cfg: MatchConfig, levels: np.ndarray, m0, u, free, notes):
+    """splink's estimation: EM on each blocking rule's pairs (the candidates at the top level of
+    every field the rule is made of) with that rule's fields held fixed — they agree by
+    construction, so they cannot tell matches from non-matches there — and each field's m the
+    mean over the rules that left it free. None when a rule cannot be read from the levels,
+    too few pairs, or a free field is left free by no rule (then EM runs on all candidates)."""
+    rules = [_rule_fields(cfg, rule) for rule in cfg.blocking]
+    if not rules or any(r is None for r in rules):
+        return None
+    estimates: dict[int, list[np.ndarray]] = {j: [] for j in free}
+    total_it = 0
+    for r, fixed in enumerate(rules):
+        sel = np.ones(len(levels), bool)
+        for j in fixed:
+            sel &= levels[:, j] == cfg.fields[j].n_levels - 1
+        n_sel = int(sel.sum())
+        rule_free = [j for j in free if j not in fixed]
+        if n_sel < MIN_RULE_PAIRS or not rule_free:
+            continue
+        m, _, lam, it = _em(levels[sel], m0, u, rule_free, 0.5, cfg.max_iterations,
+                            cfg.tolerance)
+        total_it += it
+        notes.append(f"EM rule {r + 1}: {n_sel} pairs, {it} iterations, match share {lam:.4f}")
+        for j in rule_free:
+            estimates[j].append(m[j])
+    if any(not estimates[j] for j in free):
+        notes[:] = [n for n in notes if not n.startswith("EM rule")]
+        return None
+    m = [_normalise(np.mean(estimates[j], axis=0)) if j in estimates else m0[j]
+         for j in range(len(m0))]
+    return m, total_it
 
 
 def estimate_model(cfg: MatchConfig, prep: Prepared, blocks: Blocks,
@@ -616,6 +747,54 @@ def _logit2(p: float) -> float:
     return math.log2(p / (1.0 - p))
 
 
+def tf_weights(cfg: MatchConfig, model: Model, tf: dict[str, np.ndarray] | None,
+               levels: np.ndarray, li: np.ndarray) -> np.ndarray | None:
+    """Term-frequency adjustments (pairs × fields, bits; None when no field asks for them):
+    for a pair at a ``tf`` field's exact level, ``log2(u_exact / tf(value))`` where ``tf`` is
+    the share of left records holding the left record's value (at least ``tf_minimum``), as
+    splink's term-frequency adjustments: agreeing on a common surname or a shared address is
+    weaker evidence than agreeing on a rare one. Vectorised over the pairs."""
+    if not tf or not any(f.tf for f in cfg.fields):
+        return None
+    out = np.zeros(levels.shape, dtype=np.float64)
+    for j, f in enumerate(cfg.fields):
+        if not f.tf or f.name not in tf:
+            continue
+        top = f.n_levels - 1
+        at_top = levels[:, j] == top
+        freq = tf[f.name][li[at_top]]
+        floor = max(f.tf_minimum, 1e-12)
+        freq = np.where(np.isnan(freq), model.u[j][top], np.maximum(freq, floor))
+        out[at_top, j] = np.log2(model.u[j][top] / freq)
+    return out
+
+
+def link_tf_weights(cfg: MatchConfig, model: Model, tf, d) -> np.ndarray | None:
+    """The term-frequency adjustments of the links in ``d`` (0 for links by key, which are
+    checked without them), for :func:`links_table`."""
+    adj = tf_weights(cfg, model, tf, d.levels, d.left)
+    if adj is not None:
+        adj[d.method == 0] = 0.0
+    return adj
+
+
+def left_term_frequencies(cfg: MatchConfig, left: pa.Table, normalizers: dict) -> dict:
+    """Per ``tf`` field, the term frequencies of the left table's (normalised) values
+    (:attr:`Prepared.tf`): what the sharded Beam path computes once, before sharding."""
+    fields = tuple(f for f in cfg.fields if f.tf)
+    if not fields:
+        return {}
+    cols = normalize_side(replace(cfg, fields=fields), left, "left", normalizers)
+    return {f.name: term_frequencies(cols[f.name]) for f in fields}
+
+
+def _scores(cfg: MatchConfig, model: Model, levels: np.ndarray, li: np.ndarray,
+            tf: dict[str, np.ndarray] | None) -> np.ndarray:
+    score, _ = _score(model, levels)
+    adj = tf_weights(cfg, model, tf, levels, li)
+    return score if adj is None else score + adj.sum(axis=1)
+
+
 def side_ids(table: pa.Table, column: str | None, rows: np.ndarray, side: str) -> pa.Array:
     """The ids of ``rows`` (the ``column`` values, or the row numbers when no id column)."""
     if column is None:
@@ -638,6 +817,23 @@ def _best_per_run(ri: np.ndarray, score: np.ndarray):
     rest[best] = -np.inf
     runner = np.maximum.reduceat(rest, starts)
     return best, ri[starts], top, runner
+
+
+def _runner_up(ri: np.ndarray, score: np.ndarray, best: np.ndarray) -> np.ndarray:
+    """Per run of equal ``ri`` (as :func:`_best_per_run`, ``best`` its result): the index of
+    the runner-up (the best pair other than ``best``; first on ties), -1 when the run has one
+    pair."""
+    if len(ri) == 0:
+        return np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.concatenate([[True], ri[1:] != ri[:-1]]))
+    run = np.cumsum(np.concatenate([[False], ri[1:] != ri[:-1]]))
+    rest = score.copy()
+    rest[best] = -np.inf
+    second = np.maximum.reduceat(rest, starts)
+    idx = np.arange(len(ri))
+    pick = (rest == second[run]) & np.isfinite(rest)
+    runner = np.minimum.reduceat(np.where(pick, idx, len(ri)), starts)
+    return np.where(runner < len(ri), runner, -1).astype(np.int64)
 
 
 def key_pairs(cfg: MatchConfig, left: pa.Table, right: pa.Table):
@@ -679,16 +875,19 @@ class Decisions:
     unmatched: np.ndarray  # int64 right rows without a link
     unmatched_best: np.ndarray  # float64: their best candidate's score, NaN when none
     key_rejected: int = 0
+    runner: np.ndarray | None = None  # int64 left row of the runner-up candidate, -1 none
+    runner_score: np.ndarray | None = None  # float64 its match weight, NaN none
 
     @classmethod
     def concat(cls, parts: list[Decisions], n_fields: int) -> Decisions:
         if not parts:
             e = np.zeros(0, np.int64)
             return cls(e, e, np.zeros((0, n_fields), np.int8), np.zeros(0), e.astype(np.int8),
-                       e.astype(np.int8), e.astype(bool), e, np.zeros(0), 0)
+                       e.astype(np.int8), e.astype(bool), e, np.zeros(0), 0, e, np.zeros(0))
         cat = {name: np.concatenate([getattr(p, name) for p in parts])
                for name in ("right", "left", "levels", "score", "method", "decision",
-                            "ambiguous", "unmatched", "unmatched_best")}
+                            "ambiguous", "unmatched", "unmatched_best", "runner",
+                            "runner_score")}
         return cls(**cat, key_rejected=sum(p.key_rejected for p in parts))
 
     def counts(self) -> dict:
@@ -705,17 +904,22 @@ class Decisions:
 
 def decide(cfg: MatchConfig, model: Model, right_rows: np.ndarray,
            key_l: np.ndarray, key_r: np.ndarray, key_levels: np.ndarray,
-           li: np.ndarray, ri: np.ndarray, levels) -> Decisions:
+           li: np.ndarray, ri: np.ndarray, levels, tf=None) -> Decisions:
     """Link the right records ``right_rows`` (sorted; all rows of ``key_r`` and ``ri`` are
     among them): exact key linkage first — a key pair whose score is not below the ``possible``
     threshold links its right record — then, for the other right records, the best fuzzy
     candidate. ``li``/``ri``: the candidate pairs, sorted by (right, left) and unique;
     ``levels``: their comparison vectors, or a function ``levels(li, ri)`` called only for the
-    candidates of right records not linked by key."""
+    candidates of right records not linked by key. ``tf``: the left rows' term frequencies
+    of the ``tf`` fields (:attr:`Prepared.tf`).
+
+    A fuzzy best candidate at or above ``match`` is a ``match`` unless the runner-up's weight
+    is within ``cfg.margin`` bits of it (ambiguous → ``possible``), or a ``required`` field
+    disagrees (its level 0 → ``possible``). Each link records its runner-up and weight."""
     w_match = _logit2(cfg.match_probability)
     w_possible = _logit2(cfg.possible_probability)
     n_r = len(right_rows)
-    key_score, _ = _score(model, key_levels)
+    key_score, _ = _score(model, key_levels)  # key pairs: checked without tf adjustments
     ok = key_score >= w_possible
     key_rejected = int((~ok).sum())
     key_l, key_r, key_levels, key_score = key_l[ok], key_r[ok], key_levels[ok], key_score[ok]
@@ -726,15 +930,23 @@ def decide(cfg: MatchConfig, model: Model, right_rows: np.ndarray,
     keep = ~resolved[np.searchsorted(right_rows, ri)]
     li, ri = li[keep], ri[keep]
     levels = levels(li, ri) if callable(levels) else levels[keep]
-    score, _ = _score(model, levels)
+    score = _scores(cfg, model, levels, li, tf)
     # Pairs are sorted by (right, left): per right record (a run), the best score (ties: the
     # lowest left row) and the runner-up, by segment reductions instead of a sort.
     best, group_r, top, runner = _best_per_run(ri, score)
+    second = _runner_up(ri, score, best)
     keep_best = top >= w_possible
-    best, b_top, b_runner = best[keep_best], top[keep_best], runner[keep_best]
+    best, b_top, b_runner, second = best[keep_best], top[keep_best], runner[keep_best], \
+        second[keep_best]
     b_li, b_ri, b_lv, b_sc = li[best], ri[best], levels[best], b_top
-    ambiguous = (b_sc >= w_match) & (b_runner >= w_match)
-    decision_fuzzy = np.where((b_sc >= w_match) & ~ambiguous, 0, 1).astype(np.int8)
+    ambiguous = (b_sc >= w_match) & (b_sc - b_runner < cfg.margin)
+    blocked = np.zeros(len(b_sc), bool)
+    for j, f in enumerate(cfg.fields):
+        if f.required:
+            blocked |= b_lv[:, j] == 0
+    decision_fuzzy = np.where((b_sc >= w_match) & ~ambiguous & ~blocked, 0, 1).astype(np.int8)
+    r_left = np.where(second >= 0, li[np.maximum(second, 0)], -1).astype(np.int64)
+    r_score = np.where(second >= 0, b_runner, np.nan)
 
     all_r = np.concatenate([key_r, b_ri])
     linked = np.zeros(n_r, bool)
@@ -752,18 +964,39 @@ def decide(cfg: MatchConfig, model: Model, right_rows: np.ndarray,
         unmatched=np.asarray(right_rows, np.int64)[~linked],
         unmatched_best=best_any[~linked],
         key_rejected=key_rejected,
+        runner=np.concatenate([np.full(len(key_r), -1, np.int64), r_left]),
+        runner_score=np.concatenate([np.full(len(key_r), np.nan), r_score]),
     )
 
 
 def links_table(cfg: MatchConfig, model: Model, d: Decisions, right_ids: pa.Array,
-                left_ids: pa.Array) -> pa.Table:
+                left_ids: pa.Array, runner_ids: pa.Array | None = None,
+                tf: np.ndarray | None = None) -> pa.Table:
     """``links``: one row per linked right record, sorted by right row; ``right_ids`` /
-    ``left_ids`` are aligned with ``d.right`` / ``d.left``."""
+    ``left_ids`` / ``runner_ids`` are aligned with ``d.right`` / ``d.left`` / ``d.runner``
+    (``runner_ids`` of rows without a runner-up are ignored); ``tf``: the term-frequency
+    adjustments of the links (:func:`tf_weights`, aligned with ``d.left``), added to the
+    fields' weights.
+
+    Beside the ids, decision and weights: ``runner_up_row`` / ``runner_up_id`` /
+    ``runner_up_score`` (the best other candidate; null when there was none or the link is
+    by key) and ``runner_up_gap`` (the link's weight minus the runner-up's), so that a reviewer
+    sees why a link was or was not ambiguous (``cfg.margin``)."""
     order = np.argsort(d.right, kind="stable")
     take = pa.array(order, pa.int64())
     lv_all = d.levels[order]
     sc = d.score[order]
     all_fw = _field_weights(model, lv_all)
+    if tf is not None:
+        all_fw = all_fw + tf[order]
+    runner = (np.full(len(d.right), -1, np.int64) if d.runner is None else d.runner)[order]
+    r_score = (np.full(len(d.right), np.nan) if d.runner_score is None
+               else d.runner_score)[order]
+    none = runner < 0
+    if runner_ids is None:
+        runner_ids = pa.nulls(len(d.right), left_ids.type)
+    r_ids = runner_ids.take(take)
+    r_ids = pc.if_else(pa.array(none), pa.scalar(None, r_ids.type), r_ids)
     cols = {
         "right_row": pa.array(d.right[order], pa.int64()),
         "left_row": pa.array(d.left[order], pa.int64()),
@@ -775,6 +1008,10 @@ def links_table(cfg: MatchConfig, model: Model, d: Decisions, right_ids: pa.Arra
         "ambiguous": pa.array(d.ambiguous[order]),
         "score": pa.array(sc, pa.float64()),
         "probability": pa.array(1.0 / (1.0 + np.exp2(-np.clip(sc, -1000, 1000)))),
+        "runner_up_row": pa.array(runner, pa.int64(), mask=none),
+        "runner_up_id": r_ids,
+        "runner_up_score": pa.array(r_score, pa.float64(), mask=none),
+        "runner_up_gap": pa.array(sc - r_score, pa.float64(), mask=none),
     }
     for j, f in enumerate(cfg.fields):
         lv = lv_all[:, j]
@@ -836,9 +1073,11 @@ def link(cfg: MatchConfig, left: pa.Table, right: pa.Table, variants: dict[int, 
         def levels(li, ri):
             return comparison_levels(cfg, prep, li, ri)
     d = decide(cfg, model, np.arange(prep.n_right, dtype=np.int64), key_l, key_r, key_levels,
-               blocks.li, blocks.ri, levels)
+               blocks.li, blocks.ri, levels, prep.tf)
     links = links_table(cfg, model, d, side_ids(right, cfg.right_id, d.right, "right"),
-                        side_ids(left, cfg.left_id, d.left, "left"))
+                        side_ids(left, cfg.left_id, d.left, "left"),
+                        side_ids(left, cfg.left_id, np.maximum(d.runner, 0), "left"),
+                        link_tf_weights(cfg, model, prep.tf, d))
     unmatched = unmatched_table(d, side_ids(right, cfg.right_id, d.unmatched, "right"))
     counts = {"left_records": prep.n_left, "right_records": prep.n_right,
               "key_ambiguous": key_ambiguous, "candidate_pairs": int(blocks.candidate_pairs),
