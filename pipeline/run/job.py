@@ -19,6 +19,7 @@ The output folder and the atomic publish: :mod:`ikou.pipeline.steps.publish`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
@@ -42,11 +43,23 @@ from ikou.pipeline.steps.manifest import (
 )
 from ikou.pipeline.steps.mapping import MappingStep
 from ikou.pipeline.steps.matching import CarryingMapper, carried_columns, run_matching
-from ikou.pipeline.steps.publish import CURRENT, RELEASES, RUNS, new_run_id, publish_release
+from ikou.pipeline.steps.publish import (
+    CURRENT,
+    RELEASES,
+    RUNS,
+    STAGING_PREFIX,
+    OutputBusy,
+    clean_stale,
+    lock_output,
+    new_run_id,
+    publish_release,
+    restrict,
+)
 from ikou.pipeline.steps.reconcile import check_job
 from ikou.transforms.decode.blocks import DEFAULT_BLOCK_SIZE, data_kinds, output_name
 from ikou.transforms.decode.outputs import QUARANTINE_FILE, quarantine_sync_marker, read_summary
 from ikou.transforms.decode.sources import DecodeMapBlocks, FinalizeJob, PlanJobBlocks, SourceStep
+from ikou.transforms.pause import pause_point
 
 if TYPE_CHECKING:
     from ikou.pipeline.steps.gate_report import GateReport
@@ -331,10 +344,25 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     clock.lap("hash_inputs")
     run_id = new_run_id()
     run_dir = out / RUNS / run_id
-    (out / RELEASES).mkdir(parents=True, exist_ok=True)
-    run_dir.mkdir(parents=True)
-    staging = out / RELEASES / f".staging-{run_id}"
-    staging.mkdir()
+    for folder in (out, out / RELEASES, out / RUNS):
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(folder, job.folder_mode)
+    lock = contextlib.ExitStack()
+    try:
+        lock.enter_context(lock_output(out))
+    except OutputBusy as e:
+        raise JobError(str(e)) from None
+    try:
+        stale = clean_stale(out)  # what killed runs left behind: reported in the manifest
+        if stale and echo:
+            echo(f"removed what an interrupted run left: {', '.join(stale)}")
+        run_dir.mkdir(mode=job.folder_mode)
+        staging = out / RELEASES / f"{STAGING_PREFIX}{run_id}"
+        staging.mkdir(mode=job.folder_mode)
+    except BaseException:
+        lock.close()
+        raise
     steps = steps_for(job)
     published = False
     # Great Expectations is imported by a process of its own while the pipeline runs
@@ -374,6 +402,7 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
                                       expected_rows=expected, data_docs=data_docs,
                                       references=refs)
             (run_dir / "gates.txt").write_text(report.summary() + "\n", encoding="utf-8")
+            pause_point("gates")
             if echo:
                 echo(report.summary())
         clock.lap("gates")
@@ -381,6 +410,7 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
             manifest = _manifest(job, run_id, inputs, digests, summary, checks, report, [],
                                  timings, runner, matching)
             manifest["published"] = False
+            manifest["stale_removed"] = stale
             write_manifest(str(run_dir), manifest)
             raise GateFailure(report, run_dir)
 
@@ -389,7 +419,9 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
         manifest = _manifest(job, run_id, inputs, digests, summary, checks, report, outputs,
                              timings, runner, matching)
         manifest["published"] = True
+        manifest["stale_removed"] = stale
         write_manifest(str(staging), manifest)  # part of the release: published with it
+        restrict(staging, job.file_mode, job.folder_mode)
         release = publish_release(staging, out, run_id)
         published = True
         clock.lap("publish")
@@ -398,7 +430,11 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
         write_manifest(str(run_dir), manifest)  # with the final publish time
         return JobResult(out, release, run_dir, summary, checks, report, manifest)
     finally:
-        if gates_worker is not None:
-            gates_worker.close()
-        if not published:
-            shutil.rmtree(staging, ignore_errors=True)
+        try:
+            if gates_worker is not None:
+                gates_worker.close()
+            if not published:
+                shutil.rmtree(staging, ignore_errors=True)
+            restrict(run_dir, job.file_mode, job.folder_mode)  # the run's records: owner only
+        finally:
+            lock.close()
