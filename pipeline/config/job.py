@@ -37,6 +37,7 @@ from ikou.pipeline.config.layout import Layout, LayoutError, load_layout
 from ikou.pipeline.config.mapping import Mapping, MappingError, load_mapping
 from ikou.pipeline.config.standard import Standard, StandardError, load_standard
 from ikou.pipeline.config.yamlio import ConfigError, LineDict, load_yaml, where
+from ikou.transforms import fileio
 
 __all__ = ["GATE_MODES", "Job", "JobError", "Reference", "Source", "Target", "load_job"]
 
@@ -136,9 +137,33 @@ def _list(path, parent, key) -> list:
     return value
 
 
+class Url(str):
+    """A path on one of Beam's file systems (``s3://``, ``gs://``, ...), kept as written; it
+    answers the few ``Path`` questions a job asks of its inputs and output folder."""
+
+    def absolute(self) -> Url:
+        return self
+
+    def resolve(self) -> Url:
+        return self
+
+    @property
+    def name(self) -> str:
+        return self.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def suffix(self) -> str:
+        return os.path.splitext(self.name)[1]
+
+    def __truediv__(self, other) -> Url:
+        return Url(self.rstrip("/") + "/" + str(other))
+
+
 def _file(base: Path, path, node, value, what: str) -> Path:
     if not isinstance(value, str) or not value:
         raise _err(path, node, f"{what} must be a file path")
+    if fileio.is_url(value):
+        return Url(value)
     p = Path(value)
     return p if p.is_absolute() else base / p
 
@@ -151,6 +176,12 @@ COMPRESSED_SUFFIXES = (".gz", ".gzip", ".bz2", ".zst", ".zstd", ".xz", ".lzma", 
 
 def input_problem(path: str | os.PathLike) -> str | None:
     """Why ``path`` cannot be an input (missing, not a file, compressed), or None."""
+    if fileio.is_url(path):
+        p = Url(path)
+        if p.suffix.lower() in COMPRESSED_SUFFIXES:
+            return (f"input is compressed ({p.suffix.lower()}): decompress it first (records "
+                    f"are read at byte offsets): {p}")
+        return None if fileio.match(str(p)) else f"input not found: {p}"
     p = Path(os.fspath(path))
     if not p.exists():
         return f"input not found: {p}"
@@ -170,14 +201,15 @@ def _inputs(base: Path, path, node, value, what: str) -> tuple[Path, ...]:
     for v in items:
         p = _file(base, path, node, v, f"{what}: an input")
         if any(ch in str(v) for ch in "*?["):
-            hits = sorted(glob.glob(str(p)))
+            hits = ([Url(h) for h, _ in fileio.match(str(p))] if fileio.is_url(p)
+                    else sorted(glob.glob(str(p))))
             if not hits:
                 raise _err(path, node, f"{what}: no input matches {v!r}")
             for h in hits:
                 problem = input_problem(h)
                 if problem:
                     raise _err(path, node, f"{what}: {problem}")
-            out.extend(Path(h) for h in hits)
+            out.extend(h if isinstance(h, Url) else Path(h) for h in hits)
             continue
         problem = input_problem(p)
         if problem:

@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 
-from ikou.pipeline.config.job import Job, JobError, load_job
+from ikou.pipeline.config.job import Job, JobError, Url, load_job
 from ikou.pipeline.errors import GateFailure, ReconciliationError
 from ikou.pipeline.run.beam import run_pipeline
 from ikou.pipeline.steps import gate_worker
@@ -48,6 +49,7 @@ from ikou.pipeline.steps.publish import (
     RELEASES,
     RUNS,
     STAGING_PREFIX,
+    ObjectStoreOutput,
     OutputBusy,
     clean_stale,
     lock_output,
@@ -56,6 +58,7 @@ from ikou.pipeline.steps.publish import (
     restrict,
 )
 from ikou.pipeline.steps.reconcile import check_job
+from ikou.transforms import fileio
 from ikou.transforms.decode.blocks import DEFAULT_BLOCK_SIZE, data_kinds, output_name
 from ikou.transforms.decode.outputs import QUARANTINE_FILE, quarantine_sync_marker, read_summary
 from ikou.transforms.decode.sources import DecodeMapBlocks, FinalizeJob, PlanJobBlocks, SourceStep
@@ -319,6 +322,7 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     timings: dict[str, float] = {}
     clock = _Clock(timings, started)
     clock.lap("startup")
+    fileio.set_options(beam_args)  # object-store options for the driver's own reads and writes
     if not isinstance(job, Job):
         job = load_job(job)
     if gaiji_fallback is not None:
@@ -327,8 +331,15 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     if mode not in ("fail", "warn"):
         raise JobError(f"gates mode must be fail or warn, got {mode!r}")
     out = Path(out_dir) if out_dir is not None else job.outputs
+    if out_dir is not None and fileio.is_url(str(out_dir)):
+        out = Url(str(out_dir))
     if out is None:
         raise JobError(f"{job.path}: no output folder: give 'outputs' in the job or --out")
+    remote = remote_staging = None
+    if isinstance(out, Url):  # an object store: the local steps run in a scratch folder
+        remote = ObjectStoreOutput(str(out))
+        scratch = Path(tempfile.mkdtemp(prefix="ikou-run-"))
+        out = scratch / "out"
     out = out.absolute()
     if out.exists() and not out.is_dir():
         raise JobError(f"output folder is a file: {out}")
@@ -355,6 +366,9 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
         raise JobError(str(e)) from None
     try:
         stale = clean_stale(out)  # what killed runs left behind: reported in the manifest
+        if remote is not None:
+            stale += remote.clean_stale()
+            remote_staging = remote.staging(run_id)
         if stale and echo:
             echo(f"removed what an interrupted run left: {', '.join(stale)}")
         run_dir.mkdir(mode=job.folder_mode)
@@ -369,9 +383,11 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     gates_worker = gate_worker.take() if job.targets else None
     clock.lap("prepare")
     try:
-        summary, runner = stage_job(steps, [str(p.absolute()) for _, p in inputs], str(staging),
-                                    [d for d, _ in digests], beam_args, block_size,
-                                    run_dir / WORKER_LOG)
+        summary, runner = stage_job(steps, [str(p.absolute()) for _, p in inputs],
+                                    remote_staging or str(staging), [d for d, _ in digests],
+                                    beam_args, block_size, run_dir / WORKER_LOG)
+        if remote is not None:  # the merged outputs, for the steps that read them in place
+            summary = remote.fetch_staged(remote_staging, summary, staging)
         for k, v in summary["seconds"].items():  # summed over blocks (all workers)
             timings[f"pipeline.{k}"] = v
         runner["gaiji_fallback"] = job.gaiji_fallback
@@ -423,11 +439,16 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
         write_manifest(str(staging), manifest)  # part of the release: published with it
         restrict(staging, job.file_mode, job.folder_mode)
         release = publish_release(staging, out, run_id)
+        if remote is not None:
+            release = remote.publish(release, run_id)
         published = True
         clock.lap("publish")
         manifest["timings"] = {k: round(v, 3) for k, v in timings.items()}
         manifest["stages"] = stage_table(timings, runner)
         write_manifest(str(run_dir), manifest)  # with the final publish time
+        if remote is not None:
+            return JobResult(Url(remote.root), release, Url(remote.run_dir(run_id)), summary,
+                             checks, report, manifest)
         return JobResult(out, release, run_dir, summary, checks, report, manifest)
     finally:
         try:
@@ -436,5 +457,11 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
             if not published:
                 shutil.rmtree(staging, ignore_errors=True)
             restrict(run_dir, job.file_mode, job.folder_mode)  # the run's records: owner only
+            if remote is not None:
+                remote.upload_run(run_dir, run_id)
+                if remote_staging is not None:
+                    fileio.delete_under(remote_staging)
         finally:
             lock.close()
+            if remote is not None:
+                shutil.rmtree(scratch, ignore_errors=True)

@@ -23,9 +23,11 @@ import shutil
 import time
 from pathlib import Path
 
+from ikou.transforms import fileio
 from ikou.transforms.pause import pause_point
 
-__all__ = ["CURRENT", "KEEP_RELEASES", "LOCK", "RELEASES", "RUNS", "OutputBusy", "ReleaseError",
+__all__ = ["CURRENT", "CURRENT_POINTER", "KEEP_RELEASES", "LOCK", "RELEASES", "RUNS",
+           "ObjectStoreOutput", "OutputBusy", "ReleaseError",
            "clean_stale", "lock_output", "new_run_id", "publish_release", "read_current",
            "restrict"]
 
@@ -34,6 +36,8 @@ RELEASES = "releases"
 RUNS = "runs"
 KEEP_RELEASES = 2
 LOCK = ".ikou.lock"
+#: On an object store: the pointer object naming the published release, written last.
+CURRENT_POINTER = "CURRENT"
 STAGING_PREFIX = ".staging-"
 
 
@@ -141,6 +145,8 @@ def read_current(out_dir: str | os.PathLike, verify: bool = True) -> tuple[str, 
     import hashlib
     import json
 
+    if fileio.is_url(out_dir):
+        return _read_current_remote(str(out_dir).rstrip("/"), verify)
     link = Path(out_dir) / CURRENT
     if not link.is_symlink():
         return None
@@ -162,3 +168,147 @@ def read_current(out_dir: str | os.PathLike, verify: bool = True) -> tuple[str, 
             if h.hexdigest() != o["sha256"]:
                 raise ReleaseError(f"{release}: {o['name']}: sha256 differs from the manifest")
     return release, manifest
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with fileio.open_read(path) as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _read_current_remote(root: str, verify: bool) -> tuple[str, dict] | None:
+    import json
+
+    pointer = fileio.join(root, CURRENT_POINTER)
+    if not fileio.exists(pointer):
+        return None
+    head = json.loads(fileio.read_bytes(pointer))
+    release = fileio.join(root, head["release"])
+    mpath = fileio.join(release, "manifest.json")
+    data = fileio.read_bytes(mpath)
+    import hashlib
+
+    if hashlib.sha256(data).hexdigest() != head["manifest_sha256"]:
+        raise ReleaseError(f"{mpath}: sha256 differs from {pointer}")
+    manifest = json.loads(data)
+    if verify:
+        prefix = release.rstrip("/") + "/"
+        found = {p[len(prefix):] for p in fileio.listing(release)} - {"manifest.json"}
+        named = {o["name"] for o in manifest["outputs"]}
+        if found != named:
+            raise ReleaseError(f"{release}: files {sorted(found ^ named)} do not match the "
+                               "manifest")
+        for o in manifest["outputs"]:
+            if _sha256(fileio.join(release, o["name"])) != o["sha256"]:
+                raise ReleaseError(f"{release}: {o['name']}: sha256 differs from the manifest")
+    return release, manifest
+
+
+class ObjectStoreOutput:
+    """The output folder on an object store (``s3://``, ``gs://``: any of Beam's file
+    systems), where there is no atomic rename or symlink. The protocol:
+
+    1. the pipeline stages under ``OUT/releases/.staging-<run id>/`` (parts, merged outputs);
+    2. the merged outputs are fetched to a local scratch folder for the steps that read them in
+       place (matching, gates, digests) — :meth:`fetch_staged`;
+    3. the finished release is uploaded to ``OUT/releases/<run id>/``, its ``manifest.json``
+       (every output with size and sha256) last;
+    4. then ``OUT/CURRENT``, one small object ``{"run_id", "release", "manifest_sha256"}``, is
+       written: a single PUT, which object stores make visible whole or not at all. That write
+       is the publication;
+    5. releases but the new one and the previous one are deleted, and the staging prefix.
+
+    A reader reads ``CURRENT`` once, then the manifest it names (checking its sha256), then
+    the files (checking theirs): :func:`read_current`. A run killed at any moment leaves
+    ``CURRENT`` naming the previous, complete release; the next run deletes the staging prefix
+    and any release newer than ``CURRENT`` (uploaded, never published) and reports them.
+    """
+
+    def __init__(self, root: str):
+        self.root = root.rstrip("/")
+
+    def _join(self, *parts: str) -> str:
+        return "/".join((self.root, *parts))
+
+    def staging(self, run_id: str) -> str:
+        return self._join(RELEASES, f"{STAGING_PREFIX}{run_id}")
+
+    def run_dir(self, run_id: str) -> str:
+        return self._join(RUNS, run_id)
+
+    def current_run_id(self) -> str | None:
+        import json
+
+        pointer = self._join(CURRENT_POINTER)
+        return json.loads(fileio.read_bytes(pointer))["run_id"] if fileio.exists(pointer) \
+            else None
+
+    def _releases(self) -> dict[str, list[str]]:
+        prefix = self._join(RELEASES) + "/"
+        by_name: dict[str, list[str]] = {}
+        for p in fileio.listing(self._join(RELEASES)):
+            by_name.setdefault(p[len(prefix):].split("/", 1)[0], []).append(p)
+        return by_name
+
+    def clean_stale(self) -> list[str]:
+        current = self.current_run_id()
+        removed = []
+        for name, paths in sorted(self._releases().items()):
+            if name.startswith(STAGING_PREFIX) or current is None or name > current:
+                fileio._fs().delete(paths)
+                removed.append(f"{RELEASES}/{name}")
+        return removed
+
+    def fetch_staged(self, remote_staging: str, summary: dict, local: Path) -> dict:
+        """Copy the merged outputs and the summary to ``local``; the summary's paths then name
+        the local copies."""
+        prefix = remote_staging.rstrip("/") + "/"
+        for path in fileio.listing(remote_staging):
+            rel = path[len(prefix):]
+            if rel.startswith("parts/"):
+                continue
+            fileio.copy_file(path, str(local / rel))
+
+        def relocate(node):
+            if isinstance(node, dict):
+                return {k: relocate(v) for k, v in node.items()}
+            if isinstance(node, list):
+                return [relocate(v) for v in node]
+            if isinstance(node, str) and node.startswith(prefix):
+                return str(local / node[len(prefix):])
+            return node
+
+        return relocate(summary)
+
+    def publish(self, local_release: Path, run_id: str) -> str:
+        import json
+
+        release = self._join(RELEASES, run_id)
+        files = sorted(str(p.relative_to(local_release)) for p in local_release.rglob("*")
+                       if p.is_file())
+        files.remove("manifest.json")
+        for rel in [*files, "manifest.json"]:  # the manifest last
+            fileio.copy_file(str(local_release / rel), fileio.join(release, rel))
+        pause_point("publish")
+        previous = self.current_run_id()
+        head = {"run_id": run_id, "release": f"{RELEASES}/{run_id}",
+                "manifest_sha256": _sha256(str(local_release / "manifest.json"))}
+        fileio.write_bytes(self._join(CURRENT_POINTER),
+                           json.dumps(head, indent=1).encode() + b"\n")  # the publication
+        keep = {run_id, previous}
+        for name, paths in self._releases().items():
+            if name not in keep and not name.startswith(STAGING_PREFIX):
+                fileio._fs().delete(paths)
+        return release
+
+    def upload_run(self, local_run: Path, run_id: str) -> None:
+        if not local_run.is_dir():
+            return
+        for p in sorted(local_run.rglob("*")):
+            if p.is_file():
+                fileio.copy_file(str(p), fileio.join(self.run_dir(run_id),
+                                                     str(p.relative_to(local_run))))
