@@ -90,12 +90,14 @@ def write_bytes(path: str, data: bytes) -> None:
 
 
 def write_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename (a retried bundle
-    replaces the file with the same bytes)."""
+    """Write ``data`` to ``path`` whole or not at all (a retried bundle replaces the file with
+    the same bytes): locally through a temporary file and a rename; on an object store with one
+    upload, which becomes visible only when complete (a rename there is a copy and a delete)."""
+    if is_url(path):
+        write_bytes(path, data)
+        return
     tmp = path + ".tmp"
     write_bytes(tmp, data)
-    if is_url(path) and exists(path):
-        delete(path)
     rename(tmp, path)
 
 

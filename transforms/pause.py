@@ -2,7 +2,7 @@
 
 With ``IKOU_PAUSE_AT=<name>`` and ``IKOU_PAUSE_DIR=<folder>`` in the environment, the first
 process that reaches the moment ``name`` writes ``<folder>/<name>`` (its process id) and then
-sleeps until it is killed; without them (every real run) ``pause_point`` returns at once. The
+waits until it is killed or ``<folder>/<name>.resume`` appears; without them (every real run) ``pause_point`` returns at once. The
 crash-safety tests use it to SIGKILL a job deterministically while it decodes, merges, matches,
 gates or publishes, rather than guessing the moment with timers.
 
@@ -37,5 +37,6 @@ def pause_point(name: str) -> None:
         return
     with os.fdopen(fd, "w") as f:
         f.write(str(os.getpid()))
-    while True:  # until the test kills the process
-        time.sleep(3600)
+    resume = marker + ".resume"
+    while not os.path.exists(resume):  # until the test kills the process or lets it go on
+        time.sleep(0.05)

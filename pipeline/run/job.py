@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -270,6 +272,69 @@ def stage_table(timings: dict[str, float], runner: dict[str, Any] | None) -> dic
             "pipeline_workers": workers}
 
 
+# -- the inputs --------------------------------------------------------------------------------
+
+#: Bytes of each input looked at for the wrong encoding.
+SNIFF_BYTES = 64 * 1024
+
+
+def encoding_problem(path: str, layout) -> str | None:
+    """Why ``path`` is evidently not in its layout's encoding, or None: a CP932 export whose
+    first 64 KiB hold non-ASCII bytes that are all well-formed UTF-8 sequences is a UTF-8 file
+    (real CP932 text — kanji, half-width kana — is almost never valid UTF-8)."""
+    import codecs
+
+    if layout.encoding != "cp932":
+        return None
+    with fileio.open_read(path) as f:
+        head = f.read(SNIFF_BYTES)
+    if not head or max(head) < 0x80:
+        return None
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return None
+    return (f"{path}: looks like UTF-8 text, but its layout '{layout.name}' says cp932: "
+            "convert the file to CP932 (or fix the layout); nothing was read")
+
+
+#: errno values that mean the output folder cannot take the run's files
+_WRITE_ERRNOS = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded",
+                 errno.EACCES: "Permission denied", errno.EROFS: "Read-only file system"}
+
+
+def _write_problem(exc: BaseException) -> str | None:
+    """The output-folder problem behind a pipeline failure (a full disk, no permission), as
+    its system message; None for anything else. Beam's runners pass a worker's exception on as
+    text, so its ``[Errno N]`` is read from the message when no ``OSError`` is chained."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _WRITE_ERRNOS:
+            return _WRITE_ERRNOS[seen.errno]
+        seen = seen.__cause__ or seen.__context__
+    found = re.search(r"\[Errno (\d+)\]", str(exc))
+    if found and int(found.group(1)) in _WRITE_ERRNOS:
+        return _WRITE_ERRNOS[int(found.group(1))]
+    return None
+
+
+def _changed_inputs(inputs, digests) -> list[str]:
+    """Inputs whose bytes differ from what was hashed before the pipeline read them (or that
+    are gone): the manifest's sha256 must describe the bytes the outputs come from."""
+    problems = []
+    for (_, path), (digest, size) in zip(inputs, digests, strict=True):
+        try:
+            now, now_size = file_digest(str(path))
+        except OSError:  # a local file or an object that is gone (Beam's BeamIOError)
+            problems.append(f"input disappeared while the run read it: {path}")
+            continue
+        if now != digest:
+            problems.append(f"input changed while the run read it: {path} (sha256 "
+                            f"{digest[:12]}… and {size} bytes before, {now[:12]}… and "
+                            f"{now_size} bytes after)")
+    return problems
+
+
 # -- the run -----------------------------------------------------------------------------------
 
 class _Clock:
@@ -350,6 +415,10 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     if block_size <= 0:
         raise JobError(f"block size must be positive, got {block_size}")
     inputs = job.inputs
+    for src, p in inputs:
+        problem = encoding_problem(str(p), job.sources[src].layout)
+        if problem:
+            raise JobError(problem)
     clock.lap("prepare")
     digests = [file_digest(str(p)) for _, p in inputs]
     clock.lap("hash_inputs")
@@ -383,9 +452,16 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     gates_worker = gate_worker.take() if job.targets else None
     clock.lap("prepare")
     try:
-        summary, runner = stage_job(steps, [str(p.absolute()) for _, p in inputs],
-                                    remote_staging or str(staging), [d for d, _ in digests],
-                                    beam_args, block_size, run_dir / WORKER_LOG)
+        try:
+            summary, runner = stage_job(steps, [str(p.absolute()) for _, p in inputs],
+                                        remote_staging or str(staging), [d for d, _ in digests],
+                                        beam_args, block_size, run_dir / WORKER_LOG)
+        except Exception as exc:  # Beam wraps what its workers raised
+            problem = _write_problem(exc)
+            if problem is None:
+                raise
+            raise JobError(f"cannot write the output folder {remote.root if remote else out}: "
+                           f"{problem}; nothing published") from exc
         if remote is not None:  # the merged outputs, for the steps that read them in place
             summary = remote.fetch_staged(remote_staging, summary, staging)
         for k, v in summary["seconds"].items():  # summed over blocks (all workers)
@@ -394,9 +470,16 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
         shutil.copy(staging / "summary.json", run_dir / "summary.json")
         clock.lap("pipeline")
         problems, checks = check_job(summary, steps)
+        changed = _changed_inputs(inputs, digests)  # an input rewritten while it was read
         clock.lap("check")
+        if changed:
+            raise ReconciliationError(changed, [str(p) for _, p in inputs if str(p) in
+                                                " ".join(changed)])
         if problems:
-            raise ReconciliationError(problems)
+            many = len(steps) > 1
+            raise ReconciliationError(problems, [
+                str(p) for src, p in inputs
+                if not many or any(x.startswith(f"{src}: ") for x in problems)])
 
         # record matching (名寄せ), on the staged standard files, before the gates:
         # resolved keys stay in the standard files, unresolved records go to review/
