@@ -48,6 +48,7 @@ from ikou.pipeline.steps.mapping import MappingStep
 from ikou.pipeline.steps.matching import CarryingMapper, carried_columns, run_matching
 from ikou.pipeline.steps.publish import (
     CURRENT,
+    CURRENT_POINTER,
     RELEASES,
     RUNS,
     STAGING_PREFIX,
@@ -88,7 +89,8 @@ class JobResult:
 
     @property
     def current(self) -> Path:
-        return self.out_dir / CURRENT
+        """``OUT/current`` (the symlink); on an object store ``OUT/CURRENT`` (the pointer)."""
+        return self.out_dir / (CURRENT_POINTER if isinstance(self.out_dir, Url) else CURRENT)
 
     @property
     def records(self) -> int:
@@ -511,7 +513,7 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
             manifest["published"] = False
             manifest["stale_removed"] = stale
             write_manifest(str(run_dir), manifest)
-            raise GateFailure(report, run_dir)
+            raise GateFailure(report, Url(remote.run_dir(run_id)) if remote else run_dir)
 
         outputs = _publish_outputs(summary, staging)
         clock.lap("publish")
