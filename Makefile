@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.ikou-installed
 export GX_ANALYTICS_ENABLED := false
 export PYTHONHASHSEED := 0
 
-.PHONY: all setup build demo test bench lint clean debug-test
+.PHONY: all setup build demo test test-flink test-packaging bench lint clean debug-test
 
 all: test
 
@@ -35,6 +35,15 @@ TEST_WORKERS ?= auto
 
 test: build
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+
+# Opt-in: Beam's FlinkRunner (embedded Flink); fetches the Beam Flink job-server jar once from
+# Maven Central into ~/.cache/ikou/flink (IKOU_FLINK_JAR=PATH uses a jar already on disk).
+test-flink: build
+	IKOU_TEST_FLINK=1 $(BIN)/python -m pytest -q tests/e2e/test_flink.py $(PYTEST_ARGS)
+
+# Opt-in (a minute of compiling): Beam's --setup_file path in a fresh virtualenv, offline.
+test-packaging: build
+	IKOU_TEST_PACKAGING=1 $(BIN)/python -m pytest -q tests/e2e/test_packaging.py $(PYTEST_ARGS)
 
 # The test suite with bounds checking switched back on, to hunt memory errors.
 debug-test: $(STAMP)

@@ -39,9 +39,17 @@ class DataError(IkouError):
 class ReconciliationError(DataError):
     """The counts do not reconcile; nothing was published."""
 
-    def __init__(self, problems: Sequence[str]):
+    def __init__(self, problems: Sequence[str], inputs: Sequence[str] = ()):
         self.problems = list(problems)
+        #: the input files concerned (named by the command's error line)
+        self.inputs = list(inputs)
         super().__init__("reconciliation failed: " + "; ".join(self.problems))
+
+    def line(self) -> str:
+        """The one-line message: the problems and the input files they concern."""
+        if not self.inputs:
+            return str(self)
+        return f"{self} (input{'s' if len(self.inputs) > 1 else ''}: {', '.join(self.inputs)})"
 
 
 class GateFailure(DataError):

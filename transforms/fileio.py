@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import re
 
-__all__ = ["create", "delete", "exists", "is_url", "join", "open_read", "read_bytes",
-           "rename", "size", "write_atomic", "write_bytes"]
+__all__ = ["copy_file", "create", "delete", "delete_under", "exists", "is_url", "join", "listing",
+           "match", "open_read", "read_bytes", "rename", "set_options", "size", "write_atomic",
+           "write_bytes"]
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -89,10 +90,66 @@ def write_bytes(path: str, data: bytes) -> None:
 
 
 def write_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename (a retried bundle
-    replaces the file with the same bytes)."""
+    """Write ``data`` to ``path`` whole or not at all (a retried bundle replaces the file with
+    the same bytes): locally through a temporary file and a rename; on an object store with one
+    upload, which becomes visible only when complete (a rename there is a copy and a delete)."""
+    if is_url(path):
+        write_bytes(path, data)
+        return
     tmp = path + ".tmp"
     write_bytes(tmp, data)
-    if is_url(path) and exists(path):
-        delete(path)
     rename(tmp, path)
+
+
+def set_options(beam_args) -> None:
+    """Tell Beam's file systems the run's options (``--s3_endpoint_url``, credentials, ...) for
+    the reads and writes the driver makes outside a pipeline (hashing inputs, publishing)."""
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    _fs().set_options(PipelineOptions(list(beam_args)))
+
+
+def match(pattern: str) -> list[tuple[str, int]]:
+    """(path, size) of the files a pattern (``*``, ``?``; ``**`` across folders) matches,
+    sorted by path; ``[]`` when none."""
+    if not is_url(pattern):
+        import glob
+
+        return [(p, os.path.getsize(p)) for p in sorted(glob.glob(pattern, recursive=True))
+                if os.path.isfile(p)]
+    from apache_beam.io.filesystem import BeamIOError
+
+    try:
+        found = _fs().match([pattern])[0].metadata_list
+    except BeamIOError:
+        return []
+    return sorted((m.path, m.size_in_bytes) for m in found)
+
+
+def listing(folder: str) -> list[str]:
+    """Every file under ``folder`` (recursively), sorted."""
+    return [p for p, _ in match(join(folder, "**"))] if is_url(folder) else sorted(
+        os.path.join(d, n) for d, _, files in os.walk(folder) for n in files)
+
+
+def delete_under(folder: str) -> list[str]:
+    """Delete every file under ``folder`` (on an object store: every object with that prefix);
+    returns what was deleted."""
+    paths = listing(folder)
+    if paths and is_url(folder):
+        _fs().delete(paths)
+    elif not is_url(folder):
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+    return paths
+
+
+def copy_file(src: str, dst: str, chunk: int = 8 * 1024 * 1024) -> None:
+    """Copy one file between any two file systems (local or Beam's), streaming."""
+    with open_read(src) as r, create(dst) as w:
+        while True:
+            b = r.read(chunk)
+            if not b:
+                break
+            w.write(b)

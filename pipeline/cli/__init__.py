@@ -491,7 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
     except ReconciliationError as exc:
-        print(f"ikou: error: {exc}", file=sys.stderr)
+        print(f"ikou: error: {exc.line()}", file=sys.stderr)
         return EXIT_RECONCILE
     except GateFailure as exc:
         print(exc.report.summary(), file=sys.stderr)

@@ -11,7 +11,9 @@ __all__ = ["format_job_summary", "format_matching", "format_stages", "rel_path"]
 
 
 def rel_path(path: str) -> str:
-    """``path`` relative to the working folder when it lies below it."""
+    """``path`` relative to the working folder when it lies below it (a URL as it is)."""
+    if "://" in path:
+        return path
     try:
         rel = os.path.relpath(path)
     except ValueError:
@@ -113,8 +115,11 @@ def format_job_summary(result) -> str:
                  f"{tp['seconds']:.2f} s, {m['runner']['runner']}, kernel "
                  f"{m['versions']['kernel_impl']})")
     lines += format_stages(m.get("stages"))
-    lines.append(f"  published       {cur} -> {os.readlink(result.current)}")
-    if report is not None and report.data_docs:
+    remote = not os.path.islink(str(result.current))  # an object store: the CURRENT pointer
+    lines.append(f"  published       {cur} -> "
+                 f"{result.release_dir if remote else os.readlink(result.current)}")
+    if report is not None and report.data_docs and not remote:
         lines.append(f"  data docs       {_rel(str(report.data_docs))}")
-    lines.append(f"  manifest        {cur}/manifest.json (run folder {_rel(str(result.run_dir))})")
+    where = result.release_dir if remote else cur
+    lines.append(f"  manifest        {where}/manifest.json (run folder {_rel(str(result.run_dir))})")
     return "\n".join(x for x in lines if x)

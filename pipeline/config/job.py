@@ -33,18 +33,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ikou.pipeline.config.gaiji import load_gaiji
-from ikou.pipeline.config.inputs import input_problem
+from ikou.pipeline.config.inputs import Url, input_problem
 from ikou.pipeline.config.layout import Layout, LayoutError, load_layout
 from ikou.pipeline.config.mapping import Mapping, MappingError, load_mapping
 from ikou.pipeline.config.standard import Standard, StandardError, load_standard
 from ikou.pipeline.config.yamlio import ConfigError, LineDict, load_yaml, where
+from ikou.transforms import fileio
 
 __all__ = ["GATE_MODES", "Job", "JobError", "Reference", "Source", "Target", "load_job"]
 
 GATE_MODES = ("fail", "warn")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _TOP = {"name", "gaiji", "gaiji_fallback", "sources", "targets", "references", "outputs",
-        "gates", "block_size", "matching"}
+        "gates", "block_size", "matching", "file_mode", "folder_mode"}
 _SOURCE = {"name", "layout", "inputs", "label"}
 _TARGET = {"standard", "mapping", "source"}
 _REFERENCE = {"source"}
@@ -102,6 +103,9 @@ class Job:
     #: Sources published as decoded, every row kind of their layout as ``<layout>[.<kind>].arrow``
     #: (no mapping, no gates): the single-layout run ``ikou run --layout`` is such a job.
     decoded: tuple[str, ...] = ()
+    #: Permissions of published files and reports (owner only unless the job says otherwise).
+    file_mode: int = 0o600
+    folder_mode: int = 0o700
 
     @property
     def inputs(self) -> list[tuple[str, Path]]:
@@ -137,6 +141,8 @@ def _list(path, parent, key) -> list:
 def _file(base: Path, path, node, value, what: str) -> Path:
     if not isinstance(value, str) or not value:
         raise _err(path, node, f"{what} must be a file path")
+    if fileio.is_url(value):
+        return Url(value)
     p = Path(value)
     return p if p.is_absolute() else base / p
 
@@ -149,14 +155,15 @@ def _inputs(base: Path, path, node, value, what: str) -> tuple[Path, ...]:
     for v in items:
         p = _file(base, path, node, v, f"{what}: an input")
         if any(ch in str(v) for ch in "*?["):
-            hits = sorted(glob.glob(str(p)))
+            hits = ([Url(h) for h, _ in fileio.match(str(p))] if fileio.is_url(p)
+                    else sorted(glob.glob(str(p))))
             if not hits:
                 raise _err(path, node, f"{what}: no input matches {v!r}")
             for h in hits:
                 problem = input_problem(h)
                 if problem:
                     raise _err(path, node, f"{what}: {problem}")
-            out.extend(Path(h) for h in hits)
+            out.extend(h if isinstance(h, Url) else Path(h) for h in hits)
             continue
         problem = input_problem(p)
         if problem:
@@ -185,6 +192,8 @@ def load_job(path: str | os.PathLike) -> Job:
     if block_size is not None and (not isinstance(block_size, int) or isinstance(
             block_size, bool) or block_size <= 0):
         raise _err(path, doc, f"'block_size' must be a positive integer, got {block_size!r}")
+    modes = {key: _mode(path, doc, key, default)
+             for key, default in (("file_mode", 0o600), ("folder_mode", 0o700))}
     outputs = doc.get("outputs")
     outputs = _file(base, path, doc, outputs, "'outputs'") if outputs is not None else None
 
@@ -297,7 +306,21 @@ def load_job(path: str | os.PathLike) -> Job:
     return Job(path=path, name=name, gaiji_path=gaiji_path, gaiji=gaiji, sources=sources,
                targets=tuple(targets), references=tuple(references), outputs=outputs,
                gates=gates, block_size=block_size, matching=matching,
-               gaiji_fallback=gaiji_fallback)
+               gaiji_fallback=gaiji_fallback, **modes)
+
+
+def _mode(path, doc, key: str, default: int) -> int:
+    """An octal permission (``"0640"`` or YAML's ``0640``) that leaves the owner able to read."""
+    value = doc.get(key)
+    if value is None:
+        return default
+    if isinstance(value, str) and re.fullmatch(r"0?[0-7]{3}", value):
+        value = int(value, 8)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0o777 \
+            or not value & 0o400 or (key == "folder_mode" and not value & 0o300 == 0o300):
+        raise _err(path, doc, f"'{key}' must be an octal permission the owner can use, such as "
+                              f"{'0640' if key == 'file_mode' else '0750'}, got {value!r}")
+    return value
 
 
 # -- the generator's job set ------------------------------------------------------------------

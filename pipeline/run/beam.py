@@ -4,8 +4,10 @@ record matching alone) goes through :func:`run_pipeline`.
 
 Runner: Beam's FnApiRunner unless ``--runner`` names another; ``DirectRunner`` is mapped to the
 FnApiRunner too (Beam 2.7x's DirectRunner would otherwise first try to download the Prism runner,
-which fails on a closed network). ``--direct_running_mode`` / ``--direct_num_workers`` and every
-other Beam option pass through unchanged.
+which fails on a closed network), built the way the DirectRunner builds it: with the pipeline
+options in its provision info, so that worker processes receive them.
+``--direct_running_mode`` / ``--direct_num_workers`` and every other Beam option pass through
+unchanged; ``PortableRunner``, ``FlinkRunner``, ``DataflowRunner`` are Beam's own.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from typing import Any
 from ikou.pipeline.errors import UserError
 from ikou.transforms import METRICS_NAMESPACE
 
-__all__ = ["METRICS_NAMESPACE", "beam_option_arity", "counters", "run_pipeline", "runner_for",
-           "split_args", "stderr_to"]
+__all__ = ["METRICS_NAMESPACE", "beam_option_arity", "counters", "fnapi_runner", "run_pipeline",
+           "runner_for", "split_args", "stderr_to"]
 
 
 _FNAPI_ALIASES = {"DirectRunner", "direct", "FnApiRunner", "fnapirunner", "directrunner"}
@@ -97,9 +99,23 @@ def runner_for(options) -> tuple[Any, str]:
 
     name = options.view_as(StandardOptions).runner
     if name is None or (isinstance(name, str) and name in _FNAPI_ALIASES):
-        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-        return FnApiRunner(), "FnApiRunner"
+        return fnapi_runner(options), "FnApiRunner"
     return name, str(name)
+
+
+def fnapi_runner(options):
+    """Beam's FnApiRunner told the pipeline options, as Beam's DirectRunner builds it: worker
+    processes (``--direct_running_mode=multi_processing``) receive the options through the
+    provision info, so file-system options such as ``--s3_endpoint_url`` reach them too (a bare
+    ``FnApiRunner()`` starts its workers with no options at all)."""
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    info = fn_runner.ExtendedProvisionInfo(
+        beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+    return fn_runner.FnApiRunner(provision_info=info)
 
 
 def counters(result) -> dict[str, int]:

@@ -19,9 +19,13 @@ The output folder and the atomic publish: :mod:`ikou.pipeline.steps.publish`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import os
+import re
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 
+from ikou.pipeline.config.inputs import Url
 from ikou.pipeline.config.job import Job, JobError, load_job
 from ikou.pipeline.errors import GateFailure, ReconciliationError
 from ikou.pipeline.run.beam import run_pipeline
@@ -43,11 +48,26 @@ from ikou.pipeline.steps.manifest import (
 )
 from ikou.pipeline.steps.mapping import MappingStep
 from ikou.pipeline.steps.matching import CarryingMapper, carried_columns, run_matching
-from ikou.pipeline.steps.publish import CURRENT, RELEASES, RUNS, new_run_id, publish_release
+from ikou.pipeline.steps.publish import (
+    CURRENT,
+    CURRENT_POINTER,
+    RELEASES,
+    RUNS,
+    STAGING_PREFIX,
+    ObjectStoreOutput,
+    OutputBusy,
+    clean_stale,
+    lock_output,
+    new_run_id,
+    publish_release,
+    restrict,
+)
 from ikou.pipeline.steps.reconcile import check_job
+from ikou.transforms import fileio
 from ikou.transforms.decode.blocks import DEFAULT_BLOCK_SIZE, data_kinds, output_name
 from ikou.transforms.decode.outputs import QUARANTINE_FILE, quarantine_sync_marker, read_summary
 from ikou.transforms.decode.sources import DecodeMapBlocks, FinalizeJob, PlanJobBlocks, SourceStep
+from ikou.transforms.pause import pause_point
 
 if TYPE_CHECKING:
     from ikou.pipeline.steps.gate_report import GateReport
@@ -71,7 +91,8 @@ class JobResult:
 
     @property
     def current(self) -> Path:
-        return self.out_dir / CURRENT
+        """``OUT/current`` (the symlink); on an object store ``OUT/CURRENT`` (the pointer)."""
+        return self.out_dir / (CURRENT_POINTER if isinstance(self.out_dir, Url) else CURRENT)
 
     @property
     def records(self) -> int:
@@ -248,6 +269,69 @@ def stage_table(timings: dict[str, float], runner: dict[str, Any] | None) -> dic
             "pipeline_workers": workers}
 
 
+# -- the inputs --------------------------------------------------------------------------------
+
+#: Bytes of each input looked at for the wrong encoding.
+SNIFF_BYTES = 64 * 1024
+
+
+def encoding_problem(path: str, layout) -> str | None:
+    """Why ``path`` is evidently not in its layout's encoding, or None: a CP932 export whose
+    first 64 KiB hold non-ASCII bytes that are all well-formed UTF-8 sequences is a UTF-8 file
+    (real CP932 text — kanji, half-width kana — is almost never valid UTF-8)."""
+    import codecs
+
+    if layout.encoding != "cp932":
+        return None
+    with fileio.open_read(path) as f:
+        head = f.read(SNIFF_BYTES)
+    if not head or max(head) < 0x80:
+        return None
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return None
+    return (f"{path}: looks like UTF-8 text, but its layout '{layout.name}' says cp932: "
+            "convert the file to CP932 (or fix the layout); nothing was read")
+
+
+#: errno values that mean the output folder cannot take the run's files
+_WRITE_ERRNOS = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded",
+                 errno.EACCES: "Permission denied", errno.EROFS: "Read-only file system"}
+
+
+def _write_problem(exc: BaseException) -> str | None:
+    """The output-folder problem behind a pipeline failure (a full disk, no permission), as
+    its system message; None for anything else. Beam's runners pass a worker's exception on as
+    text, so its ``[Errno N]`` is read from the message when no ``OSError`` is chained."""
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _WRITE_ERRNOS:
+            return _WRITE_ERRNOS[seen.errno]
+        seen = seen.__cause__ or seen.__context__
+    found = re.search(r"\[Errno (\d+)\]", str(exc))
+    if found and int(found.group(1)) in _WRITE_ERRNOS:
+        return _WRITE_ERRNOS[int(found.group(1))]
+    return None
+
+
+def _changed_inputs(inputs, digests) -> list[str]:
+    """Inputs whose bytes differ from what was hashed before the pipeline read them (or that
+    are gone): the manifest's sha256 must describe the bytes the outputs come from."""
+    problems = []
+    for (_, path), (digest, size) in zip(inputs, digests, strict=True):
+        try:
+            now, now_size = file_digest(str(path))
+        except OSError:  # a local file or an object that is gone (Beam's BeamIOError)
+            problems.append(f"input disappeared while the run read it: {path}")
+            continue
+        if now != digest:
+            problems.append(f"input changed while the run read it: {path} (sha256 "
+                            f"{digest[:12]}… and {size} bytes before, {now[:12]}… and "
+                            f"{now_size} bytes after)")
+    return problems
+
+
 # -- the run -----------------------------------------------------------------------------------
 
 class _Clock:
@@ -301,6 +385,7 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     timings: dict[str, float] = {}
     clock = _Clock(timings, started)
     clock.lap("startup")
+    fileio.set_options(beam_args)  # object-store options for the driver's own reads and writes
     if not isinstance(job, Job):
         job = load_job(job)
     if gaiji_fallback is not None:
@@ -309,8 +394,15 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     if mode not in ("fail", "warn"):
         raise JobError(f"gates mode must be fail or warn, got {mode!r}")
     out = Path(out_dir) if out_dir is not None else job.outputs
+    if out_dir is not None and fileio.is_url(str(out_dir)):
+        out = Url(str(out_dir))
     if out is None:
         raise JobError(f"{job.path}: no output folder: give 'outputs' in the job or --out")
+    remote = remote_staging = None
+    if isinstance(out, Url):  # an object store: the local steps run in a scratch folder
+        remote = ObjectStoreOutput(str(out))
+        scratch = Path(tempfile.mkdtemp(prefix="ikou-run-"))
+        out = scratch / "out"
     out = out.absolute()
     if out.exists() and not out.is_dir():
         raise JobError(f"output folder is a file: {out}")
@@ -321,6 +413,10 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     if block_size <= 0:
         raise JobError(f"block size must be positive, got {block_size}")
     inputs = job.inputs
+    for src, p in inputs:
+        problem = encoding_problem(str(p), job.sources[src].layout)
+        if problem:
+            raise JobError(problem)
     clock.lap("prepare")
     paths = [str(p) for _, p in inputs]
     if input_digests is not None and input_digests.paths == paths:
@@ -330,28 +426,62 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     clock.lap("hash_inputs")
     run_id = new_run_id()
     run_dir = out / RUNS / run_id
-    (out / RELEASES).mkdir(parents=True, exist_ok=True)
-    run_dir.mkdir(parents=True)
-    staging = out / RELEASES / f".staging-{run_id}"
-    staging.mkdir()
+    for folder in (out, out / RELEASES, out / RUNS):
+        if not folder.is_dir():
+            folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(folder, job.folder_mode)
+    lock = contextlib.ExitStack()
+    try:
+        lock.enter_context(lock_output(out))
+    except OutputBusy as e:
+        raise JobError(str(e)) from None
+    try:
+        stale = clean_stale(out)  # what killed runs left behind: reported in the manifest
+        if remote is not None:
+            stale += remote.clean_stale()
+            remote_staging = remote.staging(run_id)
+        if stale and echo:
+            echo(f"removed what an interrupted run left: {', '.join(stale)}")
+        run_dir.mkdir(mode=job.folder_mode)
+        staging = out / RELEASES / f"{STAGING_PREFIX}{run_id}"
+        staging.mkdir(mode=job.folder_mode)
+    except BaseException:
+        lock.close()
+        raise
     steps = steps_for(job)
     published = False
     # Great Expectations is imported by a process of its own while the pipeline runs
     gates_worker = gate_worker.take() if job.targets else None
     clock.lap("prepare")
     try:
-        summary, runner = stage_job(steps, [str(p.absolute()) for _, p in inputs], str(staging),
-                                    [d for d, _ in digests], beam_args, block_size,
-                                    run_dir / WORKER_LOG)
+        try:
+            summary, runner = stage_job(steps, [str(p.absolute()) for _, p in inputs],
+                                        remote_staging or str(staging), [d for d, _ in digests],
+                                        beam_args, block_size, run_dir / WORKER_LOG)
+        except Exception as exc:  # Beam wraps what its workers raised
+            problem = _write_problem(exc)
+            if problem is None:
+                raise
+            raise JobError(f"cannot write the output folder {remote.root if remote else out}: "
+                           f"{problem}; nothing published") from exc
+        if remote is not None:  # the merged outputs, for the steps that read them in place
+            summary = remote.fetch_staged(remote_staging, summary, staging)
         for k, v in summary["seconds"].items():  # summed over blocks (all workers)
             timings[f"pipeline.{k}"] = v
         runner["gaiji_fallback"] = job.gaiji_fallback
         shutil.copy(staging / "summary.json", run_dir / "summary.json")
         clock.lap("pipeline")
         problems, checks = check_job(summary, steps)
+        changed = _changed_inputs(inputs, digests)  # an input rewritten while it was read
         clock.lap("check")
+        if changed:
+            raise ReconciliationError(changed, [str(p) for _, p in inputs if str(p) in
+                                                " ".join(changed)])
         if problems:
-            raise ReconciliationError(problems)
+            many = len(steps) > 1
+            raise ReconciliationError(problems, [
+                str(p) for src, p in inputs
+                if not many or any(x.startswith(f"{src}: ") for x in problems)])
 
         # record matching (名寄せ), on the staged standard files, before the gates:
         # resolved keys stay in the standard files, unresolved records go to review/
@@ -373,6 +503,7 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
                                       expected_rows=expected, data_docs=data_docs,
                                       references=refs)
             (run_dir / "gates.txt").write_text(report.summary() + "\n", encoding="utf-8")
+            pause_point("gates")
             if echo:
                 echo(report.summary())
         clock.lap("gates")
@@ -380,24 +511,42 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
             manifest = _manifest(job, run_id, inputs, digests, summary, checks, report, [],
                                  timings, runner, matching)
             manifest["published"] = False
+            manifest["stale_removed"] = stale
             write_manifest(str(run_dir), manifest)
-            raise GateFailure(report, run_dir)
+            raise GateFailure(report, Url(remote.run_dir(run_id)) if remote else run_dir)
 
         outputs = _publish_outputs(summary, staging)
         clock.lap("publish")
         manifest = _manifest(job, run_id, inputs, digests, summary, checks, report, outputs,
                              timings, runner, matching)
         manifest["published"] = True
+        manifest["stale_removed"] = stale
         write_manifest(str(staging), manifest)  # part of the release: published with it
+        restrict(staging, job.file_mode, job.folder_mode)
         release = publish_release(staging, out, run_id)
+        if remote is not None:
+            release = remote.publish(release, run_id)
         published = True
         clock.lap("publish")
         manifest["timings"] = {k: round(v, 3) for k, v in timings.items()}
         manifest["stages"] = stage_table(timings, runner)
         write_manifest(str(run_dir), manifest)  # with the final publish time
+        if remote is not None:
+            return JobResult(Url(remote.root), release, Url(remote.run_dir(run_id)), summary,
+                             checks, report, manifest)
         return JobResult(out, release, run_dir, summary, checks, report, manifest)
     finally:
-        if gates_worker is not None:
-            gates_worker.close()
-        if not published:
-            shutil.rmtree(staging, ignore_errors=True)
+        try:
+            if gates_worker is not None:
+                gates_worker.close()
+            if not published:
+                shutil.rmtree(staging, ignore_errors=True)
+            restrict(run_dir, job.file_mode, job.folder_mode)  # the run's records: owner only
+            if remote is not None:
+                remote.upload_run(run_dir, run_id)
+                if remote_staging is not None:
+                    fileio.delete_under(remote_staging)
+        finally:
+            lock.close()
+            if remote is not None:
+                shutil.rmtree(scratch, ignore_errors=True)

@@ -22,10 +22,12 @@ MANIFEST_VERSION = 3  # every manifest: "kind" job (jobs and single-layout runs)
 
 
 def file_digest(path: str, chunk: int = 4 * 1024 * 1024) -> tuple[str, int]:
-    """(sha256 hex, size in bytes) of a local file."""
+    """(sha256 hex, size in bytes) of a file (local, or on a Beam file system)."""
+    from ikou.transforms import fileio
+
     h = hashlib.sha256()
     size = 0
-    with open(path, "rb") as f:
+    with fileio.open_read(path) as f:
         while True:
             b = f.read(chunk)
             if not b:

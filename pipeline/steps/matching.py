@@ -63,6 +63,7 @@ from ikou.transforms.match.beam import (
     read_parts,
     required_columns,
 )
+from ikou.transforms.pause import pause_point
 
 __all__ = ["CARRY", "CarryingMapper", "MatchEntry", "carried_columns", "original_field",
            "parse_matching", "run_matching"]
@@ -435,6 +436,7 @@ def run_matching(job, summary: dict[str, Any], staging: Path, beam_args=(),
         report["pipeline"] = {"pipelines": 1, "targets": [t.name for t in tasks],
                               "metrics": info["metrics"]}
     timing["pipeline_s"] = time.perf_counter() - t_start
+    pause_point("matching")
     for m in entries:
         t_target = time.perf_counter()
         cfg, target = m.config, by_target[m.target]

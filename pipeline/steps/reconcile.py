@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ikou.transforms.decode.blocks import TRAILER, data_kinds
+from ikou.transforms.decode.blocks import HEADER, TRAILER, data_kinds
 from ikou.transforms.decode.outputs import QUARANTINE_FILE
 
 if TYPE_CHECKING:
@@ -49,6 +49,17 @@ def check(summary: dict[str, Any], layout,
         unknown = s["records_by_kind"].get("", 0)
         if unknown:
             c["unknown_records"] = unknown
+        if HEADER in layout.kinds:
+            headers = s["headers"]
+            bad = s["quarantined_by_kind"].get(HEADER, 0)
+            c["header"] = {"found": len(headers), "quarantined": bad,
+                           "ok": len(headers) == 1}
+            if not headers:
+                problems.append(f"{where}the header record is unreadable (quarantined)" if bad
+                                else f"{where}header missing: the layout declares a header "
+                                     "record, the file has none")
+            elif len(headers) > 1:
+                problems.append(f"{where}{len(headers)} header records, expected 1")
         if has_trailer:
             trailers = s["trailers"]
             bad = s["quarantined_by_kind"].get(TRAILER, 0)

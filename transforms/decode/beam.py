@@ -18,6 +18,7 @@ from apache_beam.metrics import Metrics
 from ikou.transforms import METRICS_NAMESPACE
 from ikou.transforms.decode.blocks import BlockDecoder, file_size, plan_blocks
 from ikou.transforms.decode.outputs import OUTPUT_BATCH_ROWS
+from ikou.transforms.pause import pause_point
 
 __all__ = ["QUARANTINE", "RESULTS", "BlockDoFn", "GatherAndWrite", "PlanBlocksFn"]
 
@@ -66,6 +67,7 @@ class BlockDoFn(beam.DoFn):
         self.bytes.inc(result.bytes_read)
         self.rows.inc(sum(result.rows.values()))
         self.quarantined.inc(result.n_quarantined)
+        pause_point("decode")
         yield result.without_quarantine()
 
 

@@ -58,6 +58,7 @@ from ikou.transforms.decode.outputs import (
     summarize,
     write_quarantine,
 )
+from ikou.transforms.pause import pause_point
 
 __all__ = ["DecodeMapBlocks", "FinalizeJob", "MappingBlockDecoder", "PlanJobBlocks",
            "SourceStep", "finalize_job"]
@@ -221,6 +222,7 @@ def finalize_job(steps: Sequence[SourceStep], results: Iterable[BlockResult],
                 os.makedirs(os.path.dirname(path), exist_ok=True)
             parts = [r.parts[kind] for r in rs if kind in r.parts]
             rows = merge_parts(parts, step.schema_of(kind), path, batch_rows)
+            pause_point("merge")
             out = {"path": path, "kind": kind, "rows": rows, "source": step.name,
                    "role": step.role}
             s["outputs"][name] = out
