@@ -1238,6 +1238,24 @@ cdef class _CPlan:
         if mixed:
             lead_idx = np.arange(256, dtype=np.uint8)
             leads = list(range(256))
+            base = _MIXED_C.get(table.base_key)
+            if base is None:
+                cache = {}
+                bl, bi = [], {}
+                bdbl = np.zeros(65536, np.uint32)
+                for code, s in enumerate(table.base_double):
+                    if isinstance(s, ErrorCode):
+                        bdbl[code] = F_ERROR | int(s)
+                    else:
+                        v = cache.get(s)
+                        if v is None:
+                            v = cache[s] = _entry(s, bl, bi)
+                        bdbl[code] = v
+                base = _MIXED_C[table.base_key] = (bdbl, bl, bi)
+            # the shared double-byte entries first (their long strings keep their indexes)
+            longs.extend(base[1])
+            long_index.update(base[2])
+
         else:
             leads = [b for b in range(256) if table.single[b] is None]
         for b in range(256):
@@ -1273,16 +1291,9 @@ cdef class _CPlan:
                 t.so_l[k] = len(q)
                 t.so_b[2 * k] = q[0]
                 t.so_b[2 * k + 1] = q[-1]
-            cache = {}
-            dbl = np.zeros(65536, np.uint32)
-            for code, s in enumerate(table.double):
-                if isinstance(s, ErrorCode):
-                    dbl[code] = F_ERROR | int(s)
-                else:
-                    v = cache.get(s)
-                    if v is None:
-                        v = cache[s] = _entry(s, longs, long_index)
-                    dbl[code] = v
+            dbl = base[0].copy() if table.gaiji else base[0]
+            for code, s in table.gaiji.items():
+                dbl[code] = _entry(s, longs, long_index)
         else:
             merge = np.zeros(128, np.uint32)
             for key, s in table.merge.items():
@@ -1320,6 +1331,11 @@ cdef class _CPlan:
         t.long_len = &u32[0]
         t.blob = blob
         t.max_exp = max([3] + [len(u) for u in longs])
+
+
+# encoding name, narrowing, widening -> (double-byte entries, long strings, their index):
+# the 64K-entry table of an encoding is built once per process, 外字 rows patched per plan
+_MIXED_C = {}
 
 
 cdef _CPlan _get_cplan(plan):

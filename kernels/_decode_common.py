@@ -710,47 +710,41 @@ class TextTable:
         self.double = double
 
 
-class MixedTable:
-    """Decoding table of one text variant of an encoding other than CP932.
+_MIXED_BASE: dict[tuple, tuple] = {}
 
-    ``single[b]``: string, or an ``ErrorCode`` (UNASSIGNED_BYTE), or ``None`` for the first
-    byte of a shift sequence (``shift_in`` / ``shift_out``: tuples of byte strings).
-    ``double[code]`` for every code 0000-FFFF: string or ``ErrorCode`` (INVALID_DBCS,
-    UNMAPPED_GAIJI for the user-defined area without a 外字 row, UNMAPPABLE_CODE).
-    ``merge[(b<<8)|mark]``: widened kana with 濁点/半濁点 merged; ``marks``: the bytes of ﾞ and ﾟ.
-    """
 
-    def __init__(self, enc, gaiji: dict, fallback: bool, narrow: bool, widen: bool):
+def _mixed_base(enc, narrow: bool, widen: bool) -> tuple:
+    """(single, double, merge, marks) of an encoding without 外字 rows, built once per process."""
+    key = (enc.name, narrow, widen)
+    with _BUILD_LOCK:
+        if key in _MIXED_BASE:
+            return _MIXED_BASE[key]
         tr = (lambda s: s.translate(_NARROW)) if narrow else (lambda s: s)
-        self.encoding = enc
-        self.shift_in: tuple[bytes, ...] = enc.shift_in
-        self.shift_out: tuple[bytes, ...] = enc.shift_out
-        self.shift_first = frozenset(s[0] for s in enc.shift_in + enc.shift_out)
         base = list(enc.single)
-        self.marks = (base.index("\uff9e") if "\uff9e" in base else -1,
-                      base.index("\uff9f") if "\uff9f" in base else -1)
-        self.merge: dict[int, str] = {}
+        marks = (base.index("\uff9e") if "\uff9e" in base else -1,
+                 base.index("\uff9f") if "\uff9f" in base else -1)
+        merge: dict[int, str] = {}
         if widen:
             for b, ch in enumerate(enc.single):
                 if ch is None or not "\uff61" <= ch <= "\uff9f":
                     continue
                 base[b] = {"\uff9e": "\u309b", "\uff9f": "\u309c"}.get(
                     ch, unicodedata.normalize("NFKC", ch))
-                for m in self.marks:
+                for m in marks:
                     if m >= 0 and "\uff66" <= ch <= "\uff9d":
                         merged = unicodedata.normalize("NFKC", ch + enc.single[m])
                         if len(merged) == 1:
-                            self.merge[b << 8 | m] = merged
+                            merge[b << 8 | m] = merged
+        shift_first = frozenset(q[0] for q in enc.shift_in + enc.shift_out)
         single: list[Any] = []
         for b, s in enumerate(base):
-            if b in self.shift_first and enc.mixed:
+            if b in shift_first and enc.mixed:
                 single.append(None)
             elif s is None:
                 single.append(ErrorCode.UNMAPPABLE_CODE if b in enc.unmappable_single
                               else ErrorCode.UNASSIGNED_BYTE)
             else:
                 single.append(tr(s))
-        self.single = single
         double: list[Any] = [ErrorCode.INVALID_DBCS] * 65536
         if enc.mixed:
             for code, s in enc.double.items():
@@ -759,9 +753,39 @@ class MixedTable:
                 double[code] = ErrorCode.UNMAPPABLE_CODE
             for code in range(65536):
                 if enc.user(code):
-                    g = gaiji.get((enc.base, code))
-                    double[code] = ErrorCode.UNMAPPED_GAIJI if g is None else tr(
-                        g[1 if fallback else 0])
+                    double[code] = ErrorCode.UNMAPPED_GAIJI
+        out = (tuple(single), tuple(double), merge, marks, shift_first)
+        _MIXED_BASE[key] = out
+        return out
+
+
+class MixedTable:
+    """Decoding table of one text variant of an encoding other than CP932.
+
+    ``single[b]``: string, or an ``ErrorCode`` (UNASSIGNED_BYTE, UNMAPPABLE_CODE), or ``None``
+    for the first byte of a shift sequence (``shift_in`` / ``shift_out``: tuples of byte strings).
+    ``double[code]`` for every code 0000-FFFF: string or ``ErrorCode`` (INVALID_DBCS,
+    UNMAPPED_GAIJI for the user-defined area without a 外字 row, UNMAPPABLE_CODE).
+    ``merge[(b<<8)|mark]``: widened kana with 濁点/半濁点 merged; ``marks``: the bytes of ﾞ and ﾟ.
+    ``base_key`` names the shared table without 外字 rows; ``gaiji`` holds this table's rows.
+    """
+
+    def __init__(self, enc, gaiji: dict, fallback: bool, narrow: bool, widen: bool):
+        tr = (lambda s: s.translate(_NARROW)) if narrow else (lambda s: s)
+        self.encoding = enc
+        self.shift_in: tuple[bytes, ...] = enc.shift_in
+        self.shift_out: tuple[bytes, ...] = enc.shift_out
+        single, double, self.merge, self.marks, self.shift_first = _mixed_base(enc, narrow, widen)
+        self.single = single
+        self.base_key = (enc.name, narrow, widen)
+        self.base_double = double
+        self.gaiji = {code: tr(g[1 if fallback else 0]) for (name, code), g in
+                      ((k, v) for k, v in gaiji.items() if isinstance(k, tuple))
+                      if name == enc.base and enc.mixed and enc.user(code)}
+        if self.gaiji:
+            double = list(double)
+            for code, s in self.gaiji.items():
+                double[code] = s
         self.double = double
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from ._decode_common import (
+    EBCDIC_DIGIT_MAP,
     EPOCH_ORDINAL,
     ON_ERROR,
     ST_BLANK,
@@ -20,7 +21,6 @@ from ._decode_common import (
     ST_UNKNOWN,
     ST_VALID,
     TRIM,
-    EBCDIC_DIGIT_MAP,
     WAREKI_STATUSES,
     DecodeErrors,
     DecodePlan,
@@ -183,7 +183,7 @@ def _decode_mixed(d: _FieldDecoder, mv, starts) -> list:
         double_state = start_double
         shift_at = -1  # where the open double-byte run began (its shift-in)
 
-        def bad(code, at, value):
+        def bad(code, at, value, row=row, pieces=pieces):
             nonlocal errors
             d.err(row, code, at, value)
             errors += 1
@@ -338,7 +338,6 @@ def _decode_text(d: _FieldDecoder, mv, starts) -> list:
 
 
 def _decode_digits(d: _FieldDecoder, mv, starts) -> list:
-    f = d.f
     out = []
     for row, start in enumerate(starts):
         b = d.field(mv, start)
@@ -389,7 +388,6 @@ def _parse_signed(d: _FieldDecoder, row: int, b: bytes, limit_pos: int, limit_ne
 
 
 def _decode_int(d: _FieldDecoder, mv, starts) -> list:
-    f = d.f
     out = []
     for row, start in enumerate(starts):
         b = d.field(mv, start)
@@ -496,7 +494,6 @@ def _packed(d: _FieldDecoder, row: int, b: bytes):
 
 
 def _decode_date(d: _FieldDecoder, mv, starts) -> list:
-    f = d.f
     out = []
     for row, start in enumerate(starts):
         b = d.field(mv, start)
