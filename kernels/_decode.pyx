@@ -632,11 +632,15 @@ cdef int k_mixed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ss
             emit = False
             if not dstate:
                 e = t.single[c]
-                if (e & (F_LEAD | F_ERROR | F_MERGE | F_LONG | F_SPACE)) == 0:
-                    ikou_store32(o, e)
-                    o += (e >> 24) & 3
-                    last = o
+                if (e & (F_LEAD | F_ERROR | F_MERGE | F_LONG)) == 0:
                     i += 1
+                    if (e & F_SPACE) == 0:
+                        ikou_store32(o, e)
+                        o += (e >> 24) & 3
+                        last = o
+                    elif not (trim_left and o == base):
+                        ikou_store32(o, e)
+                        o += (e >> 24) & 3
                     continue
                 if e & F_LEAD:
                     k = match_seq(t.si_b, t.si_l, t.n_si, p0, i, L)
@@ -699,11 +703,15 @@ cdef int k_mixed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ss
                     i += 1
                 else:
                     e = t.dbl[(<Py_ssize_t>c << 8) | p0[i + 1]]
-                    if (e & (F_ERROR | F_LONG | F_SPACE)) == 0:
-                        ikou_store32(o, e)
-                        o += (e >> 24) & 3
-                        last = o
+                    if (e & (F_ERROR | F_LONG)) == 0:
                         i += 2
+                        if (e & F_SPACE) == 0:
+                            ikou_store32(o, e)
+                            o += (e >> 24) & 3
+                            last = o
+                        elif not (trim_left and o == base):
+                            ikou_store32(o, e)
+                            o += (e >> 24) & 3
                         continue
                     if e & F_ERROR:
                         if (not dbcs and t.shift_first[p0[i + 1]]
