@@ -129,7 +129,10 @@ def best(fn, repeats: int) -> float:
     return min(times)
 
 
-def run(records: int = 100_000, repeats: int = 5) -> list[dict]:
+def run(quick: bool = False, records: int | None = None, repeats: int | None = None) -> list[dict]:
+    """One row per encoding (``python -m benchmarks`` calls ``run(quick)``)."""
+    records = records or (2_000 if quick else 100_000)
+    repeats = repeats or (1 if quick else 5)
     rows = []
     for name in ENCODINGS:
         buf = corpus(name, records)
@@ -163,7 +166,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     print(f"kernel: {KERNEL_IMPL}; {args.records} records of {RL} bytes per encoding")
     print(f"{'encoding':10} {'MB/s':>7} {'rec/s':>10} {'2 thr MB/s':>10} {'pure MB/s':>9} {'x':>6}")
-    for r in run(args.records, args.repeats):
+    for r in run(False, args.records, args.repeats):
         print(f"{r['encoding']:10} {r['kernel_MB_s']:>7} {r['kernel_rec_s']:>10} "
               f"{r['two_threads_MB_s']:>10} {r['pure_python_MB_s']:>9} {r['speedup']:>6}")
 
