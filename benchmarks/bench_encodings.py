@@ -129,6 +129,17 @@ def best(fn, repeats: int) -> float:
     return min(times)
 
 
+def _time(buf, starts, p, pure, repeats):
+    t_kernel = best(lambda: decode_block(buf, starts, p), repeats)
+    t_pure = best(lambda: pure.decode(buf), 1)
+    half = len(starts) // 2
+    with ThreadPoolExecutor(2) as ex:
+        def two():
+            list(ex.map(lambda s: decode_block(buf, s, p), [starts[:half], starts[half:]]))
+        t_two = best(two, repeats)
+    return t_kernel, t_pure, t_two
+
+
 def run(quick: bool = False, records: int | None = None, repeats: int | None = None) -> list[dict]:
     """One row per encoding (``python -m benchmarks`` calls ``run(quick)``)."""
     records = records or (2_000 if quick else 100_000)
@@ -143,13 +154,7 @@ def run(quick: bool = False, records: int | None = None, repeats: int | None = N
         pure = PurePython(name)
         ref = pure.decode(buf)
         assert ref.equals(res.batch), name  # a fast wrong answer is not a result
-        t_kernel = best(lambda: decode_block(buf, starts, p), repeats)
-        t_pure = best(lambda: pure.decode(buf), 1)
-        half = records // 2
-        with ThreadPoolExecutor(2) as ex:
-            def two():
-                list(ex.map(lambda s: decode_block(buf, s, p), [starts[:half], starts[half:]]))
-            t_two = best(two, repeats)
+        t_kernel, t_pure, t_two = _time(buf, starts, p, pure, repeats)
         mb = len(buf) / 1e6
         rows.append({"encoding": name, "MB": round(mb, 1),
                      "kernel_MB_s": round(mb / t_kernel), "kernel_rec_s": round(records / t_kernel),
