@@ -228,7 +228,7 @@ def records(draw, n_records, length):
     return out
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(enc=st.sampled_from(MAINFRAME), data=st.data())
 def test_compiled_equals_twin_on_arbitrary_bytes(enc, data):
     mixed = get_encoding(enc).mixed
