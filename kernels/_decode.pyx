@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from ._decode_common import (
+    EBCDIC_DIGIT_MAP,
     ON_ERROR,
     POLICY,
     TRIM,
@@ -72,6 +73,13 @@ cdef enum: E_INVALID_SIGN = 7
 cdef enum: E_BLANK_VALUE = 8
 cdef enum: E_LOW_VALUE = 9
 cdef enum: E_HIGH_VALUE = 10
+cdef enum: E_INVALID_DBCS = 11
+cdef enum: E_UNASSIGNED_BYTE = 12
+cdef enum: E_ODD_DBCS_BYTES = 13
+cdef enum: E_UNTERMINATED_SHIFT = 14
+cdef enum: E_SHIFT_IN_DBCS = 15
+cdef enum: E_UNMAPPABLE_CODE = 16
+cdef enum: E_INVALID_SHIFT = 17
 
 cdef enum: T_TEXT = 1
 cdef enum: T_DIGITS = 2
@@ -83,6 +91,8 @@ cdef enum: T_ZONED = 7
 cdef enum: T_PACKED = 8
 cdef enum: T_DECIMAL = 9
 cdef enum: T_BYTES = 10
+cdef enum: T_DBCS = 11
+cdef enum: T_BINARY = 12
 
 cdef enum: P_DECODE = 0
 cdef enum: P_NULL = 1
@@ -111,11 +121,14 @@ cdef enum: INT32_MAX = 2147483647
 cdef enum: CHUNK_ROWS = 256
 
 if ((E_INVALID_BYTES, E_CUT_DOUBLE_BYTE, E_UNMAPPED_GAIJI, E_NOT_DIGITS, E_INT_OVERFLOW,
-     E_IMPOSSIBLE_DATE, E_INVALID_SIGN, E_BLANK_VALUE, E_LOW_VALUE, E_HIGH_VALUE)
+     E_IMPOSSIBLE_DATE, E_INVALID_SIGN, E_BLANK_VALUE, E_LOW_VALUE, E_HIGH_VALUE,
+     E_INVALID_DBCS, E_UNASSIGNED_BYTE, E_ODD_DBCS_BYTES, E_UNTERMINATED_SHIFT, E_SHIFT_IN_DBCS,
+     E_UNMAPPABLE_CODE, E_INVALID_SHIFT)
         != tuple(int(c) for c in ErrorCode)
         or TYPE_CODES != {"text": T_TEXT, "digits": T_DIGITS, "int": T_INT, "date": T_DATE,
                           "wareki": T_WAREKI, "filler": T_FILLER, "zoned": T_ZONED,
-                          "packed": T_PACKED, "decimal": T_DECIMAL, "bytes": T_BYTES}
+                          "packed": T_PACKED, "decimal": T_DECIMAL, "bytes": T_BYTES,
+                          "dbcs": T_DBCS, "binary": T_BINARY}
         or POLICY != {"decode": P_DECODE, "null": P_NULL, "empty": P_EMPTY, "error": P_ERROR}
         or ON_ERROR != {"reject": OE_REJECT, "null": OE_NULL, "replace": OE_REPLACE}
         or WAREKI_STATUSES != ("valid", "out_of_era", "impossible", "unknown", "blank")):
@@ -158,6 +171,17 @@ cdef struct TTable:
     const uint32_t *long_off
     const uint32_t *long_len
     int max_exp                 # most output bytes per input byte
+    # encodings other than CP932 (MixedTable): dbl has 65536 entries, lead_idx is the identity
+    int mixed
+    const uint8_t *shift_first  # 256 flags: first byte of a shift sequence
+    int n_si
+    int n_so
+    uint8_t si_b[8]             # shift-in sequences: bytes (2 a sequence) and lengths
+    uint8_t si_l[4]
+    uint8_t so_b[8]
+    uint8_t so_l[4]
+    int mark0                   # bytes of ﾞ / ﾟ (-1: none) for merging widened kana
+    int mark1
 
 cdef struct FSpec:
     int kind
@@ -185,6 +209,9 @@ cdef struct FSpec:
     const int32_t *era_base
     const uint8_t *era_valid
     int col
+    int ebcdic_digits          # numeric field read through EBCDIC_DIGIT_MAP
+    int start_double           # text: starts in double-byte state; dbcs: always
+    int dbcs_only
 
 
 # -- memory ----------------------------------------------------------------------------------
@@ -546,6 +573,232 @@ cdef int k_text(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ssi
                 with gil:
                     raise BlockError("block too large: a text column exceeds 2 GiB")
         offs[row + 1] = <int32_t>col.data.size
+    return 0
+
+
+cdef inline int match_seq(const uint8_t *sb, const uint8_t *sl, int nseq, const uint8_t *p,
+                          Py_ssize_t i, Py_ssize_t L) noexcept nogil:
+    """Length of the shift sequence that starts at p[i] (0: none)."""
+    cdef int k
+    for k in range(nseq):
+        if sl[k] == 1:
+            if p[i] == sb[2 * k]:
+                return 1
+        elif i + 1 < L and p[i] == sb[2 * k] and p[i + 1] == sb[2 * k + 1]:
+            return 2
+    return 0
+
+
+cdef inline int64_t seq_value(const uint8_t *p, int k) noexcept nogil:
+    return p[0] if k == 1 else (<int64_t>p[0] << 8) | p[1]
+
+
+cdef int k_mixed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ssize_t r1,
+                 FSpec *f, TTable *t, Col *col, Errs *errs) except -1 nogil:
+    """text / dbcs in an encoding other than CP932: single-byte and shift-coded double-byte."""
+    cdef Py_ssize_t row, idx, i, L = f.length, shift_at
+    cdef const uint8_t *p0
+    cdef uint8_t *o
+    cdef uint8_t *base
+    cdef uint8_t *last
+    cdef uint8_t c
+    cdef uint32_t e, e2
+    cdef int nerr, policy, code = 0, byte = 0, k
+    cdef bint dstate, emit
+    cdef bint trim_left = f.trim_left, trim_right = f.trim_right
+    cdef bint replace = f.on_error == OE_REPLACE
+    cdef bint dbcs = f.dbcs_only
+    cdef Py_ssize_t maxout = <Py_ssize_t>f.length * (
+        t.max_exp if t.max_exp > f.repl_len else f.repl_len) + 8
+    cdef int32_t *offs = <int32_t *>col.offsets.ptr
+    for row in range(r0, r1):
+        p0 = buf + starts[row] + f.offset
+        if f.low != P_DECODE or f.high != P_DECODE:
+            policy = classify(p0, f, False, &code, &byte)
+            if policy != P_DECODE:
+                apply_policy(policy, code, byte, col, row, f, errs)
+                offs[row + 1] = <int32_t>col.data.size
+                continue
+        buf_reserve(&col.data, maxout)
+        base = <uint8_t *>col.data.ptr + col.data.size
+        o = base
+        last = base
+        nerr = 0
+        dstate = f.start_double
+        shift_at = -1
+        i = 0
+        while i < L:
+            c = p0[i]
+            emit = False
+            if not dstate:
+                e = t.single[c]
+                if (e & (F_LEAD | F_ERROR | F_MERGE | F_LONG)) == 0:
+                    i += 1
+                    if (e & F_SPACE) == 0:
+                        ikou_store32(o, e)
+                        o += (e >> 24) & 3
+                        last = o
+                    elif not (trim_left and o == base):
+                        ikou_store32(o, e)
+                        o += (e >> 24) & 3
+                    continue
+                if e & F_LEAD:
+                    k = match_seq(t.si_b, t.si_l, t.n_si, p0, i, L)
+                    if k:
+                        dstate = True
+                        shift_at = i
+                        i += k
+                        continue
+                    k = match_seq(t.so_b, t.so_l, t.n_so, p0, i, L)
+                    if k:
+                        i += k
+                        continue
+                    add_err(errs, row, f, E_INVALID_SHIFT, i, c)
+                    nerr += 1
+                    e = 0
+                    i += 1
+                elif e & F_ERROR:
+                    add_err(errs, row, f, e & 0xFF, i, c)
+                    nerr += 1
+                    e = 0
+                    i += 1
+                else:
+                    if (e & F_MERGE) and i + 1 < L and (p0[i + 1] == t.mark0 or p0[i + 1] == t.mark1):
+                        e2 = t.merge[c * 2 + (1 if p0[i + 1] == t.mark1 else 0)]
+                        if e2 != 0:
+                            e = e2
+                            i += 1
+                    i += 1
+                    emit = True
+            else:
+                if t.shift_first[c]:
+                    k = match_seq(t.si_b, t.si_l, t.n_si, p0, i, L)
+                    if k:
+                        if dbcs:
+                            add_err(errs, row, f, E_SHIFT_IN_DBCS, i, seq_value(p0 + i, k))
+                            nerr += 1
+                            if replace:
+                                memcpy(o, f.repl, f.repl_len)
+                                o += f.repl_len
+                                last = o
+                        i += k
+                        continue
+                    k = match_seq(t.so_b, t.so_l, t.n_so, p0, i, L)
+                    if k:
+                        if dbcs:
+                            add_err(errs, row, f, E_SHIFT_IN_DBCS, i, seq_value(p0 + i, k))
+                            nerr += 1
+                            if replace:
+                                memcpy(o, f.repl, f.repl_len)
+                                o += f.repl_len
+                                last = o
+                        else:
+                            dstate = False
+                        i += k
+                        continue
+                if i + 1 >= L:
+                    add_err(errs, row, f, E_CUT_DOUBLE_BYTE, i, c)
+                    nerr += 1
+                    e = 0
+                    i += 1
+                else:
+                    e = t.dbl[(<Py_ssize_t>c << 8) | p0[i + 1]]
+                    if (e & (F_ERROR | F_LONG)) == 0:
+                        i += 2
+                        if (e & F_SPACE) == 0:
+                            ikou_store32(o, e)
+                            o += (e >> 24) & 3
+                            last = o
+                        elif not (trim_left and o == base):
+                            ikou_store32(o, e)
+                            o += (e >> 24) & 3
+                        continue
+                    if e & F_ERROR:
+                        if (not dbcs and t.shift_first[p0[i + 1]]
+                                and match_seq(t.so_b, t.so_l, t.n_so, p0, i + 1, L)):
+                            add_err(errs, row, f, E_ODD_DBCS_BYTES, i, c)
+                            i += 1
+                        else:
+                            add_err(errs, row, f, e & 0xFF, i, (<int64_t>c << 8) | p0[i + 1])
+                            i += 2
+                        nerr += 1
+                        e = 0
+                    else:
+                        i += 2
+                        emit = True
+            if not emit:
+                # an error was reported
+                if replace:
+                    memcpy(o, f.repl, f.repl_len)
+                    o += f.repl_len
+                    last = o
+                continue
+            if e & F_SPACE:
+                if trim_left and o == base:
+                    continue
+            if e & F_LONG:
+                idx = e & 0xFFFFFF
+                memcpy(o, t.blob + t.long_off[idx], t.long_len[idx])
+                o += t.long_len[idx]
+            else:
+                ikou_store32(o, e)
+                o += (e >> 24) & 3
+            if not (e & F_SPACE):
+                last = o
+        if dstate and not f.start_double and shift_at >= 0:
+            k = match_seq(t.si_b, t.si_l, t.n_si, p0, shift_at, L)
+            add_err(errs, row, f, E_UNTERMINATED_SHIFT, shift_at, seq_value(p0 + shift_at, k))
+            nerr += 1
+            if replace:
+                memcpy(o, f.repl, f.repl_len)
+                o += f.repl_len
+                last = o
+        if nerr and not replace:
+            set_null(col, row)
+        elif nerr == 0 and last == base:
+            if f.blank == P_ERROR:
+                add_err(errs, row, f, E_BLANK_VALUE, 0, 0x20)
+                set_null(col, row)
+            elif f.blank == P_NULL:
+                set_null(col, row)
+        else:
+            col.data.size = ((last if trim_right else o) - <uint8_t *>col.data.ptr)
+            if col.data.size > INT32_MAX:
+                with gil:
+                    raise BlockError("block too large: a text column exceeds 2 GiB")
+        offs[row + 1] = <int32_t>col.data.size
+    return 0
+
+
+cdef int k_binary(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ssize_t r1,
+                  FSpec *f, Col *col, Errs *errs) except -1 nogil:
+    """Big-endian two's complement (signed) or unsigned integers of 2, 4 or 8 bytes."""
+    cdef Py_ssize_t row
+    cdef int i, L = f.length
+    cdef const uint8_t *p
+    cdef uint64_t u
+    cdef ikou_i128 w
+    cdef int64_t *out64 = <int64_t *>col.data.ptr
+    cdef char *out128 = col.data.ptr
+    for row in range(r0, r1):
+        p = buf + starts[row] + f.offset
+        u = 0
+        for i in range(L):
+            u = (u << 8) | p[i]
+        if f.is_signed:
+            if L < 8 and (p[0] & 0x80):
+                u |= ~((<uint64_t>1 << (8 * L)) - 1)
+            w = <int64_t>u
+        else:
+            w = <ikou_i128>u
+        if f.scale == 0:
+            if not f.is_signed and L == 8 and (p[0] & 0x80):
+                add_err(errs, row, f, E_INT_OVERFLOW, 0, p[0])
+                set_null(col, row)
+                continue
+            out64[row] = <int64_t>w
+        else:
+            memcpy(out128 + 16 * row, &w, 16)
     return 0
 
 
@@ -939,11 +1192,14 @@ cdef class _CPlan:
             s.scale = o.get("scale", 0)
             s.precision = f.precision
             s.ebcdic = o.get("zone") == "ebcdic"
-            if f.type == "text":
+            s.ebcdic_digits = f.ebcdic_digits
+            s.dbcs_only = f.type == "dbcs"
+            s.start_double = f.type == "dbcs" or o.get("shift_state") == "double"
+            if f.type in ("text", "dbcs"):
                 trim = TRIM[o["trim"]]
                 s.trim_left = trim & 1
                 s.trim_right = (trim & 2) >> 1
-                key = (plan.field_fallback(f), o["ascii_narrow"], o["kana_widen"])
+                key = (plan.field_fallback(f), o["ascii_narrow"], o["kana_widen"], f.encoding)
                 if key not in variants:
                     variants[key] = len(variants)
                 s.table = variants[key]
@@ -985,27 +1241,81 @@ cdef class _CPlan:
         longs, long_index = [], {}
         single = np.zeros(256, np.uint32)
         lead_idx = np.zeros(256, np.uint8)
-        leads = [b for b in range(256) if table.single[b] is None]
+        mixed = hasattr(table, "shift_in")
+        t.mixed = mixed
+        if mixed:
+            lead_idx = np.arange(256, dtype=np.uint8)
+            leads = list(range(256))
+            base = _MIXED_C.get(table.base_key)
+            if base is None:
+                cache = {}
+                bl, bi = [], {}
+                bdbl = np.zeros(65536, np.uint32)
+                for code, s in enumerate(table.base_double):
+                    if isinstance(s, ErrorCode):
+                        bdbl[code] = F_ERROR | int(s)
+                    else:
+                        v = cache.get(s)
+                        if v is None:
+                            v = cache[s] = _entry(s, bl, bi)
+                        bdbl[code] = v
+                base = _MIXED_C[table.base_key] = (bdbl, bl, bi)
+            # the shared double-byte entries first (their long strings keep their indexes)
+            longs.extend(base[1])
+            long_index.update(base[2])
+
+        else:
+            leads = [b for b in range(256) if table.single[b] is None]
         for b in range(256):
             s = table.single[b]
             if s is None:
                 single[b] = F_LEAD
-                lead_idx[b] = leads.index(b)
+                if not mixed:
+                    lead_idx[b] = leads.index(b)
+            elif isinstance(s, ErrorCode):
+                single[b] = F_ERROR | int(s)
             else:
                 single[b] = _entry(s, longs, long_index)
-        merge = np.zeros(128, np.uint32)
-        for key, s in table.merge.items():
-            kana, mark = key >> 8, key & 0xFF
-            merge[(kana - 0xA0) * 2 + (mark - 0xDE)] = _entry(s, longs, long_index)
-            single[kana] |= F_MERGE
-        dbl = np.zeros(len(leads) * 256, np.uint32)
-        for li, lead in enumerate(leads):
-            for trail in range(256):
-                s = table.double[lead << 8 | trail]
-                if isinstance(s, ErrorCode):
-                    dbl[li * 256 + trail] = F_ERROR | int(s)
-                else:
-                    dbl[li * 256 + trail] = _entry(s, longs, long_index)
+        if mixed:
+            merge = np.zeros(512, np.uint32)
+            t.mark0, t.mark1 = table.marks
+            for key, s in table.merge.items():
+                kana, mark = key >> 8, key & 0xFF
+                merge[kana * 2 + (1 if mark == table.marks[1] else 0)] = _entry(s, longs, long_index)
+                single[kana] |= F_MERGE
+            shift_first = np.zeros(256, np.uint8)
+            for b in table.shift_first:
+                shift_first[b] = 1
+            self.keep.append(shift_first)
+            u8 = shift_first
+            t.shift_first = &u8[0]
+            t.n_si = len(table.shift_in)
+            t.n_so = len(table.shift_out)
+            for k, q in enumerate(table.shift_in):
+                t.si_l[k] = len(q)
+                t.si_b[2 * k] = q[0]
+                t.si_b[2 * k + 1] = q[-1]
+            for k, q in enumerate(table.shift_out):
+                t.so_l[k] = len(q)
+                t.so_b[2 * k] = q[0]
+                t.so_b[2 * k + 1] = q[-1]
+            dbl = base[0].copy() if table.gaiji else base[0]
+            for code, s in table.gaiji.items():
+                dbl[code] = _entry(s, longs, long_index)
+        else:
+            merge = np.zeros(128, np.uint32)
+            for key, s in table.merge.items():
+                kana, mark = key >> 8, key & 0xFF
+                merge[(kana - 0xA0) * 2 + (mark - 0xDE)] = _entry(s, longs, long_index)
+                single[kana] |= F_MERGE
+            dbl = np.zeros(len(leads) * 256, np.uint32)
+            for li, lead in enumerate(leads):
+                for trail in range(256):
+                    s = table.double[lead << 8 | trail]
+                    if isinstance(s, ErrorCode):
+                        dbl[li * 256 + trail] = F_ERROR | int(s)
+                    else:
+                        dbl[li * 256 + trail] = _entry(s, longs, long_index)
         blob = b"".join(longs) + b"\0"
         long_off = np.zeros(len(longs) + 1, np.uint32)
         long_len = np.zeros(len(longs) + 1, np.uint32)
@@ -1031,6 +1341,11 @@ cdef class _CPlan:
         t.max_exp = max([3] + [len(u) for u in longs])
 
 
+# encoding name, narrowing, widening -> (double-byte entries, long strings, their index):
+# the 64K-entry table of an encoding is built once per process, 外字 rows patched per plan
+_MIXED_C = {}
+
+
 cdef _CPlan _get_cplan(plan):
     return plan.cached("compiled", _CPlan)
 
@@ -1050,8 +1365,23 @@ def decode_block(buf, starts, plan) -> DecodeResult:
     cdef FSpec *f
     cdef int k, c
     cdef Py_ssize_t vbytes = (n + 7) >> 3
-    cdef Py_ssize_t text_cap, r0, r1
+    cdef Py_ssize_t text_cap, r0, r1, r, j, e0, max_ebc = 1
+    cdef int64_t *fsp
+    cdef const uint8_t[::1] emv = EBCDIC_DIGIT_MAP
+    cdef const uint8_t *ebc_map = &emv[0]
+    cdef uint8_t *ebc_buf = NULL
+    cdef int64_t *ebc_starts = NULL
     if cols == NULL:
+        raise MemoryError()
+    for k in range(cp.nspecs):
+        if cp.specs[k].ebcdic_digits and cp.specs[k].length > max_ebc:
+            max_ebc = cp.specs[k].length
+    ebc_buf = <uint8_t *>malloc(CHUNK_ROWS * max_ebc)
+    ebc_starts = <int64_t *>malloc(CHUNK_ROWS * sizeof(int64_t))
+    if ebc_buf == NULL or ebc_starts == NULL:
+        free(ebc_buf)
+        free(ebc_starts)
+        free(cols)
         raise MemoryError()
     memset(cols, 0, max(1, cp.ncols) * sizeof(Col))
     errs.items = NULL
@@ -1064,14 +1394,14 @@ def decode_block(buf, starts, plan) -> DecodeResult:
                 buf_init(&cols[c].valid, vbytes, False)
                 memset(cols[c].valid.ptr, 0xFF, cols[c].valid.cap)
             c = f.col
-            if f.kind == T_TEXT:
+            if f.kind == T_TEXT or f.kind == T_DBCS:
                 buf_init(&cols[c].offsets, (n + 1) * 4, True)
                 text_cap = n * f.length + n * f.length // 2 + 64
                 buf_init(&cols[c].data, text_cap, False)
             elif f.kind == T_DIGITS or f.kind == T_BYTES:
                 buf_init(&cols[c].offsets, (n + 1) * 4, True)
                 buf_init(&cols[c].data, n * f.length, False)
-            elif f.kind == T_INT:
+            elif f.kind == T_INT or (f.kind == T_BINARY and f.scale == 0):
                 buf_init(&cols[c].data, n * 8, True)
             elif f.kind == T_DATE:
                 buf_init(&cols[c].data, n * 4, True)
@@ -1092,7 +1422,37 @@ def decode_block(buf, starts, plan) -> DecodeResult:
                 for k in range(cp.nspecs):
                     f = &cp.specs[k]
                     c = f.col
-                    if f.kind == T_TEXT:
+                    if f.ebcdic_digits:
+                        # EBCDIC numbers: the chunk's fields read as ASCII into scratch, errors
+                        # then given the original bytes
+                        fsp = ebc_starts - r0
+                        for r in range(r0, r1):
+                            fsp[r] = (r - r0) * f.length - f.offset
+                            for j in range(f.length):
+                                ebc_buf[(r - r0) * f.length + j] = ebc_map[bp[sp[r] + f.offset + j]]
+                        e0 = errs.n
+                        if f.kind == T_DIGITS:
+                            k_digits(ebc_buf, fsp, r0, r1, f, &cols[c], &errs)
+                        elif f.kind == T_INT or f.kind == T_DECIMAL:
+                            k_int(ebc_buf, fsp, r0, r1, f, &cols[c], &errs)
+                        elif f.kind == T_DATE:
+                            k_date(ebc_buf, fsp, r0, r1, f, &cols[c], &errs)
+                        else:
+                            k_wareki(ebc_buf, fsp, r0, r1, f, &cols[c], &cols[c + 1],
+                                     &cols[c + 2], &errs)
+                        for j in range(e0, errs.n):
+                            if (errs.items[j].code == E_NOT_DIGITS
+                                    or errs.items[j].code == E_INVALID_SIGN
+                                    or errs.items[j].code == E_INT_OVERFLOW
+                                    or errs.items[j].code == E_BLANK_VALUE):
+                                errs.items[j].value = bp[sp[errs.items[j].row] + errs.items[j].pos]
+                    elif f.kind == T_TEXT and cp.tables[f.table].mixed:
+                        k_mixed(bp, sp, r0, r1, f, &cp.tables[f.table], &cols[c], &errs)
+                    elif f.kind == T_DBCS:
+                        k_mixed(bp, sp, r0, r1, f, &cp.tables[f.table], &cols[c], &errs)
+                    elif f.kind == T_BINARY:
+                        k_binary(bp, sp, r0, r1, f, &cols[c], &errs)
+                    elif f.kind == T_TEXT:
                         k_text(bp, sp, r0, r1, f, &cp.tables[f.table], &cols[c], &errs)
                     elif f.kind == T_DIGITS or f.kind == T_BYTES:
                         k_digits(bp, sp, r0, r1, f, &cols[c], &errs)
@@ -1117,6 +1477,8 @@ def decode_block(buf, starts, plan) -> DecodeResult:
             buf_free(&cols[c].valid)
         free(cols)
         free(errs.items)
+        free(ebc_buf)
+        free(ebc_starts)
     return DecodeResult(batch, errors)
 
 

@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._encodings import EncodingError, canonical_encoding, get_encoding
+
 __all__ = [
     "BlockError",
     "DecodeErrors",
@@ -52,6 +54,14 @@ class ErrorCode(IntEnum):
     BLANK_VALUE = 8  # an all-space field where the field's `blank` policy is `error`
     LOW_VALUE = 9  # an all-0x00 field where the field's `low_value` policy is `error`
     HIGH_VALUE = 10  # an all-0xFF field where the field's `high_value` policy is `error`
+    # mainframe encodings (EBCDIC, IBM 930/939/1390/1399, JEF, KEIS, JIPS)
+    INVALID_DBCS = 11  # a double-byte code that is no character of the encoding
+    UNASSIGNED_BYTE = 12  # a single byte the encoding does not assign
+    ODD_DBCS_BYTES = 13  # one byte left before a shift-out: an odd number of double-byte bytes
+    UNTERMINATED_SHIFT = 14  # the field ends in double-byte state (no shift-out)
+    SHIFT_IN_DBCS = 15  # a shift sequence inside a double-byte-only (dbcs) field
+    UNMAPPABLE_CODE = 16  # a code the encoding's table lists but cannot map to Unicode
+    INVALID_SHIFT = 17  # the first byte of a two-byte shift sequence without its second byte
 
 
 _CODE_TEXT = {
@@ -65,6 +75,13 @@ _CODE_TEXT = {
     ErrorCode.BLANK_VALUE: "blank field not allowed",
     ErrorCode.LOW_VALUE: "LOW-VALUE (0x00) field not allowed",
     ErrorCode.HIGH_VALUE: "HIGH-VALUE (0xFF) field not allowed",
+    ErrorCode.INVALID_DBCS: "invalid double-byte code",
+    ErrorCode.UNASSIGNED_BYTE: "unassigned single-byte code",
+    ErrorCode.ODD_DBCS_BYTES: "odd number of double-byte bytes before the shift-out",
+    ErrorCode.UNTERMINATED_SHIFT: "field ends in double-byte state (shift-in without shift-out)",
+    ErrorCode.SHIFT_IN_DBCS: "shift code inside a double-byte-only field",
+    ErrorCode.UNMAPPABLE_CODE: "code the encoding's table cannot map",
+    ErrorCode.INVALID_SHIFT: "incomplete shift sequence",
 }
 
 # Field types and their type codes (shared with the compiled kernel).
@@ -79,6 +96,8 @@ TYPE_CODES = {
     "packed": 8,
     "decimal": 9,
     "bytes": 10,
+    "dbcs": 11,
+    "binary": 12,
 }
 FIELD_TYPES = tuple(TYPE_CODES)
 
@@ -88,6 +107,16 @@ ON_ERROR = {"reject": 0, "null": 1, "replace": 2}
 POLICY = {"decode": 0, "null": 1, "empty": 2, "error": 3}
 TRIM = {"none": 0, "left": 1, "right": 2, "both": 3}
 ZONES = {"ascii": 0, "ebcdic": 1}
+SHIFT_STATES = ("single", "double")
+EBCDIC_DIGIT_TYPES = frozenset({"digits", "int", "date", "wareki", "decimal"})
+# EBCDIC → ASCII for numeric fields: digits F0-F9, space 40, + 4E, - 60; 00 and FF kept (LOW- /
+# HIGH-VALUE); every other byte → 0x80, which no numeric syntax accepts (errors report the
+# original byte).
+EBCDIC_DIGIT_MAP = bytes(
+    0x30 + (b - 0xF0) if 0xF0 <= b <= 0xF9 else
+    {0x40: 0x20, 0x4E: 0x2B, 0x60: 0x2D, 0x00: 0x00, 0xFF: 0xFF}.get(b, 0x80)
+    for b in range(256))
+BINARY_LENGTHS = {2: 5, 4: 10, 8: 19}  # bytes -> decimal digits (precision of a scaled value)
 
 WAREKI_STATUSES = ("valid", "out_of_era", "impossible", "unknown", "blank")
 ST_VALID, ST_OUT_OF_ERA, ST_IMPOSSIBLE, ST_UNKNOWN, ST_BLANK = range(5)
@@ -109,8 +138,8 @@ MAX_PRECISION = 38
 
 # Which options each field type accepts, with defaults.
 _COMMON_DEFAULTS = {"on_error": "reject"}
-_TYPE_OPTIONS: dict[str, dict[str, Any]] = {
-    "text": {
+_TEXT_OPTIONS = {
+        "encoding": "cp932",
         "replacement": None,
         "gaiji_fallback": None,
         "kana_widen": False,
@@ -119,10 +148,16 @@ _TYPE_OPTIONS: dict[str, dict[str, Any]] = {
         "blank": "empty",
         "low_value": "decode",
         "high_value": "decode",
-    },
-    "digits": {"blank": "null", "low_value": "null", "high_value": "null"},
-    "int": {"blank": "null", "low_value": "null", "high_value": "null", "signed": True},
+}
+_TYPE_OPTIONS: dict[str, dict[str, Any]] = {
+    "text": {**_TEXT_OPTIONS, "shift_state": "single"},
+    "dbcs": dict(_TEXT_OPTIONS),
+    "digits": {"blank": "null", "low_value": "null", "high_value": "null", "encoding": "cp932"},
+    "int": {"blank": "null", "low_value": "null", "high_value": "null", "signed": True,
+            "encoding": "cp932"},
+    "binary": {"signed": True, "scale": 0},
     "decimal": {
+        "encoding": "cp932",
         "blank": "null",
         "low_value": "null",
         "high_value": "null",
@@ -144,8 +179,9 @@ _TYPE_OPTIONS: dict[str, dict[str, Any]] = {
         "signed": True,
         "scale": 0,
     },
-    "date": {"blank": "null", "low_value": "null", "high_value": "null"},
+    "date": {"blank": "null", "low_value": "null", "high_value": "null", "encoding": "cp932"},
     "wareki": {
+        "encoding": "cp932",
         "blank": "null",
         "low_value": "null",
         "high_value": "null",
@@ -159,6 +195,7 @@ _TYPE_OPTIONS: dict[str, dict[str, Any]] = {
 # Policies each type allows for blank / low_value / high_value.
 _ALLOWED_POLICIES = {
     "text": {"blank": ("empty", "null", "error"), "other": ("decode", "empty", "null", "error")},
+    "dbcs": {"blank": ("empty", "null", "error"), "other": ("decode", "empty", "null", "error")},
     "digits": {"blank": ("null", "empty", "error"), "other": ("null", "empty", "error")},
     "bytes": {"blank": ("decode", "empty", "null", "error"),
               "other": ("decode", "empty", "null", "error")},
@@ -273,9 +310,26 @@ class FieldSpec:
             v = opts["on_error"]
             if v not in ON_ERROR:
                 raise PlanError(f"on_error must be reject, null or replace, got {v!r}")
-            if v == "replace" and t != "text":
+            if v == "replace" and t not in ("text", "dbcs"):
                 raise PlanError("on_error: replace is only for text fields (use reject or null)")
-        if t == "text":
+        if "encoding" in opts:
+            try:
+                opts["encoding"] = canonical_encoding(opts["encoding"])
+            except EncodingError as exc:
+                raise PlanError(str(exc)) from None
+            mixed = get_encoding(opts["encoding"]).mixed if opts["encoding"] != "cp932" else False
+            if t == "dbcs" and not mixed:
+                raise PlanError(f"a dbcs field needs a double-byte encoding, not {opts['encoding']}")
+            if t == "text":
+                if opts["shift_state"] not in SHIFT_STATES:
+                    raise PlanError(f"shift_state must be single or double, got {opts['shift_state']!r}")
+                if opts["shift_state"] == "double" and not mixed:
+                    raise PlanError(f"shift_state: double needs an encoding with shift codes, "
+                                    f"not {opts['encoding']}")
+        if t == "binary":
+            if n not in BINARY_LENGTHS:
+                raise PlanError(f"a binary field has 2, 4 or 8 bytes, not {n}")
+        if t in ("text", "dbcs"):
             r = opts["replacement"]
             if r is not None and (not isinstance(r, str) or r == "" or len(r) > 8):
                 raise PlanError(f"replacement must be a string of 1..8 characters, got {r!r}")
@@ -301,8 +355,9 @@ class FieldSpec:
             opts["signed"] = bool(opts["signed"])
         if "zone" in opts and opts["zone"] not in ZONES:
             raise PlanError(f"zone must be ascii or ebcdic, got {opts['zone']!r}")
-        if t in ("zoned", "packed", "decimal"):
-            prec = self.precision
+        if t in ("zoned", "packed", "decimal", "binary"):
+            prec = self.precision if t != "binary" else BINARY_LENGTHS.get(n, 1) + (
+                1 if n == 8 and not opts["signed"] else 0)
             if prec > MAX_PRECISION or prec < 1:
                 limit = {"packed": 19}.get(t, MAX_PRECISION)
                 raise PlanError(f"length {n} too long for {t} (at most {limit} bytes)")
@@ -344,15 +399,31 @@ class FieldSpec:
     def precision(self) -> int:
         if self.type == "packed":
             return 2 * self.length - 1
+        if self.type == "binary":
+            return BINARY_LENGTHS.get(self.length, 1) + (
+                1 if self.length == 8 and not self.options.get("signed", True) else 0)
         return self.length
+
+    @property
+    def encoding(self) -> str:
+        return self.options.get("encoding", "cp932")
+
+    @property
+    def ebcdic_digits(self) -> bool:
+        """Digits, spaces and signs of this numeric field are EBCDIC (F0-F9, 40, 4E, 60)."""
+        return self.type in EBCDIC_DIGIT_TYPES and self.encoding != "cp932"
 
     def output_fields(self) -> list[pa.Field]:
         """Arrow fields this spec produces (none for a filler)."""
         t = self.type
         if t == "filler":
             return []
-        if t in ("text", "digits"):
+        if t in ("text", "digits", "dbcs"):
             return [pa.field(self.name, pa.string())]
+        if t == "binary":
+            if self.options["scale"] == 0:
+                return [pa.field(self.name, pa.int64())]
+            return [pa.field(self.name, pa.decimal128(self.precision, self.options["scale"]))]
         if t == "bytes":
             return [pa.field(self.name, pa.binary())]
         if t == "int":
@@ -413,26 +484,39 @@ def _check_gaiji(gaiji: Any) -> dict[int, tuple[str, str]]:
         return {}
     if not isinstance(gaiji, dict):
         raise PlanError("gaiji must be a mapping of user-defined code -> string")
-    out = {}
+    out: dict = {}
     for code, value in gaiji.items():
-        if not _is_int(code) or not is_user_defined(int(code)):
+        if isinstance(code, tuple) and len(code) == 2 and _is_int(code[1]):
+            try:
+                enc = get_encoding(canonical_encoding(code[0]))
+            except EncodingError as exc:
+                raise PlanError(f"gaiji {code!r}: {exc}") from None
+            if not enc.mixed or not enc.user(int(code[1])):
+                raise PlanError(f"gaiji code {int(code[1]):04X} is not in the user-defined area "
+                                f"of {enc.base}")
+            key: Any = (enc.base, int(code[1]))
+            label = f"{enc.base} {int(code[1]):04X}"
+        elif not _is_int(code) or not is_user_defined(int(code)):
             raise PlanError(f"gaiji code must be a user-defined CP932 code F040-F9FC, got {code!r}")
+        else:
+            key = int(code)
+            label = f"{int(code):04X}"
         if isinstance(value, str):
             primary, fallback = value, None
         elif isinstance(value, (tuple, list)) and len(value) == 2:
             primary, fallback = value
         else:
-            raise PlanError(f"gaiji {int(code):04X}: expected a string or (primary, fallback)")
+            raise PlanError(f"gaiji {label}: expected a string or (primary, fallback)")
         if fallback is None:
             fallback = primary
         for s in (primary, fallback):
             if not isinstance(s, str) or not s or len(s) > 16:
-                raise PlanError(f"gaiji {int(code):04X}: mapping must be a string of 1..16 characters")
+                raise PlanError(f"gaiji {label}: mapping must be a string of 1..16 characters")
             try:
                 s.encode("utf-8")
             except UnicodeEncodeError as exc:
-                raise PlanError(f"gaiji {int(code):04X}: mapping is not valid Unicode") from exc
-        out[int(code)] = (primary, fallback)
+                raise PlanError(f"gaiji {label}: mapping is not valid Unicode") from exc
+        out[key] = (primary, fallback)
     return out
 
 
@@ -497,14 +581,19 @@ class DecodePlan:
         gf = f.options.get("gaiji_fallback")
         return self.gaiji_fallback if gf is None else bool(gf)
 
-    def text_table(self, fallback: bool, narrow: bool, widen: bool) -> TextTable:
-        key = ("text", fallback, narrow, widen)
+    def text_table(self, fallback: bool, narrow: bool, widen: bool,
+                   encoding: str = "cp932") -> TextTable | MixedTable:
+        key = ("text", fallback, narrow, widen, encoding)
         t = self._cache.get(key)
         if t is None:
             with _BUILD_LOCK:
                 t = self._cache.get(key)
                 if t is None:
-                    t = self._cache[key] = TextTable(self.gaiji, fallback, narrow, widen)
+                    if encoding == "cp932":
+                        t = TextTable(self.gaiji, fallback, narrow, widen)
+                    else:
+                        t = MixedTable(get_encoding(encoding), self.gaiji, fallback, narrow, widen)
+                    self._cache[key] = t
         return t
 
     def cached(self, key: str, build):
@@ -621,6 +710,85 @@ class TextTable:
         self.double = double
 
 
+_MIXED_BASE: dict[tuple, tuple] = {}
+
+
+def _mixed_base(enc, narrow: bool, widen: bool) -> tuple:
+    """(single, double, merge, marks) of an encoding without 外字 rows, built once per process."""
+    key = (enc.name, narrow, widen)
+    with _BUILD_LOCK:
+        if key in _MIXED_BASE:
+            return _MIXED_BASE[key]
+        tr = (lambda s: s.translate(_NARROW)) if narrow else (lambda s: s)
+        base = list(enc.single)
+        marks = (base.index("\uff9e") if "\uff9e" in base else -1,
+                 base.index("\uff9f") if "\uff9f" in base else -1)
+        merge: dict[int, str] = {}
+        if widen:
+            for b, ch in enumerate(enc.single):
+                if ch is None or not "\uff61" <= ch <= "\uff9f":
+                    continue
+                base[b] = {"\uff9e": "\u309b", "\uff9f": "\u309c"}.get(
+                    ch, unicodedata.normalize("NFKC", ch))
+                for m in marks:
+                    if m >= 0 and "\uff66" <= ch <= "\uff9d":
+                        merged = unicodedata.normalize("NFKC", ch + enc.single[m])
+                        if len(merged) == 1:
+                            merge[b << 8 | m] = merged
+        shift_first = frozenset(q[0] for q in enc.shift_in + enc.shift_out)
+        single: list[Any] = []
+        for b, s in enumerate(base):
+            if b in shift_first and enc.mixed:
+                single.append(None)
+            elif s is None:
+                single.append(ErrorCode.UNMAPPABLE_CODE if b in enc.unmappable_single
+                              else ErrorCode.UNASSIGNED_BYTE)
+            else:
+                single.append(tr(s))
+        double: list[Any] = [ErrorCode.INVALID_DBCS] * 65536
+        if enc.mixed:
+            for code, s in enc.double.items():
+                double[code] = tr(s)
+            for code in enc.unmappable:
+                double[code] = ErrorCode.UNMAPPABLE_CODE
+            for code in range(65536):
+                if enc.user(code):
+                    double[code] = ErrorCode.UNMAPPED_GAIJI
+        out = (tuple(single), tuple(double), merge, marks, shift_first)
+        _MIXED_BASE[key] = out
+        return out
+
+
+class MixedTable:
+    """Decoding table of one text variant of an encoding other than CP932.
+
+    ``single[b]``: string, or an ``ErrorCode`` (UNASSIGNED_BYTE, UNMAPPABLE_CODE), or ``None``
+    for the first byte of a shift sequence (``shift_in`` / ``shift_out``: tuples of byte strings).
+    ``double[code]`` for every code 0000-FFFF: string or ``ErrorCode`` (INVALID_DBCS,
+    UNMAPPED_GAIJI for the user-defined area without a 外字 row, UNMAPPABLE_CODE).
+    ``merge[(b<<8)|mark]``: widened kana with 濁点/半濁点 merged; ``marks``: the bytes of ﾞ and ﾟ.
+    ``base_key`` names the shared table without 外字 rows; ``gaiji`` holds this table's rows.
+    """
+
+    def __init__(self, enc, gaiji: dict, fallback: bool, narrow: bool, widen: bool):
+        tr = (lambda s: s.translate(_NARROW)) if narrow else (lambda s: s)
+        self.encoding = enc
+        self.shift_in: tuple[bytes, ...] = enc.shift_in
+        self.shift_out: tuple[bytes, ...] = enc.shift_out
+        single, double, self.merge, self.marks, self.shift_first = _mixed_base(enc, narrow, widen)
+        self.single = single
+        self.base_key = (enc.name, narrow, widen)
+        self.base_double = double
+        self.gaiji = {code: tr(g[1 if fallback else 0]) for (name, code), g in
+                      ((k, v) for k, v in gaiji.items() if isinstance(k, tuple))
+                      if name == enc.base and enc.mixed and enc.user(code)}
+        if self.gaiji:
+            double = list(double)
+            for code, s in self.gaiji.items():
+                double[code] = s
+        self.double = double
+
+
 def is_space_string(s: str) -> bool:
     return bool(s) and all(c in SPACE_CHARS for c in s)
 
@@ -719,9 +887,9 @@ def format_error(plan: DecodePlan, field: int, code: int, pos: int, value: int) 
         return f"field {f.name} ({f.type}): unknown error code {int(code)} at byte {int(pos)}"
     msg = f"field {f.name} ({f.type}): {c.name}: {_CODE_TEXT[c]} at byte {int(pos)}"
     v = int(value)
-    if c in (ErrorCode.INVALID_BYTES, ErrorCode.UNMAPPED_GAIJI):
+    if c in _CODE_HEX:
         msg += f" (code 0x{v:04X})"
-    elif c in (ErrorCode.CUT_DOUBLE_BYTE, ErrorCode.NOT_DIGITS, ErrorCode.INVALID_SIGN):
+    elif c in _BYTE_HEX:
         msg += f" (byte 0x{v:02X})"
     return msg
 
@@ -729,8 +897,11 @@ def format_error(plan: DecodePlan, field: int, code: int, pos: int, value: int) 
 # -- many messages at once ---------------------------------------------------------------------
 
 _HEX_DIGITS = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
-_CODE_HEX = (ErrorCode.INVALID_BYTES, ErrorCode.UNMAPPED_GAIJI)  # " (code 0xHHHH)"
-_BYTE_HEX = (ErrorCode.CUT_DOUBLE_BYTE, ErrorCode.NOT_DIGITS, ErrorCode.INVALID_SIGN)  # 0xHH
+_CODE_HEX = (ErrorCode.INVALID_BYTES, ErrorCode.UNMAPPED_GAIJI,  # " (code 0xHHHH)"
+             ErrorCode.INVALID_DBCS, ErrorCode.UNMAPPABLE_CODE, ErrorCode.UNTERMINATED_SHIFT,
+             ErrorCode.SHIFT_IN_DBCS)
+_BYTE_HEX = (ErrorCode.CUT_DOUBLE_BYTE, ErrorCode.NOT_DIGITS, ErrorCode.INVALID_SIGN,  # 0xHH
+             ErrorCode.UNASSIGNED_BYTE, ErrorCode.ODD_DBCS_BYTES, ErrorCode.INVALID_SHIFT)
 
 
 def small_unique(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from ._decode_common import (
+    EBCDIC_DIGIT_MAP,
     EPOCH_ORDINAL,
     ON_ERROR,
     ST_BLANK,
@@ -83,20 +84,38 @@ def _days(y: int, m: int, d: int) -> int | None:
         return None
 
 
+# errors whose value is the offending byte: reported with the field's original byte when an
+# EBCDIC numeric field was read through EBCDIC_DIGIT_MAP
+_BYTE_VALUED = (ErrorCode.NOT_DIGITS, ErrorCode.INVALID_SIGN, ErrorCode.INT_OVERFLOW,
+                ErrorCode.BLANK_VALUE)
+
+
 class _FieldDecoder:
     def __init__(self, plan: DecodePlan, index: int, f: FieldSpec, sink: _Sink):
         self.plan, self.index, self.f, self.sink = plan, index, f, sink
         self.opts = f.options
         self.on_error = ON_ERROR[self.opts.get("on_error", "reject")]
         self.reject = self.on_error == ON_ERROR["reject"]
+        self.ebcdic = f.ebcdic_digits
+        self.orig = b""
+
+    def field(self, mv, start) -> bytes:
+        """The field's bytes (EBCDIC numeric fields: read as ASCII through EBCDIC_DIGIT_MAP)."""
+        b = bytes(mv[start + self.f.offset:start + self.f.offset + self.f.length])
+        if self.ebcdic:
+            self.orig = b
+            return b.translate(EBCDIC_DIGIT_MAP)
+        return b
 
     def err(self, row, code, i, value):
+        if self.ebcdic and code in _BYTE_VALUED:
+            value = self.orig[i]
         self.sink.add(row, self.index, code, self.f.offset + i, value, self.reject)
 
     def policy_value(self, row, b, empty):
         """Apply low/high/blank policies; return (handled, value)."""
         p = _policy(b, self.opts)
-        if p is None and self.f.type not in ("text",) and _uniform(b, 0x20) \
+        if p is None and self.f.type not in ("text", "dbcs") and _uniform(b, 0x20) \
                 and self.opts["blank"] != "decode":
             p = (self.opts["blank"], ErrorCode.BLANK_VALUE, 0x20)
         if p is None:
@@ -110,8 +129,149 @@ class _FieldDecoder:
         return True, None
 
 
+def _finish_text(d: _FieldDecoder, row: int, pieces: list, errors: int, out: list) -> None:
+    """Trimming, blank policy and the value of one decoded text field."""
+    opts = d.opts
+    if errors and d.on_error != ON_ERROR["replace"]:
+        out.append(None)
+        return
+    if not errors and all(sp for _, sp in pieces):
+        policy = opts["blank"]
+        if policy == "error":
+            d.err(row, ErrorCode.BLANK_VALUE, 0, 0x20)
+            out.append(None)
+        else:
+            out.append("" if policy == "empty" else None)
+        return
+    if TRIM[opts["trim"]] & 2:
+        while pieces and pieces[-1][1]:
+            pieces.pop()
+    out.append("".join(s for s, _ in pieces))
+
+
+def _match(b: bytes, i: int, seqs: tuple[bytes, ...]) -> int:
+    """Length of the sequence of ``seqs`` that starts at b[i] (0: none)."""
+    for q in seqs:
+        if b.startswith(q, i):
+            return len(q)
+    return 0
+
+
+def _decode_mixed(d: _FieldDecoder, mv, starts) -> list:
+    """text / dbcs fields in an encoding other than CP932 (single-byte or shift-coded)."""
+    f, opts = d.f, d.opts
+    tab = d.plan.text_table(d.plan.field_fallback(f), opts["ascii_narrow"], opts["kana_widen"],
+                            f.encoding)
+    single, double, merge = tab.single, tab.double, tab.merge
+    shift_in, shift_out, shift_first = tab.shift_in, tab.shift_out, tab.shift_first
+    dbcs = f.type == "dbcs"
+    start_double = dbcs or opts.get("shift_state") == "double"
+    trim_left = bool(TRIM[opts["trim"]] & 1)
+    replace = d.on_error == ON_ERROR["replace"]
+    repl = opts["replacement"]
+    out: list = []
+    for row, start in enumerate(starts):
+        b = bytes(mv[start + f.offset:start + f.offset + f.length])
+        handled, value = d.policy_value(row, b, "")
+        if handled:
+            out.append(value)
+            continue
+        pieces: list[tuple[str, bool]] = []
+        errors = 0
+        n = len(b)
+        i = 0
+        double_state = start_double
+        shift_at = -1  # where the open double-byte run began (its shift-in)
+
+        def bad(code, at, value, row=row, pieces=pieces):
+            nonlocal errors
+            d.err(row, code, at, value)
+            errors += 1
+            if replace:
+                pieces.append((repl, False))
+
+        while i < n:
+            c = b[i]
+            if c in shift_first:
+                k = _match(b, i, shift_in)
+                k_out = 0 if k else _match(b, i, shift_out)
+                if dbcs and (k or k_out):
+                    q = b[i:i + (k or k_out)]
+                    bad(ErrorCode.SHIFT_IN_DBCS, i, int.from_bytes(q, "big"))
+                    i += len(q)
+                    continue
+                if k:
+                    if not double_state:
+                        double_state, shift_at = True, i
+                    i += k
+                    continue
+                if k_out:
+                    double_state = False
+                    i += k_out
+                    continue
+                if not double_state:  # a shift byte without the rest of its sequence
+                    bad(ErrorCode.INVALID_SHIFT, i, c)
+                    i += 1
+                    continue
+            if double_state:
+                if i + 1 >= n:
+                    bad(ErrorCode.CUT_DOUBLE_BYTE, i, c)
+                    i += 1
+                    continue
+                code = c << 8 | b[i + 1]
+                s = double[code]
+                if isinstance(s, ErrorCode):
+                    if not dbcs and b[i + 1] in shift_first and _match(b, i + 1, shift_out):
+                        bad(ErrorCode.ODD_DBCS_BYTES, i, c)
+                        i += 1
+                        continue
+                    bad(s, i, code)
+                    i += 2
+                    continue
+                i += 2
+            else:
+                s = single[c]
+                if isinstance(s, ErrorCode):
+                    bad(s, i, c)
+                    i += 1
+                    continue
+                if merge and i + 1 < n and (c << 8 | b[i + 1]) in merge:
+                    s = merge[c << 8 | b[i + 1]]
+                    i += 2
+                else:
+                    i += 1
+            sp = is_space_string(s)
+            if sp and trim_left and not pieces:
+                continue
+            pieces.append((s, sp))
+        if double_state and not start_double and shift_at >= 0:
+            q = b[shift_at:shift_at + _match(b, shift_at, shift_in)]
+            bad(ErrorCode.UNTERMINATED_SHIFT, shift_at, int.from_bytes(q, "big"))
+        _finish_text(d, row, pieces, errors, out)
+    return [pa.array(out, pa.string())]
+
+
+def _decode_binary(d: _FieldDecoder, mv, starts) -> list:
+    """Big-endian two's complement (or unsigned) integers of 2, 4 or 8 bytes."""
+    f, opts = d.f, d.opts
+    scale = opts["scale"]
+    out = []
+    for row, start in enumerate(starts):
+        b = bytes(mv[start + f.offset:start + f.offset + f.length])
+        v = int.from_bytes(b, "big", signed=opts["signed"])
+        if scale == 0 and v > INT64_MAX:
+            d.err(row, ErrorCode.INT_OVERFLOW, 0, b[0])
+            v = None
+        out.append(v)
+    if scale == 0:
+        return [pa.array(out, pa.int64())]
+    return [_decimal_array(out, pa.decimal128(f.precision, scale))]
+
+
 def _decode_text(d: _FieldDecoder, mv, starts) -> list:
     f, opts = d.f, d.opts
+    if f.encoding != "cp932":
+        return _decode_mixed(d, mv, starts)
     tab = d.plan.text_table(d.plan.field_fallback(f), opts["ascii_narrow"], opts["kana_widen"])
     single, double, merge = tab.single, tab.double, tab.merge
     trim = TRIM[opts["trim"]]
@@ -178,10 +338,9 @@ def _decode_text(d: _FieldDecoder, mv, starts) -> list:
 
 
 def _decode_digits(d: _FieldDecoder, mv, starts) -> list:
-    f = d.f
     out = []
     for row, start in enumerate(starts):
-        b = bytes(mv[start + f.offset:start + f.offset + f.length])
+        b = d.field(mv, start)
         handled, value = d.policy_value(row, b, "")
         if handled:
             out.append(value)
@@ -229,10 +388,9 @@ def _parse_signed(d: _FieldDecoder, row: int, b: bytes, limit_pos: int, limit_ne
 
 
 def _decode_int(d: _FieldDecoder, mv, starts) -> list:
-    f = d.f
     out = []
     for row, start in enumerate(starts):
-        b = bytes(mv[start + f.offset:start + f.offset + f.length])
+        b = d.field(mv, start)
         handled, value = d.policy_value(row, b, None)
         if handled:
             out.append(value)
@@ -258,7 +416,7 @@ def _decode_number(d: _FieldDecoder, mv, starts) -> list:
     big = 10**f.precision
     out = []
     for row, start in enumerate(starts):
-        b = bytes(mv[start + f.offset:start + f.offset + f.length])
+        b = d.field(mv, start)
         handled, value = d.policy_value(row, b, None)
         if handled:
             out.append(value)
@@ -336,10 +494,9 @@ def _packed(d: _FieldDecoder, row: int, b: bytes):
 
 
 def _decode_date(d: _FieldDecoder, mv, starts) -> list:
-    f = d.f
     out = []
     for row, start in enumerate(starts):
-        b = bytes(mv[start + f.offset:start + f.offset + f.length])
+        b = d.field(mv, start)
         handled, value = d.policy_value(row, b, None)
         if handled:
             out.append(value)
@@ -373,7 +530,7 @@ def _decode_wareki(d: _FieldDecoder, mv, starts) -> list:
         statuses.append(status)
 
     for row, start in enumerate(starts):
-        b = bytes(mv[start + f.offset:start + f.offset + f.length])
+        b = d.field(mv, start)
         p = _policy(b, opts)
         if p is not None:
             action, code, byte = p
@@ -441,6 +598,8 @@ _DECODERS = {
     "packed": _decode_number,
     "decimal": _decode_number,
     "bytes": _decode_bytes,
+    "dbcs": _decode_mixed,
+    "binary": _decode_binary,
 }
 
 

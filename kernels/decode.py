@@ -15,13 +15,18 @@ from ._decode_common import (
     format_error,
     format_errors,
 )
+from ._encodings import ENCODINGS, EncodingError, canonical_encoding, get_encoding
 from ._loader import load_kernel
 
 _decode_impl, KERNEL_IMPL = load_kernel("_decode")
 decode_block = _decode_impl.decode_block
 
 __all__ = [
+    "ENCODINGS",
     "KERNEL_IMPL",
+    "EncodingError",
+    "canonical_encoding",
+    "get_encoding",
     "WAREKI_STATUSES",
     "BlockError",
     "DecodeErrors",

@@ -42,6 +42,10 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{command}{': ' if command else ''}{message}")
 
 
+#: ``ikou generate`` / ``ikou demo --encoding`` (the generator's mainframe encodings;
+#: ikou.pipeline.synth.encodings.GENERATE_ENCODINGS, named here to keep the CLI import light)
+_GENERATE_ENCODINGS = ("cp932", "ibm930", "ibm939", "ibm1390", "jef", "keis83", "jips-e")
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -96,6 +100,9 @@ def _parser() -> _Parser:
     g.add_argument("--seed", type=int, required=True,
                    help="random seed: the same seed writes the same bytes")
     g.add_argument("--out", required=True, help="folder to write into")
+    g.add_argument("--encoding", default="cp932", choices=_GENERATE_ENCODINGS,
+                   help="write the exports in this encoding (default cp932; mainframe encodings "
+                        "get EBCDIC numbers and a 外字 table in the encoding's user area)")
     g.add_argument("--corrupt-share", type=_share, default=0.0,
                    help="share of corrupt records (0..1)")
     g.add_argument("--sources", type=_sources, default=None,
@@ -148,6 +155,8 @@ def _parser() -> _Parser:
     m.add_argument("--residents", type=_positive_int, default=10000,
                    help="residents of the synthetic town (default 10,000)")
     m.add_argument("--seed", type=int, default=20260401, help="random seed (default 20260401)")
+    m.add_argument("--encoding", default="cp932", choices=_GENERATE_ENCODINGS,
+                   help="encoding of the generated exports (default cp932)")
     m.add_argument("--corrupt-share", type=_share, default=None,
                    help="share of corrupt 住民記録 records (default 0.002; they are quarantined "
                         "and the tax and 国保 records of those residents go to review)")
@@ -249,7 +258,12 @@ def _cmd_generate(args) -> int:
                                 household=_household_options(args, HOUSEHOLD_CASES,
                                                              HouseholdOptions))
     job = write_demo_job(args.out, gen.sources)
-    print(f"ikou generate: {args.residents} residents (seed {args.seed}) in {args.out}")
+    if args.encoding != "cp932":
+        from ikou.pipeline.synth.encodings import transcode_town
+
+        transcode_town(args.out, args.encoding)
+    print(f"ikou generate: {args.residents} residents (seed {args.seed}, {args.encoding}) "
+          f"in {args.out}")
     for label, path in (("export", gen.export), ("layout", gen.layout), ("gaiji", gen.gaiji),
                         ("expected", gen.expected), ("job", job)):
         print(f"  {label:<9}{path}")
@@ -401,7 +415,8 @@ def _cmd_demo(args, beam_args: Sequence[str]) -> int:
     corrupt = DEMO_CORRUPT_SHARE if args.corrupt_share is None else args.corrupt_share
     run_demo(args.workdir, args.residents, args.seed, corrupt, beam_args,
              echo=print, key_error_share=args.key_error_share, gates=args.gates,
-             source_corrupt_share=DEMO_SOURCE_CORRUPT_SHARE if share is None else share)
+             source_corrupt_share=DEMO_SOURCE_CORRUPT_SHARE if share is None else share,
+             encoding=args.encoding)
     return 0
 
 

@@ -32,7 +32,7 @@ def run_demo(workdir: str, residents: int = 10000, seed: int = 20260401,
              corrupt_share: float = DEMO_CORRUPT_SHARE, beam_args: Sequence[str] = (),
              echo: Callable[[str], None] | None = None,
              key_error_share: float = DEMO_KEY_ERROR_SHARE, gates: str = "fail",
-             source_corrupt_share: float = DEMO_SOURCE_CORRUPT_SHARE):
+             source_corrupt_share: float = DEMO_SOURCE_CORRUPT_SHARE, encoding: str = "cp932"):
     """Generate every source into ``<workdir>/input`` (with mapping files and ``job.yaml``),
     run the job into ``<workdir>/out``; returns the ``JobResult``."""
     from ikou.pipeline.config.job import write_demo_job
@@ -51,6 +51,10 @@ def run_demo(workdir: str, residents: int = 10000, seed: int = 20260401,
                                 source_corrupt_share=source_corrupt_share,
                                 household=HOUSEHOLD_CASES)
     job = write_demo_job(input_dir, gen.sources)
+    if encoding != "cp932":
+        from ikou.pipeline.synth.encodings import transcode_town
+
+        transcode_town(input_dir, encoding)
     if echo:
         echo(f"ikou demo: {residents:,} residents generated (seed {seed}, corrupt share "
              f"{corrupt_share}, source corrupt share {source_corrupt_share}, key error share "

@@ -37,13 +37,14 @@ KINDS = ("header", "data", "trailer")
 #: Field types known to the decoding kernel (docs/architecture.md §3).
 FIELD_TYPES = (
     "text", "digits", "int", "date", "wareki", "filler",
-    "zoned", "packed", "decimal", "bytes",
+    "zoned", "packed", "decimal", "bytes", "dbcs", "binary",
 )
+#: Types whose bytes depend on the layout's encoding (they take its ``encoding`` unless the
+#: field names its own).
+ENCODED_TYPES = ("text", "dbcs", "digits", "int", "date", "wareki", "decimal")
 #: Types that can hold the trailer's record count.
-COUNT_TYPES = ("int", "digits", "zoned", "packed", "decimal")
+COUNT_TYPES = ("int", "digits", "zoned", "packed", "decimal", "binary")
 SEPARATORS = {"none": b"", "": b"", "\n": b"\n", "\r\n": b"\r\n", "lf": b"\n", "crlf": b"\r\n"}
-ENCODINGS = {"cp932": "cp932", "windows-31j": "cp932", "ms932": "cp932", "shift_jis": "cp932",
-             "sjis": "cp932"}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _TOP_KEYS = {"name", "label", "description", "encoding", "record_length", "record_separator",
              "record_type", "kinds", "fields"}
@@ -188,9 +189,12 @@ def parse_layout(doc, path: str = "<layout>") -> Layout:
     name = doc.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         raise LayoutError(f"{at}: 'name' must be an identifier (letters, digits, _), got {name!r}")
-    encoding = str(doc.get("encoding", "cp932")).lower()
-    if encoding not in ENCODINGS:
-        raise LayoutError(f"{at}: encoding {encoding!r} is not supported (supported: cp932)")
+    from ikou.kernels import EncodingError, canonical_encoding
+
+    try:
+        encoding = canonical_encoding(doc.get("encoding", "cp932"))
+    except EncodingError as exc:
+        raise LayoutError(f"{at}: {exc}") from None
     if "record_length" not in doc:
         raise LayoutError(f"{at}: 'record_length' is required")
     record_length = _int(doc["record_length"], "record_length", at, 1)
@@ -246,7 +250,8 @@ def parse_layout(doc, path: str = "<layout>") -> Layout:
     for kind_name in KINDS:
         if kind_name not in kinds_doc:
             continue
-        kind = _parse_kind(kinds_doc[kind_name], kind_name, path, record_length, record_type)
+        kind = _parse_kind(kinds_doc[kind_name], kind_name, path, record_length, record_type,
+                           encoding)
         if kind.code is not None:
             if kind.code in seen_codes:
                 raise LayoutError(
@@ -260,7 +265,7 @@ def parse_layout(doc, path: str = "<layout>") -> Layout:
         path=path,
         name=name,
         label=str(doc.get("label", "")),
-        encoding=ENCODINGS[encoding],
+        encoding=encoding,
         record_length=record_length,
         separator=separator,
         record_type=record_type,
@@ -270,7 +275,22 @@ def parse_layout(doc, path: str = "<layout>") -> Layout:
     return layout
 
 
-def _parse_kind(node, kind_name, path, record_length, record_type) -> Kind:
+def encode_code(text: str, encoding: str) -> bytes:
+    """A record-type code (ASCII in the layout file) as it is written in the file's encoding."""
+    if encoding == "cp932":
+        return text.encode("ascii")
+    from ikou.kernels import get_encoding
+
+    single = get_encoding(encoding).single
+    out = []
+    for ch in text:
+        if ch not in single:
+            raise UnicodeEncodeError(encoding, text, 0, len(text), f"{ch!r} has no single byte")
+        out.append(single.index(ch))
+    return bytes(out)
+
+
+def _parse_kind(node, kind_name, path, record_length, record_type, encoding="cp932") -> Kind:
     at = where(path, node)
     ctx = f"kind {kind_name!r}"
     if not isinstance(node, dict):
@@ -286,9 +306,11 @@ def _parse_kind(node, kind_name, path, record_length, record_type) -> Kind:
         if isinstance(raw_code, int) and not isinstance(raw_code, bool):
             code_text = code_text.zfill(record_type[1])
         try:
-            code = code_text.encode("ascii")
+            code_text.encode("ascii")
+            code = encode_code(code_text, encoding)
         except UnicodeEncodeError:
-            raise LayoutError(f"{at}: {ctx}: record-type code {code_text!r} must be ASCII") from None
+            raise LayoutError(f"{at}: {ctx}: record-type code {code_text!r} must be ASCII "
+                              f"letters and digits of the file's encoding") from None
         if len(code) != record_type[1]:
             raise LayoutError(
                 f"{at}: {ctx}: record-type code {code_text!r} has {len(code)} bytes, "
@@ -303,7 +325,7 @@ def _parse_kind(node, kind_name, path, record_length, record_type) -> Kind:
     fields: list[Field] = []
     names: set[str] = set()
     for fnode in fields_doc:
-        f = _parse_field(fnode, path, ctx, record_length)
+        f = _parse_field(fnode, path, ctx, record_length, encoding)
         for produced in _column_names(f):
             if produced in names:
                 raise LayoutError(
@@ -349,7 +371,7 @@ def _column_names(f: Field) -> list[str]:
     return [f.name]
 
 
-def _parse_field(node, path, ctx, record_length) -> Field:
+def _parse_field(node, path, ctx, record_length, encoding="cp932") -> Field:
     at = where(path, node)
     if not isinstance(node, dict):
         raise LayoutError(f"{at}: {ctx}: each field must be a mapping (name, offset, length, type)")
@@ -384,6 +406,17 @@ def _parse_field(node, path, ctx, record_length) -> Field:
     if ftype == "int" and length > 20:
         raise LayoutError(f"{at}: {fctx}: an int field holds at most 20 bytes (int64), not {length}")
     options = {k: v for k, v in node.items() if k not in _FIELD_BASE_KEYS}
+    if ftype in ENCODED_TYPES and encoding != "cp932" and "encoding" not in options:
+        options["encoding"] = encoding
+    if "encoding" in options and ftype not in ENCODED_TYPES:
+        raise LayoutError(f"{at}: {fctx}: a {ftype} field takes no encoding")
+    if "encoding" in options:
+        from ikou.kernels import EncodingError, canonical_encoding
+
+        try:
+            options["encoding"] = canonical_encoding(options["encoding"])
+        except EncodingError as exc:
+            raise LayoutError(f"{at}: {fctx}: {exc}") from None
     return Field(name, offset, length, ftype, str(node.get("label", "")), options, node.line)
 
 
