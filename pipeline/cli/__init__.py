@@ -2,7 +2,8 @@
 
 Subcommands: ``generate`` (a synthetic municipality), ``decode`` (one file, no pipeline),
 ``run`` (a job file, or files of one layout, on Beam), ``match`` (record matching alone, on
-Beam), ``demo`` (generate + run + summary).
+Beam), ``demo`` (generate + run + summary), ``report`` (rebuild a run's ``report.html``),
+``bench`` (time a whole job and project it to a municipality's size).
 
 Exit codes: 0 done; 2 a user mistake (bad layout, 外字 table, job or option, missing file),
 printed as one line ``ikou: error: ...``; 3 the counts do not reconcile; 4 a gate failed
@@ -143,6 +144,15 @@ def _parser() -> _Parser:
                         "quarantined and the rest is still published)")
     m.add_argument("--gates", choices=("fail", "warn"), default="fail",
                    help="fail (default: publish nothing when a gate fails) or warn")
+    _add_report_lang(m)
+
+    r = sub.add_parser("report", help="rebuild report.html of an earlier run from its "
+                                      "manifest and results")
+    r.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (OUT/runs/<run id>)")
+    r.add_argument("--report-lang", "--lang", dest="report_lang", choices=("ja", "en"),
+                   default="ja", help="language of the report (default ja)")
+    r.add_argument("--out", default=None, metavar="FILE",
+                   help="file to write (default RUN_DIR/report.html)")
     parser.commands = commands
     return parser
 
@@ -158,6 +168,11 @@ unmatched.arrow in DIR, with precision / recall / F1 when --truth is given."""
 BEAM_EPILOG = """Beam options pass through unchanged (Beam's FnApiRunner unless --runner names
 another; DirectRunner maps to it), e.g. --direct_running_mode=multi_processing
 --direct_num_workers=2. An option neither ikou nor Beam knows is refused."""
+
+
+def _add_report_lang(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--report-lang", "--report_lang", dest="report_lang", choices=("ja", "en"),
+                   default="ja", help="language of report.html (default ja: Japanese)")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -180,6 +195,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--gaiji-fallback", "--gaiji_fallback", dest="gaiji_fallback",
                    action="store_true", default=False,
                    help="write the 外字 table's fallback characters (column fallback)")
+    _add_report_lang(p)
     return p
 
 
@@ -312,7 +328,7 @@ def _cmd_run(args, beam_args: Sequence[str]) -> int:
         print(format_job_summary(run_job(paths[0], args.out, args.gates, beam_args,
                                          args.block_size,
                                          gaiji_fallback=args.gaiji_fallback or None,
-                                         started=_STARTED)))
+                                         started=_STARTED, report_lang=args.report_lang)))
         return 0
     if args.gates:
         raise UsageError("run: --gates applies to job files (ikou run JOB.yaml --gates warn)")
@@ -330,7 +346,7 @@ def _cmd_run(args, beam_args: Sequence[str]) -> int:
 
     print(format_job_summary(run_migration(args.layout, args.gaiji, inputs, args.out, beam_args,
                                        args.block_size or DEFAULT_BLOCK_SIZE,
-                                       args.gaiji_fallback, _STARTED)))
+                                       args.gaiji_fallback, _STARTED, args.report_lang)))
     return 0
 
 
@@ -352,7 +368,23 @@ def _cmd_demo(args, beam_args: Sequence[str]) -> int:
     corrupt = DEMO_CORRUPT_SHARE if args.corrupt_share is None else args.corrupt_share
     run_demo(args.workdir, args.residents, args.seed, corrupt, beam_args,
              echo=print, key_error_share=args.key_error_share, gates=args.gates,
-             source_corrupt_share=DEMO_SOURCE_CORRUPT_SHARE if share is None else share)
+             source_corrupt_share=DEMO_SOURCE_CORRUPT_SHARE if share is None else share,
+             report_lang=args.report_lang)
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from pathlib import Path
+
+    from ikou.pipeline.errors import InputError
+    from ikou.pipeline.report import write_report
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "manifest.json").is_file():
+        raise InputError(f"report: {run_dir}: no manifest.json (give a run folder, "
+                         "OUT/runs/<run id>)")
+    path = write_report(run_dir, args.out, args.report_lang)
+    print(f"ikou report: {path}")
     return 0
 
 
@@ -438,6 +470,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_generate(args)
         if args.command == "decode":
             return _cmd_decode(args)
+        if args.command == "report":
+            return _cmd_report(args)
         raise UsageError(f"unknown command {args.command!r}")  # pragma: no cover
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)

@@ -116,5 +116,8 @@ def format_job_summary(result) -> str:
     lines.append(f"  published       {cur} -> {os.readlink(result.current)}")
     if report is not None and report.data_docs:
         lines.append(f"  data docs       {_rel(str(report.data_docs))}")
+    if (result.run_dir / "report.html").exists():
+        lines.append(f"  report          {_rel(str(result.run_dir / 'report.html'))} (also "
+                     f"{cur}/report.html)")
     lines.append(f"  manifest        {cur}/manifest.json (run folder {_rel(str(result.run_dir))})")
     return "\n".join(x for x in lines if x)

@@ -32,11 +32,14 @@ import apache_beam as beam
 
 from ikou.pipeline.config.job import Job, JobError, load_job
 from ikou.pipeline.errors import GateFailure, ReconciliationError
+from ikou.pipeline.report import LANGS as REPORT_LANGS
+from ikou.pipeline.report import REPORT_FILE, write_report
 from ikou.pipeline.run.beam import run_pipeline
 from ikou.pipeline.steps import gate_worker
 from ikou.pipeline.steps.manifest import (
     MANIFEST_VERSION,
     file_digest,
+    machine,
     versions,
     write_manifest,
 )
@@ -223,6 +226,7 @@ def _manifest(job: Job, run_id: str, inputs, digests, summary, checks, report, o
             "records_per_s": round(summary["records"] / seconds, 1) if seconds > 0 else None,
         },
         "runner": runner,
+        "machine": machine(),
         "versions": versions(),
     }
 
@@ -294,7 +298,8 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
             block_size: int | None = None, data_docs: bool = True,
             echo: Callable[[str], None] | None = None,
             truth: str | os.PathLike | None = None,
-            gaiji_fallback: bool | None = None, started: float | None = None) -> JobResult:
+            gaiji_fallback: bool | None = None, started: float | None = None,
+            report_lang: str = "ja") -> JobResult:
     """Stage, check, match, gate and publish a job. Raises :class:`ReconciliationError` or
     :class:`GateFailure` (nothing published) or :class:`JobError` (a user mistake).
     ``gaiji_fallback`` (when not None) overrides the job file's ``gaiji_fallback``.
@@ -302,7 +307,10 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     Every stage's wall time goes into the manifest (``timings``, and ``stages`` with shares):
     prepare, hash_inputs, pipeline, check, matching, gates, publish, adding up to ``total``.
     ``started`` (a ``time.perf_counter()`` value) is when the command started: the time before
-    this call is then the ``startup`` stage (the interpreter and its imports)."""
+    this call is then the ``startup`` stage (the interpreter and its imports).
+
+    ``report.html`` (:mod:`ikou.pipeline.report`, in ``report_lang``) is written into the run
+    folder, and into the release before it is published; its time counts as publishing."""
     timings: dict[str, float] = {}
     clock = _Clock(timings, started)
     clock.lap("startup")
@@ -313,6 +321,9 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     mode = gates or job.gates
     if mode not in ("fail", "warn"):
         raise JobError(f"gates mode must be fail or warn, got {mode!r}")
+    if report_lang not in REPORT_LANGS:
+        raise JobError(f"report language must be one of {', '.join(REPORT_LANGS)}, "
+                       f"got {report_lang!r}")
     out = Path(out_dir) if out_dir is not None else job.outputs
     if out is None:
         raise JobError(f"{job.path}: no output folder: give 'outputs' in the job or --out")
@@ -382,6 +393,7 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
                                  timings, runner, matching)
             manifest["published"] = False
             write_manifest(str(run_dir), manifest)
+            write_report(run_dir, lang=report_lang, manifest=manifest)
             raise GateFailure(report, run_dir)
 
         outputs = _publish_outputs(summary, staging)
@@ -390,12 +402,14 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
                              timings, runner, matching)
         manifest["published"] = True
         write_manifest(str(staging), manifest)  # part of the release: published with it
+        write_report(run_dir, staging / REPORT_FILE, report_lang, staging, manifest)
         release = publish_release(staging, out, run_id)
         published = True
         clock.lap("publish")
         manifest["timings"] = {k: round(v, 3) for k, v in timings.items()}
         manifest["stages"] = stage_table(timings, runner)
         write_manifest(str(run_dir), manifest)  # with the final publish time
+        write_report(run_dir, lang=report_lang, release_dir=release, manifest=manifest)
         return JobResult(out, release, run_dir, summary, checks, report, manifest)
     finally:
         if gates_worker is not None:

@@ -15,7 +15,7 @@ import sys
 from importlib import metadata
 from typing import Any
 
-__all__ = ["MANIFEST_FILE", "file_digest", "versions", "write_manifest"]
+__all__ = ["MANIFEST_FILE", "file_digest", "machine", "versions", "write_manifest"]
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 3  # every manifest: "kind" job (jobs and single-layout runs) or match
@@ -40,6 +40,16 @@ def _dist_version(name: str) -> str | None:
         return metadata.version(name)
     except metadata.PackageNotFoundError:
         return None
+
+
+def machine() -> dict[str, Any]:
+    """The machine a run ran on: system, processor, CPU count and memory (no host name)."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        memory = None
+    return {"system": f"{platform.system()} {platform.release()}", "machine": platform.machine(),
+            "cpus": os.cpu_count(), "memory_bytes": memory}
 
 
 def versions() -> dict[str, Any]:
