@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.ikou-installed
 export GX_ANALYTICS_ENABLED := false
 export PYTHONHASHSEED := 0
 
-.PHONY: all setup build demo test bench lint clean debug-test
+.PHONY: all setup build demo test bench lint clean debug-test browser
 
 all: test
 
@@ -31,6 +31,15 @@ demo: build
 
 test: build
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Debian's chromium (and a Japanese font for its screenshots) for the browser tests of the run
+# report and Data Docs, installed where missing; without it those tests are skipped, saying so.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y --no-install-recommends chromium fonts-ipafont-gothic \
+	  || { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends \
+	       chromium fonts-ipafont-gothic; }; }
 
 # The test suite with bounds checking switched back on, to hunt memory errors.
 debug-test: $(STAMP)

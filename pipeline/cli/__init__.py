@@ -107,6 +107,7 @@ def _parser() -> _Parser:
     g.add_argument("--source-corrupt-share", type=_share, default=0.0,
                    help="share of corrupt tax / 国保 records (0..1; bad bytes, non-digits, "
                         "bad packed / zoned signs: they go to quarantine)")
+    _add_no_progress(g)
 
     d = sub.add_parser("decode", help="decode one file without a pipeline")
     d.add_argument("input", help="the legacy export")
@@ -145,6 +146,7 @@ def _parser() -> _Parser:
     m.add_argument("--gates", choices=("fail", "warn"), default="fail",
                    help="fail (default: publish nothing when a gate fails) or warn")
     _add_report_lang(m)
+    _add_no_progress(m)
 
     r = sub.add_parser("report", help="rebuild report.html of an earlier run from its "
                                       "manifest and results")
@@ -153,6 +155,24 @@ def _parser() -> _Parser:
                    default="ja", help="language of the report (default ja)")
     r.add_argument("--out", default=None, metavar="FILE",
                    help="file to write (default RUN_DIR/report.html)")
+
+    b = commands["bench"] = sub.add_parser(
+        "bench", help="time a whole job (generated town or JOB.yaml), per stage, and project "
+                      "the wall time to a municipality's size", epilog=BEAM_EPILOG)
+    b.add_argument("job", nargs="?", metavar="JOB.yaml",
+                   help="a job on real exports (instead of --residents)")
+    b.add_argument("--residents", type=_positive_int, default=None,
+                   help="residents of the generated town (also measured: /16 and /4 of it)")
+    b.add_argument("--sizes", default=None, metavar="N,N,...",
+                   help="the town sizes to measure (default N/16, N/4, N)")
+    b.add_argument("--encoding", choices=("cp932",), default="cp932",
+                   help="encoding of the generated exports (default cp932)")
+    b.add_argument("--workers", type=_positive_int, default=1,
+                   help="Beam worker processes (default 1: in process)")
+    b.add_argument("--project", type=_positive_int, default=370000, metavar="RESIDENTS",
+                   help="project the wall time for this many residents (default 370,000)")
+    b.add_argument("--json", default=None, metavar="OUT", help="write every figure as JSON")
+    _add_no_progress(b)
     parser.commands = commands
     return parser
 
@@ -168,6 +188,11 @@ unmatched.arrow in DIR, with precision / recall / F1 when --truth is given."""
 BEAM_EPILOG = """Beam options pass through unchanged (Beam's FnApiRunner unless --runner names
 another; DirectRunner maps to it), e.g. --direct_running_mode=multi_processing
 --direct_num_workers=2. An option neither ikou nor Beam knows is refused."""
+
+
+def _add_no_progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-progress", "--no_progress", dest="no_progress", action="store_true",
+                   default=False, help="no progress display (it shows only on a terminal)")
 
 
 def _add_report_lang(p: argparse.ArgumentParser) -> None:
@@ -196,6 +221,7 @@ def _add_run_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    action="store_true", default=False,
                    help="write the 外字 table's fallback characters (column fallback)")
     _add_report_lang(p)
+    _add_no_progress(p)
     return p
 
 
@@ -210,6 +236,7 @@ def _add_match_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--match-slice-rows", "--match_slice_rows", dest="match_slice_rows",
                    type=_positive_int, default=None,
                    help="records per input element (default 65,536)")
+    _add_no_progress(p)
     return p
 
 
@@ -225,12 +252,17 @@ def _cmd_generate(args) -> int:
     from ikou.pipeline.config.job import write_demo_job
     from ikou.pipeline.synth.municipality import ALL_SOURCES, generate_municipality
 
-    gen = generate_municipality(args.out, args.residents, args.seed,
-                                corrupt_share=args.corrupt_share,
-                                sources=args.sources or ALL_SOURCES,
-                                key_error_share=args.key_error_share,
-                                source_corrupt_share=args.source_corrupt_share)
-    job = write_demo_job(args.out, gen.sources)
+    bar = _stage_progress(args, "generate")
+    bar.stage(f"{args.residents:,} residents")
+    try:
+        gen = generate_municipality(args.out, args.residents, args.seed,
+                                    corrupt_share=args.corrupt_share,
+                                    sources=args.sources or ALL_SOURCES,
+                                    key_error_share=args.key_error_share,
+                                    source_corrupt_share=args.source_corrupt_share)
+        job = write_demo_job(args.out, gen.sources)
+    finally:
+        bar.close()
     print(f"ikou generate: {args.residents} residents (seed {args.seed}) in {args.out}")
     for label, path in (("export", gen.export), ("layout", gen.layout), ("gaiji", gen.gaiji),
                         ("expected", gen.expected), ("job", job)):
@@ -328,7 +360,8 @@ def _cmd_run(args, beam_args: Sequence[str]) -> int:
         print(format_job_summary(run_job(paths[0], args.out, args.gates, beam_args,
                                          args.block_size,
                                          gaiji_fallback=args.gaiji_fallback or None,
-                                         started=_STARTED, report_lang=args.report_lang)))
+                                         started=_STARTED, report_lang=args.report_lang,
+                                         progress=_run_progress(args))))
         return 0
     if args.gates:
         raise UsageError("run: --gates applies to job files (ikou run JOB.yaml --gates warn)")
@@ -350,11 +383,28 @@ def _cmd_run(args, beam_args: Sequence[str]) -> int:
     return 0
 
 
+def _run_progress(args):
+    from ikou.pipeline.run.progress import RunProgress, progress_wanted
+
+    return RunProgress() if progress_wanted(args.no_progress) else None
+
+
+def _stage_progress(args, command: str):
+    from ikou.pipeline.run.progress import NullProgress, StageProgress, progress_wanted
+
+    return StageProgress(command) if progress_wanted(args.no_progress) else NullProgress()
+
+
 def _cmd_match(args, beam_args: Sequence[str]) -> int:
     from ikou.pipeline.run.match import format_accuracy, format_counts, run_match
 
-    run = run_match(args.config, args.out, beam_args, args.truth, args.match_shards,
-                    args.match_slice_rows)
+    bar = _stage_progress(args, "match")
+    bar.stage("linking")
+    try:
+        run = run_match(args.config, args.out, beam_args, args.truth, args.match_shards,
+                        args.match_slice_rows)
+    finally:
+        bar.close()
     print(format_counts(run))
     if run.accuracy is not None:
         print(format_accuracy(run.accuracy))
@@ -369,7 +419,40 @@ def _cmd_demo(args, beam_args: Sequence[str]) -> int:
     run_demo(args.workdir, args.residents, args.seed, corrupt, beam_args,
              echo=print, key_error_share=args.key_error_share, gates=args.gates,
              source_corrupt_share=DEMO_SOURCE_CORRUPT_SHARE if share is None else share,
-             report_lang=args.report_lang)
+             report_lang=args.report_lang, progress=_run_progress(args))
+    return 0
+
+
+def _cmd_bench(args, beam_args: Sequence[str]) -> int:
+    import json
+
+    from ikou.pipeline.run.bench import bench_job, bench_town, format_bench
+
+    if (args.job is None) == (args.residents is None):
+        raise UsageError("bench: give --residents N (a generated town) or JOB.yaml (real "
+                         "exports), not both")
+    bar = _stage_progress(args, "bench")
+    try:
+        if args.job is not None:
+            from ikou.pipeline.config.job import load_job
+
+            load_job(args.job)  # a mistake in the job is one line, before anything runs
+            result = bench_job(args.job, args.workers, args.project, beam_args, step=bar.stage)
+        else:
+            sizes = None
+            if args.sizes:
+                try:
+                    sizes = [_positive_int(x) for x in args.sizes.split(",") if x.strip()]
+                except argparse.ArgumentTypeError as exc:
+                    raise UsageError(f"bench: --sizes: {exc}") from None
+            result = bench_town(args.residents, sizes, args.encoding, args.workers,
+                                args.project, beam_args, step=bar.stage)
+    finally:
+        bar.close()
+    print(format_bench(result))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(result.to_dict(), f, ensure_ascii=False, indent=1)
     return 0
 
 
@@ -397,7 +480,7 @@ class _DropImportNoise(logging.Filter):
 
 _STARTED: float | None = None
 
-_BEAM_COMMANDS = {"run": _cmd_run, "match": _cmd_match, "demo": _cmd_demo}
+_BEAM_COMMANDS = {"run": _cmd_run, "match": _cmd_match, "demo": _cmd_demo, "bench": _cmd_bench}
 
 
 def _refuse_other_commands_options(command: str, argv: Sequence[str], commands: dict) -> None:

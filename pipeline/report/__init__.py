@@ -38,7 +38,9 @@ h1{font-size:1.6em;margin:.2em 0}h2{font-size:1.25em;border-bottom:2px solid #15
 padding-bottom:2px;margin-top:1.8em}h3{font-size:1.05em;margin-bottom:.3em}
 table{border-collapse:collapse;margin:.5em 0 1em;font-size:.92em}
 th,td{border:1px solid #cfd8dc;padding:3px 8px;text-align:left;vertical-align:top}
-th{background:#eceff1}td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#eceff1;white-space:nowrap}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.ok,.ng{white-space:nowrap}
 .ok{color:#2e7d32;font-weight:bold}.ng{color:#c62828;font-weight:bold}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}
 .card{border:1px solid #cfd8dc;border-radius:6px;padding:8px 14px;min-width:150px}
@@ -411,7 +413,7 @@ def _time(m: dict, t) -> str:
             for k, v in parts.items()) + "</table>")
     tp = m.get("throughput") or {}
     if tp.get("mb_per_s"):
-        out.append(f"<p>{t['throughput']}: {tp['mb_per_s']:,.1f} {t['mb_s']}, "
+        out.append(f"<p>{t['throughput']}: {tp['mb_per_s']:,.2f} {t['mb_s']}, "
                    f"{tp['records_per_s']:,.0f} {t['rec_s']} "
                    f"({t['input_bytes']} {tp['bytes'] / 1e6:,.1f} MB, "
                    f"{t['stage_pipeline']} {tp['seconds']:,.2f} {t['seconds']})</p>")

@@ -35,6 +35,7 @@ from ikou.pipeline.errors import GateFailure, ReconciliationError
 from ikou.pipeline.report import LANGS as REPORT_LANGS
 from ikou.pipeline.report import REPORT_FILE, write_report
 from ikou.pipeline.run.beam import run_pipeline
+from ikou.pipeline.run.progress import NullProgress, planned_blocks
 from ikou.pipeline.steps import gate_worker
 from ikou.pipeline.steps.manifest import (
     MANIFEST_VERSION,
@@ -299,7 +300,7 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
             echo: Callable[[str], None] | None = None,
             truth: str | os.PathLike | None = None,
             gaiji_fallback: bool | None = None, started: float | None = None,
-            report_lang: str = "ja") -> JobResult:
+            report_lang: str = "ja", progress=None) -> JobResult:
     """Stage, check, match, gate and publish a job. Raises :class:`ReconciliationError` or
     :class:`GateFailure` (nothing published) or :class:`JobError` (a user mistake).
     ``gaiji_fallback`` (when not None) overrides the job file's ``gaiji_fallback``.
@@ -310,7 +311,9 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     this call is then the ``startup`` stage (the interpreter and its imports).
 
     ``report.html`` (:mod:`ikou.pipeline.report`, in ``report_lang``) is written into the run
-    folder, and into the release before it is published; its time counts as publishing."""
+    folder, and into the release before it is published; its time counts as publishing.
+    ``progress``: a :class:`ikou.pipeline.run.progress.RunProgress` to show on the terminal
+    (default none)."""
     timings: dict[str, float] = {}
     clock = _Clock(timings, started)
     clock.lap("startup")
@@ -350,6 +353,10 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     published = False
     # Great Expectations is imported by a process of its own while the pipeline runs
     gates_worker = gate_worker.take() if job.targets else None
+    progress = progress if progress is not None else NullProgress()
+    if type(progress) is not NullProgress:  # planning the blocks again only to show them
+        progress.start_pipeline(staging, *planned_blocks(
+            steps, [str(p.absolute()) for _, p in inputs], block_size))
     clock.lap("prepare")
     try:
         summary, runner = stage_job(steps, [str(p.absolute()) for _, p in inputs], str(staging),
@@ -364,6 +371,7 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
         clock.lap("check")
         if problems:
             raise ReconciliationError(problems)
+        progress.stage("matching")
 
         # record matching (名寄せ), on the staged standard files, before the gates:
         # resolved keys stay in the standard files, unresolved records go to review/
@@ -371,6 +379,7 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
         if job.matching:
             matching = run_matching(job, summary, staging, beam_args, truth)
         clock.lap("matching")
+        progress.stage("gates")
 
         report = None
         if job.targets:
@@ -396,6 +405,7 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
             write_report(run_dir, lang=report_lang, manifest=manifest)
             raise GateFailure(report, run_dir)
 
+        progress.stage("publish")
         outputs = _publish_outputs(summary, staging)
         clock.lap("publish")
         manifest = _manifest(job, run_id, inputs, digests, summary, checks, report, outputs,
@@ -412,6 +422,7 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
         write_report(run_dir, lang=report_lang, release_dir=release, manifest=manifest)
         return JobResult(out, release, run_dir, summary, checks, report, manifest)
     finally:
+        progress.close()
         if gates_worker is not None:
             gates_worker.close()
         if not published:

@@ -125,3 +125,12 @@ def artefacts_dir(tmp_path_factory) -> Path:
 
 
 
+
+
+@pytest.fixture(scope="session")
+def browser(tmp_path_factory):
+    from browser import Browser
+
+    b = Browser(tmp_path_factory.mktemp("chromium-profile"))
+    yield b
+    b.close()
