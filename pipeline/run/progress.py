@@ -14,6 +14,7 @@ and records. A thread polls the folder a few times a second.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
@@ -38,6 +39,14 @@ def progress_wanted(disabled: bool = False, stream: TextIO | None = None) -> boo
         return False
 
 
+def _columns(stream: TextIO) -> int:
+    """The terminal's width (a terminal that reports none, e.g. a fresh pty: 100)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 100
+    except (AttributeError, ValueError, OSError, io.UnsupportedOperation):
+        return 100
+
+
 class NullProgress:
     """No progress at all (the default of library calls)."""
 
@@ -58,8 +67,9 @@ class StageProgress(NullProgress):
         from tqdm import tqdm
 
         self.command = command
-        self.bar = tqdm(total=None, desc=command, unit="", file=stream or sys.stderr,
-                        bar_format="{desc} {elapsed}", leave=False, dynamic_ncols=True)
+        stream = stream or sys.stderr
+        self.bar = tqdm(total=None, desc=command, unit="", file=stream,
+                        bar_format="{desc} {elapsed}", leave=False, ncols=_columns(stream))
 
     def stage(self, name: str) -> None:
         self.bar.set_description_str(f"{self.command}: {name}")
@@ -85,7 +95,8 @@ class RunProgress(NullProgress):
         from tqdm import tqdm
 
         self.bar = tqdm(total=total_bytes, desc="decode + map", unit="B", unit_scale=True,
-                        unit_divisor=1000, file=self.stream, dynamic_ncols=True, leave=False,
+                        unit_divisor=1000, file=self.stream, ncols=_columns(self.stream),
+                        leave=False,
                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
                                    "[{rate_fmt}, {remaining} left] {postfix}")
         self._records_total = total_records
@@ -114,9 +125,9 @@ class RunProgress(NullProgress):
             done += b
             self._records += r
         if done:
-            self.bar.update(done)
             self.bar.set_postfix_str(f"{self._records:,}/{self._records_total:,} records",
                                      refresh=False)
+            self.bar.update(done)
 
     def _poll(self) -> None:
         while not self._stop.wait(self.interval):
@@ -127,6 +138,8 @@ class RunProgress(NullProgress):
             self._stop.set()
             self._thread.join()
             self._thread = None
+            self._update()  # the blocks finished since the last poll
+            self.bar.refresh()
 
     def stage(self, name: str) -> None:
         """The decode stage is over (or never ran): show ``name`` with its elapsed time."""
@@ -136,7 +149,7 @@ class RunProgress(NullProgress):
         if self.bar is not None:
             self.bar.close()
         self.bar = tqdm(total=None, desc=name, file=self.stream, leave=False,
-                        dynamic_ncols=True, bar_format="{desc} {elapsed}")
+                        ncols=_columns(self.stream), bar_format="{desc} {elapsed}")
         self.bar.refresh()
 
     def close(self) -> None:

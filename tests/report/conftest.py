@@ -33,6 +33,7 @@ class ReportRun:
     input_dir: Path
     result: object  # JobResult
     planted_records: list[int]  # 1-based record numbers in juki.dat
+    progress_output: str  # what the run's progress display wrote on its terminal (a pty)
 
     @property
     def run_dir(self) -> Path:
@@ -79,6 +80,7 @@ def _plant(juki: Path, records: list[int], corrupt: int) -> None:
 def report_run(tmp_path_factory) -> ReportRun:
     from ikou.pipeline.config.job import write_demo_job
     from ikou.pipeline.run.job import run_job
+    from ikou.pipeline.run.progress import RunProgress
     from ikou.pipeline.synth.municipality import ALL_SOURCES, generate_municipality
 
     work = tmp_path_factory.mktemp("report-town")
@@ -88,8 +90,46 @@ def report_run(tmp_path_factory) -> ReportRun:
     job = write_demo_job(inp, gen.sources)
     planted = [5, 9]
     _plant(inp / "juki.dat", planted, corrupt=9)
-    result = run_job(job, work / "out", "warn", truth=gen.truth)
-    return ReportRun(work, inp, result, planted)
+    with _Terminal() as term:
+        result = run_job(job, work / "out", "warn", truth=gen.truth,
+                         progress=RunProgress(stream=term.stream, interval=0.05))
+    return ReportRun(work, inp, result, planted, term.output)
+
+
+class _Terminal:
+    """A pseudo-terminal whose output is read by a thread while a run writes to it."""
+
+    def __enter__(self):
+        import os
+        import pty
+        import threading
+
+        self._master, slave = pty.openpty()
+        self.stream = os.fdopen(slave, "w", encoding="utf-8", buffering=1)
+        self._chunks: list[bytes] = []
+
+        def drain():
+            while True:
+                try:
+                    data = os.read(self._master, 65536)
+                except OSError:  # the terminal was closed
+                    return
+                if not data:
+                    return
+                self._chunks.append(data)
+
+        self._thread = threading.Thread(target=drain, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        import os
+
+        self.stream.close()
+        self._thread.join(timeout=5)
+        os.close(self._master)
+        self.output = b"".join(self._chunks).decode("utf-8", "replace")
+        return False
 
 
 def personal_values(input_dir: Path) -> set[str]:
