@@ -119,3 +119,29 @@ def test_ikou_report_rebuilds_the_same_page(report_run, tmp_path, capsys):
     assert main(["report", str(run)]) == 0  # back to Japanese for the other tests
     assert main(["report", str(tmp_path)]) == 2
     assert "no manifest.json" in capsys.readouterr().err
+
+
+def test_report_of_a_run_that_published_nothing(report_run, tmp_path):
+    """A failing gate: the run folder's records only (no release, no quarantine.avro)."""
+    import copy
+    import shutil
+
+    run = tmp_path / "out" / "runs" / report_run.run_dir.name
+    run.mkdir(parents=True)
+    shutil.copy(report_run.run_dir / "summary.json", run / "summary.json")
+    m = copy.deepcopy(report_run.result.manifest)
+    m["published"] = False
+    m["gates"]["passed"] = False
+    gate = m["gates"]["gates"]["juki"]
+    gate["success"] = False
+    gate["failures"] = [{"expectation": "expect_column_values_to_not_be_null",
+                         "column": "shimei", "item": "5 氏名", "unexpected_count": 3,
+                         "element_count": gate["rows"]}]
+    (run / "manifest.json").write_text(json.dumps(m, ensure_ascii=False), encoding="utf-8")
+    html = build_report(run)
+    assert "公開していません" in html and "確認が必要な項目があります" in html
+    assert "expect_column_values_to_not_be_null" in html and f"3 / {gate['rows']:,}" in html
+    assert "quarantine.avro が残っていません" in html  # counts only
+    for code in m["quarantined_by_code"]:
+        assert code in html
+    assert "data_docs" not in html  # no Data Docs in this folder: no link
