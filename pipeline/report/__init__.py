@@ -142,13 +142,22 @@ def _scores(release: Path | None, target: str) -> dict | None:
     if path is None or not path.exists():
         return None
     import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.ipc as ipc
 
     with open(path, "rb") as f:
         t = ipc.open_file(f).read_all().select(["method", "decision", "score"])
+
+    def mask(column: str, value: str) -> np.ndarray:
+        col = t.column(column)
+        if pa.types.is_dictionary(col.type):
+            col = col.cast(col.type.value_type)
+        return pc.fill_null(pc.equal(col, value), False).to_numpy(zero_copy_only=False)
+
     score = t.column("score").to_numpy(zero_copy_only=False).astype(float)
-    method = np.asarray(t.column("method").to_pylist(), dtype=object)
-    decision = np.asarray(t.column("decision").to_pylist(), dtype=object)
+    method_key, match, possible = mask("method", "key"), mask("decision", "match"), \
+        mask("decision", "possible")
     ok = np.isfinite(score)
     if not ok.any():
         return None
@@ -156,9 +165,8 @@ def _scores(release: Path | None, target: str) -> dict | None:
     if hi <= lo:
         hi = lo + 1
     edges = np.linspace(lo, hi, HIST_BINS + 1)
-    groups = {"key": ok & (method == "key"),
-              "fuzzy": ok & (method != "key") & (decision == "match"),
-              "possible": ok & (decision == "possible")}
+    groups = {"key": ok & method_key, "fuzzy": ok & ~method_key & match,
+              "possible": ok & possible}
     return {"edges": edges.tolist(),
             "series": {k: np.histogram(score[m], bins=edges)[0].tolist()
                        for k, m in groups.items()}}
@@ -331,7 +339,7 @@ def _gates(m: dict, docs_href: str | None, t) -> str:
     return "".join(out)
 
 
-def _matching(m: dict, release: Path | None, t) -> str:
+def _matching(m: dict, scores: dict, t) -> str:
     mt = m.get("matching")
     out = [f"<h2 id='matching'>{t['sec_matching']}</h2>"]
     if not mt:
@@ -361,7 +369,7 @@ def _matching(m: dict, release: Path | None, t) -> str:
         out.append(f"<p><b>{t['ambiguity']}</b></p><table>" + "".join(
             f"<tr><td>{escape(k)}</td>{_td(v)}</tr>" for k, v in amb) + "</table>")
         th = _thresholds(x.get("config"))
-        hist = _scores(release, target)
+        hist = scores.get(target)
         if hist:
             lines = [(t[f"threshold_{k}"], _logit2(p)) for k, p in th.items()]
             out.append(f"<p><b>{t['scores']}</b></p>" + _legend([
@@ -468,10 +476,12 @@ def _overview(m: dict, t) -> str:
 
 def build_report(run_dir: str | os.PathLike, release_dir: str | os.PathLike | None = None,
                  lang: str = "ja", docs_href: str | None = None,
-                 manifest: dict | None = None) -> str:
+                 manifest: dict | None = None, cache: dict | None = None) -> str:
     """The report's HTML for a run folder (``OUT/runs/<run id>``). ``release_dir``: where the
     published files are (default: the run's release when it still exists); ``docs_href``: the
-    link to Data Docs (default: relative to the run folder)."""
+    link to Data Docs (default: relative to the run folder). ``cache``: a dict kept between
+    two builds of the same run (the release's copy, then the run folder's), so the result
+    files are read once."""
     t = texts(lang)
     run = Path(run_dir)
     m = manifest if manifest is not None else _read_json(run / "manifest.json")
@@ -483,13 +493,19 @@ def build_report(run_dir: str | os.PathLike, release_dir: str | os.PathLike | No
         release_for(run) if m.get("published") else None)
     if docs_href is None and (run / "data_docs" / "index.html").exists():
         docs_href = "data_docs/index.html"
+    cache = {} if cache is None else cache
+    if "quarantine" not in cache:
+        cache["quarantine"] = _quarantine_details(release, m)
+    if "scores" not in cache:
+        cache["scores"] = {target: _scores(release, target)
+                           for target in ((m.get("matching") or {}).get("targets") or {})}
     body = "".join([
         _overview(m, t),
         _flow(m, summary, t),
-        _quarantine(m, summary, _quarantine_details(release, m), t),
+        _quarantine(m, summary, cache["quarantine"], t),
         _gaiji(summary, t),
         _gates(m, docs_href, t),
-        _matching(m, release, t),
+        _matching(m, cache["scores"], t),
         _time(m, t),
         f"<footer>{t['footer']}</footer>",
     ])
@@ -503,14 +519,14 @@ def build_report(run_dir: str | os.PathLike, release_dir: str | os.PathLike | No
 
 def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None,
                  lang: str = "ja", release_dir: str | os.PathLike | None = None,
-                 manifest: dict | None = None) -> Path:
+                 manifest: dict | None = None, cache: dict | None = None) -> Path:
     """Write ``report.html`` (into the run folder unless ``out`` names another file); the
     Data Docs link is made relative to where the report is written."""
     run = Path(run_dir)
     target = Path(out) if out is not None else run / REPORT_FILE
     docs = run / "data_docs" / "index.html"
     href = (os.path.relpath(docs, target.parent) if docs.exists() else None)
-    html = build_report(run, release_dir, lang, href, manifest)
+    html = build_report(run, release_dir, lang, href, manifest, cache)
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(html, encoding="utf-8")
     os.replace(tmp, target)

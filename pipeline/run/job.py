@@ -412,14 +412,17 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
                              timings, runner, matching)
         manifest["published"] = True
         write_manifest(str(staging), manifest)  # part of the release: published with it
-        write_report(run_dir, staging / REPORT_FILE, report_lang, staging, manifest)
+        report_data: dict = {}  # what the report reads from the result files: read once
+        write_report(run_dir, staging / REPORT_FILE, report_lang, staging, manifest,
+                     report_data)
         release = publish_release(staging, out, run_id)
         published = True
         clock.lap("publish")
         manifest["timings"] = {k: round(v, 3) for k, v in timings.items()}
         manifest["stages"] = stage_table(timings, runner)
         write_manifest(str(run_dir), manifest)  # with the final publish time
-        write_report(run_dir, lang=report_lang, release_dir=release, manifest=manifest)
+        write_report(run_dir, lang=report_lang, release_dir=release, manifest=manifest,
+                     cache=report_data)
         return JobResult(out, release, run_dir, summary, checks, report, manifest)
     finally:
         progress.close()

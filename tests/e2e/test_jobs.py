@@ -155,7 +155,7 @@ def test_job_publishes_three_standard_files(published, town):
     # what matching cannot resolve, the links for audit)
     matched = {t: key for t, key in MATCHED.items()}
     assert names == sorted([f"{t}.arrow" for t in TARGETS] + [
-        "reference/jutogai.arrow", "quarantine.avro", "manifest.json"]
+        "reference/jutogai.arrow", "quarantine.avro", "manifest.json", "report.html"]
         + [f"review/{t}.arrow" for t in matched] + [f"match/{t}.links.arrow" for t in matched])
     assert not list((published / "releases").glob(".staging-*"))
     m = json.loads((current / "manifest.json").read_text(encoding="utf-8"))
