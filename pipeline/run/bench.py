@@ -5,7 +5,7 @@ Each measurement runs the whole job as a user runs it — ``ikou run JOB.yaml`` 
 and the report) — and reads the stage times from its ``manifest.json``; the process tree's peak
 resident memory is sampled from ``/proc`` while it runs.
 
-The projection fits, per stage, a fixed cost and a cost per record (least squares,
+The projection fits, per stage, a fixed cost and a cost per record (least squares, both >= 0,
 ``seconds = fixed + per_record × records``) over the measured sizes, and predicts the wall time
 of a municipality of ``project`` residents (records per resident as measured). Its error is
 stated on the measured points, and — with three or more sizes — as the error of predicting the
@@ -141,8 +141,8 @@ def _model(ms: Sequence[Measurement]) -> dict[str, dict[str, float]]:
     for stage in STAGES:
         a, b = fit(xs, [m.stages.get(stage, 0.0) for m in ms])
         model[stage] = {"fixed": a, "per_record": b}
-    a, b = fit(xs, [m.wall for m in ms])
-    model["total"] = {"fixed": a, "per_record": b}
+    # the whole run = the sum of its stages, so the projected stages add up to the total
+    model["total"] = {k: sum(model[s][k] for s in STAGES) for k in ("fixed", "per_record")}
     return model
 
 
@@ -160,7 +160,8 @@ def _result(ms: list[Measurement], project: int | None, rpr: float | None,
                "fitted": _predict(model, m.records),
                "error_pct": 100 * (_predict(model, m.records) - m.wall) / m.wall} for m in ms]
     holdout = None
-    if len(ms) >= 3:
+    smaller = [m.records for m in ms[:-1]]
+    if len(ms) >= 3 and max(smaller) >= 2 * min(smaller):  # the smaller sizes span a range
         small = _model(ms[:-1])
         big = ms[-1]
         pred = _predict(small, big.records)
@@ -169,7 +170,7 @@ def _result(ms: list[Measurement], project: int | None, rpr: float | None,
     projection = None
     if project:
         records = project * rpr if rpr else project
-        projection = {k: max(0.0, v["fixed"] + v["per_record"] * records)
+        projection = {k: v["fixed"] + v["per_record"] * records
                       for k, v in model.items() if k != "total"}
         projection["total"] = _predict(model, records)
         projection["records"] = records
@@ -245,7 +246,7 @@ def bench_job(job: str | os.PathLike, workers: int = 1, project: int | None = No
         records = project * main.records / _juki_records(Path(job)) if juki else project
         result.project = project
         result.records_per_resident = records / project
-        result.projection = {k: max(0.0, v["fixed"] + v["per_record"] * records)
+        result.projection = {k: v["fixed"] + v["per_record"] * records
                              for k, v in result.model.items() if k != "total"}
         result.projection["total"] = _predict(result.model, records)
         result.projection["records"] = records
@@ -285,7 +286,8 @@ def format_bench(r: BenchResult) -> str:
     lines.append("peak RSS MB".ljust(16) + "".join(f"{m.peak_rss_mb:{w},.0f}" for m in ms))
     t = r.model["total"]
     lines.append(f"model: wall = {t['fixed']:.2f} s + {t['per_record'] * 1e6:.2f} s per "
-                 f"million records (least squares over {len(ms)} sizes)")
+                 f"million records (the sum of each stage's least-squares fit over "
+                 f"{len(ms)} sizes)")
     lines.append("model error on the measured points: " + ", ".join(
         f"{e['label']} {e['error_pct']:+.1f} %" for e in r.errors))
     if r.holdout:
