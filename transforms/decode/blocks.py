@@ -499,7 +499,8 @@ class BlockDecoder:
         plan = self.plans[kind]
         rl = self.layout.record_length
         dec = kernel_decode_block(buf, np.ascontiguousarray(starts[sel]), plan)
-        count_gaiji(np.frombuffer(buf, dtype=np.uint8), starts[sel], plan, res.gaiji)
+        count_gaiji(np.frombuffer(buf, dtype=np.uint8), starts[sel], plan, res.gaiji,
+                    self.stride)
         err = dec.errors
         bad = np.asarray(dec.bad_rows, dtype=np.int64)
         keep = np.ones(len(sel), dtype=bool)
