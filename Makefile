@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.ikou-installed
 export GX_ANALYTICS_ENABLED := false
 export PYTHONHASHSEED := 0
 
-.PHONY: all setup build demo test test-flink test-packaging bench lint clean debug-test
+.PHONY: all setup build demo test test-flink test-packaging bench lint clean debug-test browser
 
 all: test
 
@@ -44,6 +44,15 @@ test-flink: build
 # Opt-in (a minute of compiling): Beam's --setup_file path in a fresh virtualenv, offline.
 test-packaging: build
 	IKOU_TEST_PACKAGING=1 $(BIN)/python -m pytest -q tests/e2e/test_packaging.py $(PYTEST_ARGS)
+
+# Debian's chromium (and a Japanese font for its screenshots) for the browser tests of the run
+# report and Data Docs, installed where missing; without it those tests are skipped, saying so.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y --no-install-recommends chromium fonts-ipafont-gothic \
+	  || { $$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends \
+	       chromium fonts-ipafont-gothic; }; }
 
 # The test suite with bounds checking switched back on, to hunt memory errors.
 debug-test: $(STAMP)

@@ -2,7 +2,8 @@
 
 Subcommands: ``generate`` (a synthetic municipality), ``decode`` (one file, no pipeline),
 ``run`` (a job file, or files of one layout, on Beam), ``match`` (record matching alone, on
-Beam), ``demo`` (generate + run + summary).
+Beam), ``demo`` (generate + run + summary), ``report`` (rebuild a run's ``report.html``),
+``bench`` (time a whole job and project it to a municipality's size).
 
 Exit codes: 0 done; 2 a user mistake (bad layout, 外字 table, job or option, missing file),
 printed as one line ``ikou: error: ...``; 3 the counts do not reconcile; 4 a gate failed
@@ -129,6 +130,7 @@ def _parser() -> _Parser:
                        help=f"{help_text} (0..1; with --households: HOUSEHOLD_CASES)")
     g.add_argument("--no-tax-keys", dest="tax_keys", action="store_false", default=None,
                    help="tax records carry no 宛名番号 (match by name, birth, address)")
+    _add_no_progress(g)
 
     d = sub.add_parser("decode", help="decode one file without a pipeline")
     d.add_argument("input", help="the legacy export")
@@ -168,6 +170,34 @@ def _parser() -> _Parser:
                         "quarantined and the rest is still published)")
     m.add_argument("--gates", choices=("fail", "warn"), default="fail",
                    help="fail (default: publish nothing when a gate fails) or warn")
+    _add_report_lang(m)
+    _add_no_progress(m)
+
+    r = sub.add_parser("report", help="rebuild report.html of an earlier run from its "
+                                      "manifest and results")
+    r.add_argument("run_dir", metavar="RUN_DIR", help="the run folder (OUT/runs/<run id>)")
+    r.add_argument("--report-lang", "--lang", dest="report_lang", choices=("ja", "en"),
+                   default="ja", help="language of the report (default ja)")
+    r.add_argument("--out", default=None, metavar="FILE",
+                   help="file to write (default RUN_DIR/report.html)")
+
+    b = commands["bench"] = sub.add_parser(
+        "bench", help="time a whole job (generated town or JOB.yaml), per stage, and project "
+                      "the wall time to a municipality's size", epilog=BEAM_EPILOG)
+    b.add_argument("job", nargs="?", metavar="JOB.yaml",
+                   help="a job on real exports (instead of --residents)")
+    b.add_argument("--residents", type=_positive_int, default=None,
+                   help="residents of the generated town (also measured: /16 and /4 of it)")
+    b.add_argument("--sizes", default=None, metavar="N,N,...",
+                   help="the town sizes to measure (default N/16, N/4, N)")
+    b.add_argument("--encoding", choices=("cp932",), default="cp932",
+                   help="encoding of the generated exports (default cp932)")
+    b.add_argument("--workers", type=_positive_int, default=1,
+                   help="Beam worker processes (default 1: in process)")
+    b.add_argument("--project", type=_positive_int, default=370000, metavar="RESIDENTS",
+                   help="project the wall time for this many residents (default 370,000)")
+    b.add_argument("--json", default=None, metavar="OUT", help="write every figure as JSON")
+    _add_no_progress(b)
     parser.commands = commands
     return parser
 
@@ -183,6 +213,16 @@ unmatched.arrow in DIR, with precision / recall / F1 when --truth is given."""
 BEAM_EPILOG = """Beam options pass through unchanged (Beam's FnApiRunner unless --runner names
 another; DirectRunner maps to it), e.g. --direct_running_mode=multi_processing
 --direct_num_workers=2. An option neither ikou nor Beam knows is refused."""
+
+
+def _add_no_progress(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-progress", "--no_progress", dest="no_progress", action="store_true",
+                   default=False, help="no progress display (it shows only on a terminal)")
+
+
+def _add_report_lang(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--report-lang", "--report_lang", dest="report_lang", choices=("ja", "en"),
+                   default="ja", help="language of report.html (default ja: Japanese)")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -205,6 +245,8 @@ def _add_run_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--gaiji-fallback", "--gaiji_fallback", dest="gaiji_fallback",
                    action="store_true", default=False,
                    help="write the 外字 table's fallback characters (column fallback)")
+    _add_report_lang(p)
+    _add_no_progress(p)
     return p
 
 
@@ -219,6 +261,7 @@ def _add_match_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--match-slice-rows", "--match_slice_rows", dest="match_slice_rows",
                    type=_positive_int, default=None,
                    help="records per input element (default 65,536)")
+    _add_no_progress(p)
     return p
 
 
@@ -250,18 +293,24 @@ def _cmd_generate(args) -> int:
         generate_municipality,
     )
 
-    gen = generate_municipality(args.out, args.residents, args.seed,
-                                corrupt_share=args.corrupt_share,
-                                sources=args.sources or ALL_SOURCES,
-                                key_error_share=args.key_error_share,
-                                source_corrupt_share=args.source_corrupt_share,
-                                household=_household_options(args, HOUSEHOLD_CASES,
-                                                             HouseholdOptions))
-    job = write_demo_job(args.out, gen.sources)
-    if args.encoding != "cp932":
-        from ikou.pipeline.synth.encodings import transcode_town
+    bar = _stage_progress(args, "generate")
+    bar.stage(f"{args.residents:,} residents")
+    try:
+        gen = generate_municipality(args.out, args.residents, args.seed,
+                                    corrupt_share=args.corrupt_share,
+                                    sources=args.sources or ALL_SOURCES,
+                                    key_error_share=args.key_error_share,
+                                    source_corrupt_share=args.source_corrupt_share,
+                                    household=_household_options(args, HOUSEHOLD_CASES,
+                                                                 HouseholdOptions))
+        job = write_demo_job(args.out, gen.sources)
+        if args.encoding != "cp932":
+            from ikou.pipeline.synth.encodings import transcode_town
 
-        transcode_town(args.out, args.encoding)
+            bar.stage(f"transcoding to {args.encoding}")
+            transcode_town(args.out, args.encoding)
+    finally:
+        bar.close()
     print(f"ikou generate: {args.residents} residents (seed {args.seed}, {args.encoding}) "
           f"in {args.out}")
     for label, path in (("export", gen.export), ("layout", gen.layout), ("gaiji", gen.gaiji),
@@ -375,7 +424,9 @@ def _cmd_run(args, beam_args: Sequence[str]) -> int:
         print(format_job_summary(run_job(job, args.out, args.gates, beam_args,
                                          args.block_size,
                                          gaiji_fallback=args.gaiji_fallback or None,
-                                         started=_STARTED, input_digests=digests)))
+                                         started=_STARTED, input_digests=digests,
+                                         report_lang=args.report_lang,
+                                         progress=_run_progress(args))))
         return 0
     if args.gates:
         raise UsageError("run: --gates applies to job files (ikou run JOB.yaml --gates warn)")
@@ -393,15 +444,32 @@ def _cmd_run(args, beam_args: Sequence[str]) -> int:
 
     print(format_job_summary(run_migration(args.layout, args.gaiji, inputs, args.out, beam_args,
                                        args.block_size or DEFAULT_BLOCK_SIZE,
-                                       args.gaiji_fallback, _STARTED)))
+                                       args.gaiji_fallback, _STARTED, args.report_lang)))
     return 0
+
+
+def _run_progress(args):
+    from ikou.pipeline.run.progress import RunProgress, progress_wanted
+
+    return RunProgress() if progress_wanted(args.no_progress) else None
+
+
+def _stage_progress(args, command: str):
+    from ikou.pipeline.run.progress import NullProgress, StageProgress, progress_wanted
+
+    return StageProgress(command) if progress_wanted(args.no_progress) else NullProgress()
 
 
 def _cmd_match(args, beam_args: Sequence[str]) -> int:
     from ikou.pipeline.run.match import format_accuracy, format_counts, run_match
 
-    run = run_match(args.config, args.out, beam_args, args.truth, args.match_shards,
-                    args.match_slice_rows)
+    bar = _stage_progress(args, "match")
+    bar.stage("linking")
+    try:
+        run = run_match(args.config, args.out, beam_args, args.truth, args.match_shards,
+                        args.match_slice_rows)
+    finally:
+        bar.close()
     print(format_counts(run))
     if run.accuracy is not None:
         print(format_accuracy(run.accuracy))
@@ -416,7 +484,56 @@ def _cmd_demo(args, beam_args: Sequence[str]) -> int:
     run_demo(args.workdir, args.residents, args.seed, corrupt, beam_args,
              echo=print, key_error_share=args.key_error_share, gates=args.gates,
              source_corrupt_share=DEMO_SOURCE_CORRUPT_SHARE if share is None else share,
-             encoding=args.encoding)
+             encoding=args.encoding, report_lang=args.report_lang,
+             progress=_run_progress(args))
+    return 0
+
+
+def _cmd_bench(args, beam_args: Sequence[str]) -> int:
+    import json
+
+    from ikou.pipeline.run.bench import bench_job, bench_town, format_bench
+
+    if (args.job is None) == (args.residents is None):
+        raise UsageError("bench: give --residents N (a generated town) or JOB.yaml (real "
+                         "exports), not both")
+    bar = _stage_progress(args, "bench")
+    try:
+        if args.job is not None:
+            from ikou.pipeline.config.job import load_job
+
+            load_job(args.job)  # a mistake in the job is one line, before anything runs
+            result = bench_job(args.job, args.workers, args.project, beam_args, step=bar.stage)
+        else:
+            sizes = None
+            if args.sizes:
+                try:
+                    sizes = [_positive_int(x) for x in args.sizes.split(",") if x.strip()]
+                except argparse.ArgumentTypeError as exc:
+                    raise UsageError(f"bench: --sizes: {exc}") from None
+            result = bench_town(args.residents, sizes, args.encoding, args.workers,
+                                args.project, beam_args, step=bar.stage)
+    finally:
+        bar.close()
+    print(format_bench(result))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(result.to_dict(), f, ensure_ascii=False, indent=1)
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from pathlib import Path
+
+    from ikou.pipeline.errors import InputError
+    from ikou.pipeline.report import write_report
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "manifest.json").is_file():
+        raise InputError(f"report: {run_dir}: no manifest.json (give a run folder, "
+                         "OUT/runs/<run id>)")
+    path = write_report(run_dir, args.out, args.report_lang)
+    print(f"ikou report: {path}")
     return 0
 
 
@@ -429,7 +546,7 @@ class _DropImportNoise(logging.Filter):
 
 _STARTED: float | None = None
 
-_BEAM_COMMANDS = {"run": _cmd_run, "match": _cmd_match, "demo": _cmd_demo}
+_BEAM_COMMANDS = {"run": _cmd_run, "match": _cmd_match, "demo": _cmd_demo, "bench": _cmd_bench}
 
 
 def _refuse_other_commands_options(command: str, argv: Sequence[str], commands: dict) -> None:
@@ -502,6 +619,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_generate(args)
         if args.command == "decode":
             return _cmd_decode(args)
+        if args.command == "report":
+            return _cmd_report(args)
         raise UsageError(f"unknown command {args.command!r}")  # pragma: no cover
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)

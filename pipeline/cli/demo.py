@@ -32,7 +32,8 @@ def run_demo(workdir: str, residents: int = 10000, seed: int = 20260401,
              corrupt_share: float = DEMO_CORRUPT_SHARE, beam_args: Sequence[str] = (),
              echo: Callable[[str], None] | None = None,
              key_error_share: float = DEMO_KEY_ERROR_SHARE, gates: str = "fail",
-             source_corrupt_share: float = DEMO_SOURCE_CORRUPT_SHARE, encoding: str = "cp932"):
+             source_corrupt_share: float = DEMO_SOURCE_CORRUPT_SHARE, encoding: str = "cp932",
+             report_lang: str = "ja", progress=None):
     """Generate every source into ``<workdir>/input`` (with mapping files and ``job.yaml``),
     run the job into ``<workdir>/out``; returns the ``JobResult``."""
     from ikou.pipeline.config.job import write_demo_job
@@ -63,7 +64,8 @@ def run_demo(workdir: str, residents: int = 10000, seed: int = 20260401,
         if made:
             echo("  generated corrupt records (expected in quarantine): "
                  + ", ".join(f"{n} {q:,}" for n, q in made.items()))
-    result = run_job(job, out_dir, gates, beam_args, truth=gen.truth)
+    result = run_job(job, out_dir, gates, beam_args, truth=gen.truth, report_lang=report_lang,
+                     progress=progress)
     if echo:
         echo(format_job_summary(result))
     return result

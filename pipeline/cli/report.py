@@ -121,5 +121,8 @@ def format_job_summary(result) -> str:
     if report is not None and report.data_docs and not remote:
         lines.append(f"  data docs       {_rel(str(report.data_docs))}")
     where = result.release_dir if remote else cur
+    if remote or (result.run_dir / "report.html").exists():
+        lines.append(f"  report          {_rel(str(result.run_dir / 'report.html'))} (also "
+                     f"{where}/report.html)")
     lines.append(f"  manifest        {where}/manifest.json (run folder {_rel(str(result.run_dir))})")
     return "\n".join(x for x in lines if x)

@@ -37,7 +37,10 @@ import apache_beam as beam
 from ikou.pipeline.config.inputs import Url
 from ikou.pipeline.config.job import Job, JobError, load_job
 from ikou.pipeline.errors import GateFailure, ReconciliationError
+from ikou.pipeline.report import LANGS as REPORT_LANGS
+from ikou.pipeline.report import REPORT_FILE, write_report
 from ikou.pipeline.run.beam import run_pipeline
+from ikou.pipeline.run.progress import NullProgress, planned_blocks
 from ikou.pipeline.steps import gate_worker
 from ikou.pipeline.steps.manifest import (
     BackgroundDigests,
@@ -371,7 +374,8 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
             echo: Callable[[str], None] | None = None,
             truth: str | os.PathLike | None = None,
             gaiji_fallback: bool | None = None, started: float | None = None,
-            input_digests: BackgroundDigests | None = None) -> JobResult:
+            input_digests: BackgroundDigests | None = None,
+            report_lang: str = "ja", progress=None) -> JobResult:
     """Stage, check, match, gate and publish a job. Raises :class:`ReconciliationError` or
     :class:`GateFailure` (nothing published) or :class:`JobError` (a user mistake).
     ``gaiji_fallback`` (when not None) overrides the job file's ``gaiji_fallback``.
@@ -381,7 +385,12 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     ``started`` (a ``time.perf_counter()`` value) is when the command started: the time before
     this call is then the ``startup`` stage (the interpreter and its imports).
     ``input_digests``: the inputs' digests already being computed (the command starts hashing
-    before it imports Beam); ``hash_inputs`` is then the time still waited for them."""
+    before it imports Beam); ``hash_inputs`` is then the time still waited for them.
+
+    ``report.html`` (:mod:`ikou.pipeline.report`, in ``report_lang``) is written into the run
+    folder, and into the release before it is published; its time counts as publishing.
+    ``progress``: a :class:`ikou.pipeline.run.progress.RunProgress` to show on the terminal
+    (default none)."""
     timings: dict[str, float] = {}
     clock = _Clock(timings, started)
     clock.lap("startup")
@@ -393,6 +402,9 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     mode = gates or job.gates
     if mode not in ("fail", "warn"):
         raise JobError(f"gates mode must be fail or warn, got {mode!r}")
+    if report_lang not in REPORT_LANGS:
+        raise JobError(f"report language must be one of {', '.join(REPORT_LANGS)}, "
+                       f"got {report_lang!r}")
     out = Path(out_dir) if out_dir is not None else job.outputs
     if out_dir is not None and fileio.is_url(str(out_dir)):
         out = Url(str(out_dir))
@@ -452,6 +464,10 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
     published = False
     # Great Expectations is imported by a process of its own while the pipeline runs
     gates_worker = gate_worker.take() if job.targets else None
+    progress = progress if progress is not None else NullProgress()
+    if type(progress) is not NullProgress:  # planning the blocks again only to show them
+        progress.start_pipeline(staging, *planned_blocks(
+            steps, [str(p.absolute()) for _, p in inputs], block_size))
     clock.lap("prepare")
     try:
         try:
@@ -482,6 +498,7 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
             raise ReconciliationError(problems, [
                 str(p) for src, p in inputs
                 if not many or any(x.startswith(f"{src}: ") for x in problems)])
+        progress.stage("matching")
 
         # record matching (名寄せ), on the staged standard files, before the gates:
         # resolved keys stay in the standard files, unresolved records go to review/
@@ -489,6 +506,7 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
         if job.matching:
             matching = run_matching(job, summary, staging, beam_args, truth)
         clock.lap("matching")
+        progress.stage("gates")
 
         report = None
         if job.targets:
@@ -513,8 +531,10 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
             manifest["published"] = False
             manifest["stale_removed"] = stale
             write_manifest(str(run_dir), manifest)
+            write_report(run_dir, lang=report_lang, manifest=manifest)
             raise GateFailure(report, Url(remote.run_dir(run_id)) if remote else run_dir)
 
+        progress.stage("publish")
         outputs = _publish_outputs(summary, staging)
         clock.lap("publish")
         manifest = _manifest(job, run_id, inputs, digests, summary, checks, report, outputs,
@@ -522,8 +542,11 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
         manifest["published"] = True
         manifest["stale_removed"] = stale
         write_manifest(str(staging), manifest)  # part of the release: published with it
+        report_data: dict = {}  # what the report reads from the result files: read once
+        write_report(run_dir, staging / REPORT_FILE, report_lang, staging, manifest,
+                     report_data)
         restrict(staging, job.file_mode, job.folder_mode)
-        release = publish_release(staging, out, run_id)
+        release = local_release = publish_release(staging, out, run_id)
         if remote is not None:
             release = remote.publish(release, run_id)
         published = True
@@ -531,11 +554,14 @@ def run_job(job: Job | str | os.PathLike, out_dir: str | os.PathLike | None = No
         manifest["timings"] = {k: round(v, 3) for k, v in timings.items()}
         manifest["stages"] = stage_table(timings, runner)
         write_manifest(str(run_dir), manifest)  # with the final publish time
+        write_report(run_dir, lang=report_lang, release_dir=local_release, manifest=manifest,
+                     cache=report_data)
         if remote is not None:
             return JobResult(Url(remote.root), release, Url(remote.run_dir(run_id)), summary,
                              checks, report, manifest)
         return JobResult(out, release, run_dir, summary, checks, report, manifest)
     finally:
+        progress.close()
         try:
             if gates_worker is not None:
                 gates_worker.close()

@@ -24,7 +24,8 @@ __all__ = ["run_migration"]
 def run_migration(layout: Layout | str | os.PathLike, gaiji: dict | str | os.PathLike | None,
                   inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
                   beam_args: Sequence[str] = (), block_size: int = DEFAULT_BLOCK_SIZE,
-                  gaiji_fallback: bool = False, started: float | None = None) -> JobResult:
+                  gaiji_fallback: bool = False, started: float | None = None,
+                  report_lang: str = "ja") -> JobResult:
     """Decode, reconcile and publish the files of one layout; raises
     :class:`~ikou.pipeline.errors.ReconciliationError` (nothing published) or a
     :class:`~ikou.pipeline.errors.UserError`.
@@ -39,4 +40,5 @@ def run_migration(layout: Layout | str | os.PathLike, gaiji: dict | str | os.Pat
         gaiji_path, gaiji = gaiji, load_gaiji(gaiji)
     job = job_for_layout(layout, gaiji or {}, inputs, out_dir, gaiji_fallback, block_size,
                          gaiji_path)
-    return run_job(job, out_dir, beam_args=beam_args, block_size=block_size, started=started)
+    return run_job(job, out_dir, beam_args=beam_args, block_size=block_size, started=started,
+                   report_lang=report_lang)

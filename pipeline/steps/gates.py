@@ -33,7 +33,9 @@ Personal values never leave: results use ``result_format`` SUMMARY with
 ``exclude_unexpected_values`` and ``unexpected_index_column_names`` = ``_record`` + the
 宛名番号 column; the results are then trimmed (at most ``sample`` failing rows per expectation,
 no value lists) before they are written to ``run_dir/validations/*.json`` and before Data Docs
-are built into ``run_dir/data_docs/`` from them.
+are built into ``run_dir/data_docs/`` from them. The built site is then rewritten to work on a
+closed network (no CDN script or style, no logo beacon, no newsletter form:
+:func:`ikou.pipeline.report.datadocs.make_offline`).
 
 ``mode="fail"``: ``report.publish`` is False when any gate fails (the caller publishes nothing
 and exits with ``report.exit_code`` = 1). ``mode="warn"``: failures are reported, but
@@ -59,6 +61,7 @@ from ikou.expectations.arrow_engine import validate_table  # noqa: E402
 from ikou.expectations.context import assert_analytics_off, gx, new_context  # noqa: E402
 from ikou.expectations.suites import CROSS_SUITE, SUITES_DIR, load_suite  # noqa: E402
 from ikou.pipeline.config.standard import STANDARD_DIR, Standard, load_standard  # noqa: E402
+from ikou.pipeline.report.datadocs import make_offline  # noqa: E402
 from ikou.pipeline.steps.gate_report import (  # noqa: E402
     Failure,
     GateError,
@@ -315,6 +318,7 @@ class _Runner:
         t0 = time.perf_counter()
         with _compiled_templates_shared():
             self.context.build_data_docs(site_names=["ikou"])
+        make_offline(self.docs_dir)  # no CDN, no logo beacon, no newsletter: closed networks
         self.timings["data_docs"] = time.perf_counter() - t0
         return self.docs_dir / "index.html"
 

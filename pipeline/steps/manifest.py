@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 __all__ = ["MANIFEST_FILE", "BackgroundDigests", "build_manifest", "describe_file", "file_digest",
-           "versions", "write_manifest"]
+           "machine", "versions", "write_manifest"]
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 3  # every manifest: "kind" job (jobs and single-layout runs) or match
@@ -75,6 +75,16 @@ def _dist_version(name: str) -> str | None:
         return None
 
 
+def machine() -> dict[str, Any]:
+    """The machine a run ran on: system, processor, CPU count and memory (no host name)."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        memory = None
+    return {"system": f"{platform.system()} {platform.release()}", "machine": platform.machine(),
+            "cpus": os.cpu_count(), "memory_bytes": memory}
+
+
 def versions() -> dict[str, Any]:
     """Versions of the interpreter, the libraries and the kernel implementation loaded."""
     try:
@@ -105,10 +115,10 @@ def build_manifest(kind: str, body: dict[str, Any], timings: dict[str, float],
     """Every manifest's shape (jobs, single-layout runs and ``ikou match``): its version and
     ``kind`` ("job" or "match"), the run's own sections (``body``), the stage timings in seconds,
     any sections that read them (``after_timings``: the stage table, the throughput), then the
-    runner and the versions of everything that ran."""
+    runner, the machine and the versions of everything that ran."""
     return {"manifest_version": MANIFEST_VERSION, "kind": kind, **body,
             "timings": {k: round(v, 3) for k, v in timings.items()}, **after_timings,
-            "runner": runner, "versions": versions()}
+            "runner": runner, "machine": machine(), "versions": versions()}
 
 
 def write_manifest(out_dir: str, manifest: dict[str, Any]) -> str:

@@ -155,7 +155,7 @@ def test_job_publishes_three_standard_files(published, town):
     # what matching cannot resolve, the links for audit)
     matched = {t: key for t, key in MATCHED.items()}
     assert names == sorted([f"{t}.arrow" for t in TARGETS] + [
-        "reference/jutogai.arrow", "quarantine.avro", "manifest.json"]
+        "reference/jutogai.arrow", "quarantine.avro", "manifest.json", "report.html"]
         + [f"review/{t}.arrow" for t in matched] + [f"match/{t}.links.arrow" for t in matched])
     assert not list((published / "releases").glob(".staging-*"))
     m = json.loads((current / "manifest.json").read_text(encoding="utf-8"))
@@ -227,8 +227,8 @@ def test_run_folder_holds_validations_and_data_docs(published):
     gates = {p.stem for p in (run / "validations").glob("*.json")}
     assert set(TARGETS) <= gates and "kojin_juminzei.atena_no.reference" in gates
     assert json.loads((run / "gates.json").read_text(encoding="utf-8"))["passed"]
-    # validation results are not published data
-    assert not list((published / "current").rglob("*.html"))
+    # validation results are not published data (the release holds the run report only)
+    assert [p.name for p in (published / "current").rglob("*.html")] == ["report.html"]
 
 
 def test_unknown_code_is_quarantined_with_raw_bytes(town, tmp_path):

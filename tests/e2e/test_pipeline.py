@@ -158,7 +158,7 @@ def test_counts_reconcile_and_the_manifest_describes_the_run(municipality, expec
     assert metrics["bytes_read"] == inp_size(municipality)
     # nothing but the outputs is left in the folder (no staging, no parts)
     assert sorted(p.name for p in out.iterdir()) == ["juki.arrow", "manifest.json",
-                                                     "quarantine.avro"]
+                                                     "quarantine.avro", "report.html"]
     # no personal value in the manifest: no name of the export appears in it
     text = (out / "manifest.json").read_text(encoding="utf-8")
     first = next(e for e in expected if e["fate"] == "row" and e["kind"] == "data")

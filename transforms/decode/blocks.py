@@ -36,6 +36,7 @@ from ikou.kernels import ErrorCode, format_errors
 from ikou.kernels import decode_block as kernel_decode_block
 from ikou.kernels._decode_common import join_columns, small_unique
 from ikou.transforms import arrowio, fileio
+from ikou.transforms.decode.gaiji_count import count_gaiji
 from ikou.transforms.decode.quarantine import QuarantineBuilder, decode_datums, read_part
 from ikou.transforms.decode.quarantine import write_part as write_quarantine_part
 
@@ -117,6 +118,7 @@ class BlockResult:
     quarantined_by_kind: dict[str, int] = field(default_factory=dict)
     quarantined_by_code: dict[str, int] = field(default_factory=dict)
     tolerated_by_code: dict[str, int] = field(default_factory=dict)  # errors of kept rows
+    gaiji: dict[str, int] = field(default_factory=dict)  # "F040 mapped" -> count (gaiji_count)
     headers: list[dict[str, Any]] = field(default_factory=list)
     trailers: list[dict[str, Any]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # time spent per step (decode, ...)
@@ -500,6 +502,8 @@ class BlockDecoder:
         plan = self.plans[kind]
         rl = self.layout.record_length
         dec = kernel_decode_block(buf, np.ascontiguousarray(starts[sel]), plan)
+        count_gaiji(np.frombuffer(buf, dtype=np.uint8), starts[sel], plan, res.gaiji,
+                    self.stride)
         err = dec.errors
         bad = np.asarray(dec.bad_rows, dtype=np.int64)
         keep = np.ones(len(sel), dtype=bool)

@@ -188,6 +188,7 @@ def summarize(layout, results: Sequence[BlockResult]) -> dict[str, Any]:
             "records": 0, "bytes_read": 0, "records_by_kind": {}, "rows": {},
             "quarantined": 0, "quarantined_by_kind": {}, "quarantined_by_code": {},
             "tolerated_by_code": {}, "headers": [], "trailers": [], "seconds": {},
+            "gaiji": {},
         })
         s["blocks"] += 1
         s["records"] += r.n_records
@@ -196,7 +197,7 @@ def summarize(layout, results: Sequence[BlockResult]) -> dict[str, Any]:
                           ("quarantined_by_kind", r.quarantined_by_kind),
                           ("quarantined_by_code", r.quarantined_by_code),
                           ("tolerated_by_code", r.tolerated_by_code),
-                          ("seconds", r.seconds)):
+                          ("gaiji", r.gaiji), ("seconds", r.seconds)):
             for k, v in d.items():
                 s[d_name][k] = s[d_name].get(k, 0) + v
         s["quarantined"] += r.n_quarantined
@@ -233,6 +234,7 @@ def summarize(layout, results: Sequence[BlockResult]) -> dict[str, Any]:
         "quarantined_by_kind": total("quarantined_by_kind"),
         "quarantined_by_code": total("quarantined_by_code"),
         "tolerated_by_code": total("tolerated_by_code"),
+        "gaiji": total("gaiji"),  # 外字 codes seen: "F040 mapped" -> count
         "seconds": total("seconds"),  # summed over blocks (CPU time of all workers)
         "header_kind": HEADER in layout.kinds,
         "trailer_kind": TRAILER in layout.kinds,

@@ -240,7 +240,7 @@ def finalize_job(steps: Sequence[SourceStep], results: Iterable[BlockResult],
                 "data_quarantined"):
         job[key] = sum(s[key] for s in srcs)
     for key in ("records_by_kind", "quarantined_by_code", "quarantined_by_kind",
-                "tolerated_by_code"):
+                "tolerated_by_code", "gaiji"):
         total: dict[str, int] = {}
         for s in srcs:
             _sum_into(total, s[key])
