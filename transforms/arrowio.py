@@ -23,17 +23,21 @@ from ikou.transforms import fileio
 __all__ = ["open_reader", "read_table", "write_file", "writer"]
 
 
-def open_reader(path: str | os.PathLike) -> pa.ipc.RecordBatchFileReader:
-    """An Arrow IPC file reader over ``path`` (memory-mapped when local)."""
+def open_reader(path: str | os.PathLike,
+                memory_map: bool = True) -> pa.ipc.RecordBatchFileReader:
+    """An Arrow IPC file reader over ``path`` (memory-mapped when local, unless ``memory_map``
+    is false: then read into memory, for small files deleted soon after, whose maps would
+    otherwise keep their file system busy until garbage collection)."""
     path = os.fspath(path)
-    if fileio.is_url(path):
+    if fileio.is_url(path) or not memory_map:
         return pa.ipc.open_file(pa.py_buffer(fileio.read_bytes(path)))
     return pa.ipc.open_file(pa.memory_map(path))
 
 
-def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pa.Table:
+def read_table(path: str | os.PathLike, columns: list[str] | None = None,
+               memory_map: bool = True) -> pa.Table:
     """The whole table of an Arrow IPC file (only ``columns`` when given)."""
-    table = open_reader(path).read_all()
+    table = open_reader(path, memory_map).read_all()
     return table.select(columns) if columns is not None else table
 
 

@@ -331,14 +331,12 @@ def _cmd_decode(args) -> int:
     from ikou.pipeline.config.inputs import input_problem
     from ikou.pipeline.errors import InputError
 
-    problem = input_problem(args.input)
-    if problem:
-        raise InputError(problem)
     # the input's digest (for the reject file's sync marker) is computed while pyarrow, numpy
-    # and the kernels are imported, not after
+    # and the kernels are imported, not after; its problems are reported after the layout's
     from ikou.pipeline.steps.manifest import BackgroundDigests
 
-    digests = BackgroundDigests([args.input])
+    problem = input_problem(args.input)
+    digests = None if problem else BackgroundDigests([args.input])
     from ikou.pipeline.config.gaiji import load_gaiji
     from ikou.pipeline.config.layout import load_layout
     from ikou.pipeline.steps.reconcile import check  # no Beam, no GX on this path
@@ -352,6 +350,8 @@ def _cmd_decode(args) -> int:
 
     layout = load_layout(args.layout)
     gaiji = load_gaiji(args.gaiji)
+    if problem:
+        raise InputError(problem)
     for target in (args.out, args.rejects):
         if target and os.path.isdir(target):
             raise InputError(f"output is a folder: {target}")

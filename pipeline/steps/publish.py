@@ -132,6 +132,11 @@ def publish_release(staging: Path, out_dir: Path, run_id: str) -> Path:
     return release
 
 
+#: Files of a release that are not outputs: the manifest itself, and the run report built from it
+#: (it shows the manifest's figures, so the manifest cannot name its digest).
+RELEASE_DOCUMENTS = frozenset({"manifest.json", "report.html"})
+
+
 class ReleaseError(RuntimeError):
     """A published release that does not match its manifest."""
 
@@ -139,7 +144,8 @@ class ReleaseError(RuntimeError):
 def read_current(out_dir: str | os.PathLike, verify: bool = True) -> tuple[str, dict] | None:
     """What a reader does: resolve ``OUT/current`` once and read the release's manifest;
     ``None`` when nothing is published. With ``verify`` every output the manifest names is
-    checked (size and sha256) and a file the manifest does not name is refused: the caller gets
+    checked (size and sha256) and a file the manifest does not name (other than the manifest and
+    ``report.html``) is refused: the caller gets
     a complete release or :class:`ReleaseError`, never a mix. Returns (release folder, manifest).
     """
     import hashlib
@@ -156,7 +162,7 @@ def read_current(out_dir: str | os.PathLike, verify: bool = True) -> tuple[str, 
     if verify:
         named = {o["name"] for o in manifest["outputs"]}
         found = {os.path.relpath(os.path.join(d, n), release)
-                 for d, _, files in os.walk(release) for n in files} - {"manifest.json"}
+                 for d, _, files in os.walk(release) for n in files} - RELEASE_DOCUMENTS
         if found != named:
             raise ReleaseError(f"{release}: files {sorted(found ^ named)} do not match the "
                                "manifest")
@@ -197,7 +203,7 @@ def _read_current_remote(root: str, verify: bool) -> tuple[str, dict] | None:
     manifest = json.loads(data)
     if verify:
         prefix = release.rstrip("/") + "/"
-        found = {p[len(prefix):] for p in fileio.listing(release)} - {"manifest.json"}
+        found = {p[len(prefix):] for p in fileio.listing(release)} - RELEASE_DOCUMENTS
         named = {o["name"] for o in manifest["outputs"]}
         if found != named:
             raise ReleaseError(f"{release}: files {sorted(found ^ named)} do not match the "

@@ -130,7 +130,7 @@ def merge_parts(part_paths: Iterable[str | pa.RecordBatch | pa.Table], schema: p
             elif isinstance(path, pa.Table):
                 batches = path.to_batches()
             else:
-                reader = arrowio.open_reader(path)
+                reader = arrowio.open_reader(path, memory_map=False)  # parts: read, then deleted
                 batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
             for b in batches:
                 if b.num_rows == 0:

@@ -309,7 +309,7 @@ def write_part(path: str, table: pa.Table) -> str:
 
 
 def read_part(path: str) -> pa.Table:
-    return arrowio.read_table(path)
+    return arrowio.read_table(path, memory_map=False)
 
 
 def avro_header(schema, sync_marker: bytes) -> bytes:
