@@ -24,7 +24,44 @@ def is_url(path) -> bool:
 def _fs():
     from apache_beam.io.filesystems import FileSystems
 
+    if not _S3_REUSE:
+        _reuse_s3_clients()
     return FileSystems
+
+
+_S3_REUSE: list = []
+
+
+def _reuse_s3_clients() -> None:
+    """Beam's S3 file system makes a new boto3 client (a new session, its service models parsed
+    again: about half a second) for every call, so a run's few hundred calls (inputs, parts,
+    merging, publishing) spent most of their time there.  One client per thread and per set of
+    S3 options is kept instead: a client's only state is its current download stream, which it
+    checks against each request, so calls made one after the other may share it."""
+    import threading
+
+    _S3_REUSE.append(True)
+    try:
+        from apache_beam.io.aws.clients.s3 import boto3_client
+    except ImportError:  # no boto3: no S3 file system to speed up
+        return
+    made = boto3_client.Client
+    local = threading.local()
+
+    def client(options):
+        from apache_beam.options import pipeline_options
+
+        if isinstance(options, pipeline_options.PipelineOptions):
+            o = options.view_as(pipeline_options.S3Options).get_all_options()
+        else:
+            o = dict(options)
+        key = tuple(sorted((k, repr(v)) for k, v in o.items() if k.startswith("s3_")))
+        cache = local.__dict__.setdefault("clients", {})
+        if key not in cache:
+            cache[key] = made(options=options)
+        return cache[key]
+
+    boto3_client.Client = client
 
 
 def _uncompressed():

@@ -26,7 +26,7 @@ def entry_calls(draw):
     return plan, data, starts
 
 
-@settings(max_examples=1200, deadline=None, database=None,
+@settings(max_examples=500, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(entry_calls())
 def test_fuzz_entry_point(call):
