@@ -362,6 +362,7 @@ def _cmd_decode(args) -> int:
     try:
         decoder = BlockDecoder(layout, gaiji, staging, args.gaiji_fallback)
         decoder.quarantine_parts = decoder.row_parts = False  # one process: all in memory
+        decoder.gaiji_counts = False  # for the run report: ikou decode writes none
         blocks = plan_blocks(0, os.path.abspath(args.input), size, layout,
                              args.block_size or DEFAULT_BLOCK_SIZE)
         results, _ = decode_blocks(decoder, blocks, workers=min(2, os.cpu_count() or 1),

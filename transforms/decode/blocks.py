@@ -330,6 +330,9 @@ class BlockDecoder:
     quarantine_parts = True
     #: write each block's rows as part files (else they stay in the result: one process)
     row_parts = True
+    #: count the 外字 codes seen, mapped and unmapped (for the run report; ikou decode, which
+    #: writes no report, switches it off)
+    gaiji_counts = True
 
     def __init__(self, layout, gaiji: dict | None, staging_dir: str | None,
                  gaiji_fallback: bool = False):
@@ -502,8 +505,9 @@ class BlockDecoder:
         plan = self.plans[kind]
         rl = self.layout.record_length
         dec = kernel_decode_block(buf, np.ascontiguousarray(starts[sel]), plan)
-        count_gaiji(np.frombuffer(buf, dtype=np.uint8), starts[sel], plan, res.gaiji,
-                    self.stride)
+        if self.gaiji_counts:
+            count_gaiji(np.frombuffer(buf, dtype=np.uint8), starts[sel], plan, res.gaiji,
+                        self.stride)
         err = dec.errors
         bad = np.asarray(dec.bad_rows, dtype=np.int64)
         keep = np.ones(len(sel), dtype=bool)
