@@ -433,6 +433,29 @@ cdef inline int digit_run(const uint8_t *p, int n, int *value) noexcept nogil:
 
 
 # -- field kernels ---------------------------------------------------------------------------
+cdef inline int end_text(Col *col, int32_t *offs, Py_ssize_t row, FSpec *f, Errs *errs, int nerr,
+                         bint replace, uint8_t *base, uint8_t *last, uint8_t *o,
+                         bint trim_right) except -1 nogil:
+    """The end of one text value, for the single-byte and the mixed loops alike: null after an
+    error (unless replaced), the blank policy for nothing but spaces, else the value's bytes
+    (``last``: after the last non-space, when trimming right)."""
+    if nerr and not replace:
+        set_null(col, row)
+    elif nerr == 0 and last == base:
+        if f.blank == P_ERROR:
+            add_err(errs, row, f, E_BLANK_VALUE, 0, 0x20)
+            set_null(col, row)
+        elif f.blank == P_NULL:
+            set_null(col, row)
+    else:
+        col.data.size = ((last if trim_right else o) - <uint8_t *>col.data.ptr)
+        if col.data.size > INT32_MAX:
+            with gil:
+                raise BlockError("block too large: a text column exceeds 2 GiB")
+    offs[row + 1] = <int32_t>col.data.size
+    return 0
+
+
 cdef int k_text(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ssize_t r1, FSpec *f,
                 TTable *t, Col *col, Errs *errs) except -1 nogil:
     cdef Py_ssize_t row, idx
@@ -558,21 +581,7 @@ cdef int k_text(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ssi
                 o += (e >> 24) & 3
             if not (e & F_SPACE):
                 last = o
-        if nerr and not replace:
-            set_null(col, row)
-        elif nerr == 0 and last == base:
-            # blank: nothing but spaces
-            if f.blank == P_ERROR:
-                add_err(errs, row, f, E_BLANK_VALUE, 0, 0x20)
-                set_null(col, row)
-            elif f.blank == P_NULL:
-                set_null(col, row)
-        else:
-            col.data.size = ((last if trim_right else o) - <uint8_t *>col.data.ptr)
-            if col.data.size > INT32_MAX:
-                with gil:
-                    raise BlockError("block too large: a text column exceeds 2 GiB")
-        offs[row + 1] = <int32_t>col.data.size
+        end_text(col, offs, row, f, errs, nerr, replace, base, last, o, trim_right)
     return 0
 
 
@@ -753,20 +762,7 @@ cdef int k_mixed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ss
                 memcpy(o, f.repl, f.repl_len)
                 o += f.repl_len
                 last = o
-        if nerr and not replace:
-            set_null(col, row)
-        elif nerr == 0 and last == base:
-            if f.blank == P_ERROR:
-                add_err(errs, row, f, E_BLANK_VALUE, 0, 0x20)
-                set_null(col, row)
-            elif f.blank == P_NULL:
-                set_null(col, row)
-        else:
-            col.data.size = ((last if trim_right else o) - <uint8_t *>col.data.ptr)
-            if col.data.size > INT32_MAX:
-                with gil:
-                    raise BlockError("block too large: a text column exceeds 2 GiB")
-        offs[row + 1] = <int32_t>col.data.size
+        end_text(col, offs, row, f, errs, nerr, replace, base, last, o, trim_right)
     return 0
 
 

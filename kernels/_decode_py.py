@@ -275,7 +275,7 @@ def _decode_text(d: _FieldDecoder, mv, starts) -> list:
     tab = d.plan.text_table(d.plan.field_fallback(f), opts["ascii_narrow"], opts["kana_widen"])
     single, double, merge = tab.single, tab.double, tab.merge
     trim = TRIM[opts["trim"]]
-    trim_left, trim_right = bool(trim & 1), bool(trim & 2)
+    trim_left = bool(trim & 1)
     replace = d.on_error == ON_ERROR["replace"]
     repl = opts["replacement"]
     out = []
@@ -319,21 +319,7 @@ def _decode_text(d: _FieldDecoder, mv, starts) -> list:
             if sp and trim_left and not pieces:
                 continue
             pieces.append((s, sp))
-        if errors and not replace:
-            out.append(None)
-            continue
-        if not errors and all(sp for _, sp in pieces):
-            policy = opts["blank"]
-            if policy == "error":
-                d.err(row, ErrorCode.BLANK_VALUE, 0, 0x20)
-                out.append(None)
-            else:
-                out.append("" if policy == "empty" else None)
-            continue
-        if trim_right:
-            while pieces and pieces[-1][1]:
-                pieces.pop()
-        out.append("".join(s for s, _ in pieces))
+        _finish_text(d, row, pieces, errors, out)
     return [pa.array(out, pa.string())]
 
 
