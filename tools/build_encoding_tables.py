@@ -3,9 +3,11 @@
 IBM host code pages (930, 939, 1390, 1399 and their single-byte halves 290 and 1027) are read
 from ICU's converters through the ``uconv`` command (ICU 72 here; ICU's mapping data is under the
 Unicode licence, see kernels/tables/README.md). Fujitsu JEF, Hitachi KEIS and NEC JIPS tables are
-derived from the CC0 TSV files of jef4j (path given with ``--jef4j``).
+derived from jef4j's CC0 mapping files (``src/test/resources/*_mapping.json`` of
+github.com/hidekatsu-izuno/jef4j), as TSV with one row per mapping (``kind code unicode options
+...``, see kernels/tables/README.md), in the folder given with ``--jef4j``.
 
-    python tools/build_encoding_tables.py --jef4j ../shared/peers/jef4j
+    python tools/build_encoding_tables.py --jef4j JEF4J_TSV_FOLDER
 
 Table file format (UTF-8 text, ``#`` comment lines): one mapping a line,
 ``S HH XXXX`` (single byte) or ``D HHHH XXXX[,XXXX…] [+N]`` (double byte; ``+N``: the next N
