@@ -190,7 +190,7 @@ def _parser() -> _Parser:
                    help="residents of the generated town (also measured: /16 and /4 of it)")
     b.add_argument("--sizes", default=None, metavar="N,N,...",
                    help="the town sizes to measure (default N/16, N/4, N)")
-    b.add_argument("--encoding", choices=("cp932",), default="cp932",
+    b.add_argument("--encoding", choices=_GENERATE_ENCODINGS, default="cp932",
                    help="encoding of the generated exports (default cp932)")
     b.add_argument("--workers", type=_positive_int, default=1,
                    help="Beam worker processes (default 1: in process)")

@@ -56,4 +56,14 @@ def test_bench_arguments(capsys):
     assert "give --residents N" in capsys.readouterr().err
     assert main(["bench", "x.yaml", "--residents", "10"]) == 2
     assert main(["bench", "--residents", "1000", "--sizes", "10,x"]) == 2
-    assert main(["bench", "--residents", "1000", "--encoding", "jef"]) == 2
+    assert main(["bench", "--residents", "1000", "--encoding", "utf-8"]) == 2
+
+
+def test_bench_generates_its_town_in_a_mainframe_encoding(tmp_path):
+    from ikou.pipeline.config.job import load_job
+    from ikou.pipeline.run.bench import _generate
+
+    job = load_job(_generate(tmp_path / "town", 300, "jef"))
+    assert {s.layout.encoding for s in job.sources.values()} == {"jef"}
+    with pytest.raises(ValueError):
+        _generate(tmp_path / "other", 300, "utf-8")
