@@ -99,9 +99,13 @@ class _FieldDecoder:
         self.ebcdic = f.ebcdic_digits
         self.orig = b""
 
+    def raw(self, mv, start) -> bytes:
+        """The field's bytes in the record starting at ``start``, as they are in the file."""
+        return bytes(mv[start + self.f.offset:start + self.f.offset + self.f.length])
+
     def field(self, mv, start) -> bytes:
         """The field's bytes (EBCDIC numeric fields: read as ASCII through EBCDIC_DIGIT_MAP)."""
-        b = bytes(mv[start + self.f.offset:start + self.f.offset + self.f.length])
+        b = self.raw(mv, start)
         if self.ebcdic:
             self.orig = b
             return b.translate(EBCDIC_DIGIT_MAP)
@@ -171,7 +175,7 @@ def _decode_mixed(d: _FieldDecoder, mv, starts) -> list:
     repl = opts["replacement"]
     out: list = []
     for row, start in enumerate(starts):
-        b = bytes(mv[start + f.offset:start + f.offset + f.length])
+        b = d.raw(mv, start)
         handled, value = d.policy_value(row, b, "")
         if handled:
             out.append(value)
@@ -257,7 +261,7 @@ def _decode_binary(d: _FieldDecoder, mv, starts) -> list:
     scale = opts["scale"]
     out = []
     for row, start in enumerate(starts):
-        b = bytes(mv[start + f.offset:start + f.offset + f.length])
+        b = d.raw(mv, start)
         v = int.from_bytes(b, "big", signed=opts["signed"])
         if scale == 0 and v > INT64_MAX:
             d.err(row, ErrorCode.INT_OVERFLOW, 0, b[0])
@@ -280,7 +284,7 @@ def _decode_text(d: _FieldDecoder, mv, starts) -> list:
     repl = opts["replacement"]
     out = []
     for row, start in enumerate(starts):
-        b = bytes(mv[start + f.offset:start + f.offset + f.length])
+        b = d.raw(mv, start)
         handled, value = d.policy_value(row, b, "")
         if handled:
             out.append(value)
@@ -565,10 +569,9 @@ def _decode_wareki(d: _FieldDecoder, mv, starts) -> list:
 
 
 def _decode_bytes(d: _FieldDecoder, mv, starts) -> list:
-    f = d.f
     out = []
     for row, start in enumerate(starts):
-        b = bytes(mv[start + f.offset:start + f.offset + f.length])
+        b = d.raw(mv, start)
         handled, value = d.policy_value(row, b, b"")
         out.append(value if handled else b)
     return [pa.array(out, pa.binary())]
