@@ -10,7 +10,7 @@ What cannot be read is found there too: at a bad RDW or BDW the scan looks for t
 where :data:`RESYNC_UNITS` records (VB: blocks) in a row are plausible and chain exactly (or
 end exactly at the end of the file); the bytes skipped are one quarantine entry (``BAD_RDW`` /
 ``BAD_BDW``, or ``TRUNCATED_RECORD`` when the file ends inside the record), at most
-``block_size`` bytes each (a longer stretch is several entries). A bad RDW inside a good VB
+8 MiB each (a longer stretch is several entries). A bad RDW inside a good VB
 block skips to the block's end. The block carries these entries (``Block.spans``); every byte
 of the file is a record (RDW and payload), a BDW, or one entry.
 
@@ -60,6 +60,9 @@ UNKNOWN_RECORD_TYPE = "UNKNOWN_RECORD_TYPE"
 RESYNC_UNITS = 3
 READ_CHUNK = 16 << 20
 HEADER = 4
+#: the largest quarantine entry: a longer unreadable stretch is several entries (a fixed size,
+#: not the block size, so the entries do not depend on the block size)
+MAX_ENTRY = 8 << 20
 
 
 def kernel_format(layout) -> RecordFormat:
@@ -105,9 +108,10 @@ class _Cutter:
 
 
 def _span_entries(cutter: _Cutter, start: int, end: int, code: str, message: str,
-                  record_no: int, block_size: int) -> int:
-    """Entries for the bytes ``start..end`` (pieces of at most ``block_size``); returns the
+                  record_no: int, block_size: int = MAX_ENTRY) -> int:
+    """Entries for the bytes ``start..end`` (pieces of at most :data:`MAX_ENTRY`); returns the
     record count after them."""
+    block_size = MAX_ENTRY
     n = max(1, -(-(end - start) // block_size))
     for i in range(n):
         a = start + i * block_size
