@@ -12,7 +12,6 @@ from .decode import *  # noqa: F403 - the decoding kernel's names, listed in dec
 
 __all__ = list(_decode_facade.__all__)
 
-from . import records as _records_facade  # noqa: E402
 from .records import (  # noqa: E402
     RecordFormat,
     ScanResult,

@@ -40,7 +40,7 @@ def _view(buf):
 
 
 def scan_records(buf, start: int = 0, end: int | None = None,
-                 fmt: RecordFormat = RecordFormat(), at_eof: bool = True,
+                 fmt: RecordFormat | None = None, at_eof: bool = True,
                  limit: int = -1, impl=None) -> ScanResult:
     """Scan the records of ``buf[start:end]`` (see :class:`ScanResult`).
 
@@ -49,6 +49,7 @@ def scan_records(buf, start: int = 0, end: int | None = None,
     ``END``) on any record boundary, also inside a VB block. ``impl``: a kernel module (tests).
     """
     mod = impl or _impl
+    fmt = fmt if fmt is not None else RecordFormat()
     return _drive(mod.scan_chunk, _view(buf), int(start), end, fmt, at_eof, int(limit))
 
 

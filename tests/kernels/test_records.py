@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ikou.kernels import RecordFormat, Stop, find_resync, scan_records
-from ikou.kernels import _records_py, records
+from ikou.kernels import RecordFormat, Stop, _records_py, find_resync, records, scan_records
 
 try:
     from ikou.kernels import _records
