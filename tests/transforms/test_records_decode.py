@@ -264,3 +264,23 @@ def test_ikou_generate_and_decode_a_vb_export(tmp_path, capsys):
                  str(tmp_path / "juki.layout.yaml"), "--gaiji", str(tmp_path / "gaiji.csv"),
                  "--out", str(tmp_path / "o.arrow"), "--block-size", "2000"]) == 0
     assert "32 records, 30 rows" in capsys.readouterr().err
+
+
+def test_a_record_too_short_for_its_record_type(tmp_path):
+    (tmp_path / "k.layout.yaml").write_text(
+        "name: k\nrecord_length: 6\nrecord_format: V\nrecord_type: {offset: 0, length: 2}\n"
+        "kinds:\n  data:\n    code: \"D1\"\n    fields:\n"
+        "      - {name: v, offset: 2, length: 4, type: digits}\n", encoding="utf-8")
+    recs = [b"D11234", b"D", b"XX9999", b"D1"]
+    data = b"".join(struct.pack(">HH", len(r) + 4, 0) + r for r in recs)
+    (tmp_path / "k.dat").write_bytes(data)
+    layout = load_layout(tmp_path / "k.layout.yaml")
+    dec = BlockDecoder(layout, {}, str(tmp_path))
+    (block,) = plan_blocks(0, str(tmp_path / "k.dat"), len(data), layout)
+    res = dec.decode(block)
+    got = {q["record"]: (q["offset"], q["reasons"][0]["message"]) for q in res.quarantined}
+    assert got == {2: (10, "record of 1 bytes ends before its record type (bytes 0-1)"),
+                   3: (15, "record type at byte 0: 5858 matches no kind of the layout")}
+    assert res.rows == {"data": 2} and res.counts == {"": 2, "data": 2}
+    table = pa.ipc.open_file(res.parts["data"]).read_all()
+    assert table.column("v").to_pylist() == ["1234", None]  # record 4 does not carry v
