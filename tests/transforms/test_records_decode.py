@@ -284,3 +284,27 @@ def test_a_record_too_short_for_its_record_type(tmp_path):
     assert res.rows == {"data": 2} and res.counts == {"": 2, "data": 2}
     table = pa.ipc.open_file(res.parts["data"]).read_all()
     assert table.column("v").to_pylist() == ["1234", None]  # record 4 does not carry v
+
+
+def test_a_long_unreadable_stretch_is_cut_into_entries(town, monkeypatch):
+    from ikou.transforms.decode import records
+
+    monkeypatch.setattr(records, "MAX_ENTRY", 100)
+    out, gen = town
+    _, _, _, clean = make(town, "V", name="clean-v")
+    offs = rdw_offsets(clean)
+    a = offs[20]
+    data = clean[:a] + b"\x00" * 350 + clean[a:]
+    path = out / "long-garbage.dat"
+    path.write_bytes(data)
+    seen = set()
+    for bs in (300, 1 << 20):
+        summary, arrow, avro, table, quarantined, _ = decode(town, path,
+                                                             out / "clean-v.layout.yaml", bs)
+        assert [(q["offset"], len(q["raw"])) for q in quarantined] == \
+            [(a, 100), (a + 100, 100), (a + 200, 100), (a + 300, 50)]
+        assert quarantined[3]["reasons"][0]["message"].endswith("(part 4 of 4)")
+        reconciles(summary, table, quarantined, data, None)
+        walk(data, table, quarantined)
+        seen.add((arrow, avro))
+    assert len(seen) == 1

@@ -108,14 +108,13 @@ class _Cutter:
 
 
 def _span_entries(cutter: _Cutter, start: int, end: int, code: str, message: str,
-                  record_no: int, block_size: int = MAX_ENTRY) -> int:
+                  record_no: int) -> int:
     """Entries for the bytes ``start..end`` (pieces of at most :data:`MAX_ENTRY`); returns the
     record count after them."""
-    block_size = MAX_ENTRY
-    n = max(1, -(-(end - start) // block_size))
+    n = max(1, -(-(end - start) // MAX_ENTRY))
     for i in range(n):
-        a = start + i * block_size
-        b = min(end, a + block_size)
+        a = start + i * MAX_ENTRY
+        b = min(end, a + MAX_ENTRY)
         note = f" (part {i + 1} of {n})" if n > 1 else ""
         cutter.spans.append((a, b - a, code, message + note))
         record_no += 1
@@ -186,18 +185,14 @@ def plan_variable_blocks(block_cls, input_index: int, path: str, size: int, layo
                     continue
                 if res.block_end >= 0:  # a bad RDW in a good VB block: skip to its end
                     end = res.block_end + buf_off
-                    _, message = _span_reason(res.reason, res.found, fmt, stop, size, end,
-                                              False)
                     message = (f"{describe_stop(res.reason, res.found, fmt)}; "
                                f"{end - stop} bytes skipped to the end of the block")
-                    record_no = _span_entries(cutter, stop, end, BAD_RDW, message, record_no,
-                                              block_size)
+                    record_no = _span_entries(cutter, stop, end, BAD_RDW, message, record_no)
                     pos = end
                     continue
                 if res.reason == Stop.TRUNCATED:
                     code, message = _span_reason(res.reason, -1, fmt, stop, size, size, True)
-                    record_no = _span_entries(cutter, stop, size, code, message, record_no,
-                                              block_size)
+                    record_no = _span_entries(cutter, stop, size, code, message, record_no)
                     break
                 bad = (stop, res.reason, res.found)
                 search = stop + 1
@@ -212,7 +207,7 @@ def plan_variable_blocks(block_cls, input_index: int, path: str, size: int, layo
             stop, reason, found = bad
             code, message = _span_reason(reason, found, fmt, stop, size, end,
                                          status == RESYNC_NONE)
-            record_no = _span_entries(cutter, stop, end, code, message, record_no, block_size)
+            record_no = _span_entries(cutter, stop, end, code, message, record_no)
             bad = None
             pos = end
             if status == RESYNC_NONE:
