@@ -11,3 +11,15 @@ from . import decode as _decode_facade
 from .decode import *  # noqa: F403 - the decoding kernel's names, listed in decode.__all__
 
 __all__ = list(_decode_facade.__all__)
+
+from .records import (  # noqa: E402
+    RecordFormat,
+    ScanResult,
+    Stop,
+    describe_stop,
+    find_resync,
+    scan_records,
+)
+
+__all__ += ["RecordFormat", "ScanResult", "Stop", "describe_stop", "find_resync",
+            "scan_records"]

@@ -106,6 +106,9 @@ def _parser() -> _Parser:
                         "get EBCDIC numbers and a 外字 table in the encoding's user area)")
     g.add_argument("--corrupt-share", type=_share, default=0.0,
                    help="share of corrupt records (0..1)")
+    g.add_argument("--record-format", choices=("F", "V", "VB"), default="F",
+                   help="write the 住民記録 export as F (fixed length, default), V (records "
+                        "behind RDWs) or VB (blocked, behind BDWs), trailing spaces trimmed")
     g.add_argument("--sources", type=_sources, default=None,
                    help="comma-separated exports to write: juki, tax, kokuho, jutogai "
                         "(default: all, with mapping files and job.yaml)")
@@ -309,6 +312,11 @@ def _cmd_generate(args) -> int:
 
             bar.stage(f"transcoding to {args.encoding}")
             transcode_town(args.out, args.encoding)
+        if args.record_format != "F":
+            from ikou.pipeline.synth.records import convert_export
+
+            bar.stage(f"record format {args.record_format}")
+            convert_export(gen.export, gen.layout, args.record_format)
     finally:
         bar.close()
     print(f"ikou generate: {args.residents} residents (seed {args.seed}, {args.encoding}) "

@@ -24,6 +24,8 @@ __all__ = [
     "Kind",
     "Layout",
     "LayoutError",
+    "RECORD_FORMATS",
+    "RecordFraming",
     "load_layout",
     "parse_layout",
 ]
@@ -48,6 +50,9 @@ SEPARATORS = {"none": b"", "": b"", "\n": b"\n", "\r\n": b"\r\n", "lf": b"\n", "
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _TOP_KEYS = {"name", "label", "description", "encoding", "record_length", "record_separator",
              "record_type", "kinds", "fields"}
+#: the record-format keys (F, FB, V, VB): parsed by :func:`_parse_record_format`
+_RECORD_FORMAT_KEYS = {"record_format", "rdw", "bdw", "extra_bytes"}
+RECORD_FORMATS = ("F", "FB", "V", "VB")
 _KIND_KEYS = {"code", "label", "fields", "count_field"}
 _FIELD_BASE_KEYS = {"name", "offset", "length", "type", "label"}
 
@@ -93,6 +98,18 @@ class Layout:
     separator: bytes
     record_type: tuple[int, int] | None
     kinds: dict[str, Kind]
+    #: F / FB (fixed length; the same for a file) or V / VB (variable length behind RDWs, VB
+    #: in blocks behind BDWs): :class:`RecordFraming`
+    framing: RecordFraming = field(default_factory=lambda: RecordFraming())
+
+    @property
+    def record_format(self) -> str:
+        return self.framing.record_format
+
+    @property
+    def variable(self) -> bool:
+        """V or VB: records of varying length behind record descriptor words."""
+        return self.framing.variable
 
     @property
     def stride(self) -> int:
@@ -184,7 +201,7 @@ def parse_layout(doc, path: str = "<layout>") -> Layout:
     if not isinstance(doc, dict):
         raise LayoutError(f"{path}: a layout must be a YAML mapping")
     at = where(path, doc)
-    _unknown_keys(doc, _TOP_KEYS, at, "the layout")
+    _unknown_keys(doc, _TOP_KEYS | _RECORD_FORMAT_KEYS, at, "the layout")
 
     name = doc.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
@@ -270,9 +287,139 @@ def parse_layout(doc, path: str = "<layout>") -> Layout:
         separator=separator,
         record_type=record_type,
         kinds=kinds,
+        framing=_parse_record_format(doc, path, record_length, separator),
     )
     _check_with_kernel(layout)
     return layout
+
+
+# -- record formats (F, FB, V, VB) ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RecordFraming:
+    """How the records of a file are framed (docs/copybooks.md, "Record formats").
+
+    ``F`` / ``FB``: fixed length (``record_length`` bytes, optional separator). ``V`` / ``VB``:
+    each record behind a 4-byte RDW (``rdw_byte_order``, ``rdw_includes_header``: the length
+    counts the RDW's own 4 bytes, as IBM writes it); VB groups records in blocks behind a
+    4-byte BDW (``bdw_*``; ``bdw_max_length`` is the largest block, BDW included).
+    ``max_length``: the largest payload an RDW may give (default: the layout's
+    ``record_length``); ``min_length`` the smallest. ``extra_bytes``: what happens to a record
+    longer than ``record_length`` (``error``: quarantined as ``LONG_RECORD``; ``ignore``:
+    its first ``record_length`` bytes decoded, the record counted).
+    """
+
+    record_format: str = "F"
+    rdw_byte_order: str = "big"
+    rdw_includes_header: bool = True
+    min_length: int = 1
+    max_length: int = 0
+    bdw_byte_order: str = "big"
+    bdw_includes_header: bool = True
+    bdw_max_length: int = 32760
+    extra_bytes: str = "error"
+
+    @property
+    def variable(self) -> bool:
+        return self.record_format in ("V", "VB")
+
+    @property
+    def blocked(self) -> bool:
+        return self.record_format == "VB"
+
+    def kernel_format(self):
+        """The index pass's :class:`~ikou.kernels.RecordFormat` (V / VB only)."""
+        from ikou.kernels import RecordFormat
+
+        return RecordFormat(blocked=self.blocked,
+                            little_endian=self.rdw_byte_order == "little",
+                            includes_header=self.rdw_includes_header,
+                            min_length=self.min_length, max_length=self.max_length,
+                            bdw_little_endian=self.bdw_byte_order == "little",
+                            bdw_includes_header=self.bdw_includes_header,
+                            bdw_max_length=self.bdw_max_length)
+
+
+_RDW_KEYS = {"byte_order", "includes_header", "max_length", "min_length"}
+_BDW_KEYS = {"byte_order", "includes_header", "max_length"}
+
+
+def _descriptor_word(node, path: str, what: str, allowed: set) -> dict:
+    """The ``rdw:`` / ``bdw:`` mapping, checked (values as given, defaults not filled in)."""
+    at = where(path, node)
+    if not isinstance(node, dict):
+        raise LayoutError(f"{at}: '{what}' must be a mapping ({', '.join(sorted(allowed))})")
+    _unknown_keys(node, allowed, at, f"'{what}'")
+    out = {}
+    if "byte_order" in node:
+        order = node["byte_order"]
+        if order not in ("big", "little"):
+            raise LayoutError(f"{at}: {what}.byte_order must be big or little, got {order!r}")
+        out["byte_order"] = order
+    if "includes_header" in node:
+        value = node["includes_header"]
+        if not isinstance(value, bool):
+            raise LayoutError(f"{at}: {what}.includes_header must be true or false (does the "
+                              f"length count the word's own 4 bytes?), got {value!r}")
+        out["includes_header"] = value
+    for key in ("max_length", "min_length"):
+        if key in node:
+            out[key] = _int(node[key], f"{what}.{key}", at, 0 if key == "min_length" else 1)
+    return out
+
+
+def _parse_record_format(doc: dict, path: str, record_length: int,
+                         separator: bytes) -> RecordFraming:
+    """The layout's ``record_format``, ``rdw``, ``bdw`` and ``extra_bytes`` keys."""
+    at = where(path, doc)
+    fmt = doc.get("record_format", "F")
+    fmt_text = str(fmt).upper() if isinstance(fmt, str) else fmt
+    if fmt_text not in RECORD_FORMATS:
+        raise LayoutError(f"{at}: record_format must be one of {', '.join(RECORD_FORMATS)}, "
+                          f"got {fmt!r}")
+    variable = fmt_text in ("V", "VB")
+    for key in ("rdw", "extra_bytes") if not variable else ():
+        if key in doc:
+            raise LayoutError(f"{at}: '{key}' applies to record_format V or VB, not {fmt_text}")
+    if "bdw" in doc and fmt_text != "VB":
+        raise LayoutError(f"{at}: 'bdw' applies to record_format VB (blocked), not {fmt_text}")
+    if not variable:
+        return RecordFraming(record_format=fmt_text)
+    if separator:
+        raise LayoutError(f"{at}: record_format {fmt_text} frames records by their RDWs: "
+                          f"record_separator must be none")
+    rdw = _descriptor_word(doc["rdw"], path, "rdw", _RDW_KEYS) if "rdw" in doc else {}
+    bdw = _descriptor_word(doc["bdw"], path, "bdw", _BDW_KEYS) if "bdw" in doc else {}
+    max_length = rdw.get("max_length", record_length)
+    min_length = rdw.get("min_length", 1)
+    rdw_at = where(path, doc.get("rdw", doc))
+    if max_length < record_length:
+        raise LayoutError(f"{rdw_at}: rdw.max_length ({max_length}) is below record_length "
+                          f"({record_length}): the layout's records could not be read")
+    limit = 0xFFFF - (4 if rdw.get("includes_header", True) else 0)
+    if max_length > limit:
+        raise LayoutError(f"{rdw_at}: a record of {max_length} bytes does not fit an RDW "
+                          f"(at most {limit}); record_length / rdw.max_length too large")
+    if min_length > max_length:
+        raise LayoutError(f"{rdw_at}: rdw.min_length ({min_length}) is above the maximum "
+                          f"({max_length})")
+    bdw_max = bdw.get("max_length", max(32760, max_length + 8))
+    if bdw_max < max_length + 8:
+        raise LayoutError(f"{where(path, doc.get('bdw', doc))}: bdw.max_length ({bdw_max}) "
+                          f"cannot hold a record of {max_length} bytes with its RDW and BDW")
+    extra = doc.get("extra_bytes", "error")
+    if extra not in ("error", "ignore"):
+        raise LayoutError(f"{at}: extra_bytes must be error or ignore, got {extra!r}")
+    if extra == "ignore" and max_length == record_length:
+        raise LayoutError(f"{at}: extra_bytes: ignore needs rdw.max_length above "
+                          f"record_length (no record can be longer than {record_length})")
+    return RecordFraming(record_format=fmt_text,
+                         rdw_byte_order=rdw.get("byte_order", "big"),
+                         rdw_includes_header=rdw.get("includes_header", True),
+                         min_length=min_length, max_length=max_length,
+                         bdw_byte_order=bdw.get("byte_order", "big"),
+                         bdw_includes_header=bdw.get("includes_header", True),
+                         bdw_max_length=bdw_max, extra_bytes=extra)
 
 
 def encode_code(text: str, encoding: str) -> bytes:

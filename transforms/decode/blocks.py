@@ -96,6 +96,9 @@ class Block(NamedTuple):
     start_offset: int
     length: int
     tail: int = 0
+    #: V / VB files: the stretches that are not records, as quarantine entries
+    #: ``(file offset, length, code, message)`` (ikou.transforms.decode.records)
+    spans: tuple = ()
 
 
 @dataclass
@@ -195,6 +198,10 @@ def plan_blocks(input_index: int, path: str, size: int, layout,
     """
     if block_size <= 0:
         raise ValueError(f"block size must be positive, got {block_size}")
+    if getattr(layout, "variable", False):  # V / VB: an index pass reads the file
+        from ikou.transforms.decode.records import plan_variable_blocks
+
+        return plan_variable_blocks(Block, input_index, path, size, layout, block_size)
     rl = layout.record_length
     stride = stride_of(layout)
     n_full, rem = divmod(size, stride)
@@ -347,6 +354,10 @@ class BlockDecoder:
         self.sep = np.frombuffer(bytes(layout.separator or b""), dtype=np.uint8)
         rt = layout.record_type
         self.rt = None if rt is None else (int(rt[0]), int(rt[1]))
+        #: V / VB: records behind 4-byte RDWs (ikou.transforms.decode.records)
+        self.variable = bool(getattr(layout, "variable", False))
+        self.header_len = 4 if self.variable else 0
+        self.record_format = layout.framing.kernel_format() if self.variable else None
         self.codes = {}
         if self.rt is not None:
             for kind, k in layout.kinds.items():
@@ -396,6 +407,11 @@ class BlockDecoder:
 
     def decode_bytes(self, block: Block, buf: bytes) -> BlockResult:
         """Decode a block given its bytes (``buf`` starts at ``block.start_offset``)."""
+        if self.variable:
+            from ikou.transforms.decode.records import decode_variable_block
+
+            res, q = decode_variable_block(self, block, buf, BlockResult, QuarantineBuilder)
+            return self._finish(block, res, q)
         res = BlockResult(block.input_index, block.block_index, block.path,
                           source_name(block.path), block.n_records + (1 if block.tail else 0),
                           len(buf))
@@ -427,7 +443,10 @@ class BlockDecoder:
             q.put(block.n_records, kind, frag,
                   [_reason(None, TRUNCATED_RECORD,
                            f"record of {len(frag)} bytes at end of file, expected {rl}", None)])
+        return self._finish(block, res, q)
 
+    def _finish(self, block: Block, res: BlockResult, q: QuarantineBuilder) -> BlockResult:
+        """The block's quarantined records built and written (its quarantine part)."""
         t0 = time.perf_counter()
         table, by_kind, by_code = q.build()
         res.n_quarantined = table.num_rows
@@ -556,7 +575,7 @@ class BlockDecoder:
         lineage = [
             _repeat_str(source, n),
             pa.array(block.first_record + good + 1, pa.int64()),
-            pa.array(block.start_offset + starts[good], pa.int64()),
+            pa.array(block.start_offset + starts[good] - self.header_len, pa.int64()),
         ]
         columns = list(batch.columns)
         names = [f.name for f in LINEAGE_FIELDS]

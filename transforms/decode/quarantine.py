@@ -202,6 +202,9 @@ class QuarantineBuilder:
         self.stride = stride
         self._chunks: list[dict[str, Any]] = []
         self._single: list[tuple[int, str | None, bytes, list]] = []
+        #: V / VB blocks: where each record lies (``ikou.transforms.decode.records.Geometry``:
+        #: raw bytes and file offset per local record); None: records on a grid of ``stride``
+        self.geometry = None
 
     def add(self, local: np.ndarray, kind, raw: pa.Array, counts: np.ndarray,
             field: pa.Array, code: pa.Array, position: pa.Array, message: pa.Array) -> None:
@@ -218,10 +221,15 @@ class QuarantineBuilder:
                  kind, counts, field, code, position, message) -> None:
         """Like :meth:`add`, the raw bytes being ``length`` bytes at each record's start."""
         local = np.asarray(local, dtype=np.int64)
-        self.add(local, kind, _gather_rows(arr, starts[local], length), counts, field, code,
-                 position, message)
+        raw = (self.geometry.raw(local) if self.geometry is not None
+               else _gather_rows(arr, starts[local], length))
+        self.add(local, kind, raw, counts, field, code, position, message)
 
-    def put(self, local: int, kind: str | None, raw: bytes, reasons: Sequence[dict]) -> None:
+    def put(self, local: int, kind: str | None, raw: bytes | None,
+            reasons: Sequence[dict]) -> None:
+        """One record; ``raw`` None: its bytes from the block's geometry (V / VB)."""
+        if raw is None:
+            raw = self.geometry.raw_one(int(local))
         self._single.append((int(local), kind, bytes(raw), list(reasons)))
 
     def _single_chunk(self) -> dict[str, Any] | None:
@@ -273,7 +281,8 @@ class QuarantineBuilder:
             kind, raw = kind.take(take), raw.take(take)
             cols = {k: v.take(r_take) for k, v in cols.items()}
         record = self.first_record + local + 1
-        offset = self.start_offset + local * self.stride
+        offset = (self.geometry.file_offset[local] if self.geometry is not None
+                  else self.start_offset + local * self.stride)
         datum = encode_records(self.source, self.input_index, record, offset, kind, raw,
                                counts, cols["field"], cols["code"], cols["position"],
                                cols["message"])

@@ -117,7 +117,8 @@ class MappingBlockDecoder(BlockDecoder):
         for row, reasons in rejects:
             local = int(good[row])
             s = int(starts[local])
-            put(local, kind, buf[s:s + rl], list(reasons))
+            # V / VB: the record's bytes with its RDW, from the block's geometry
+            put(local, kind, None if self.variable else buf[s:s + rl], list(reasons))
         res.rows[kind] = int(mapped.num_rows)
         if mapped.num_rows:
             res.parts[kind] = self.write_part(block, kind, mapped)
