@@ -9,7 +9,7 @@ import pytest
 
 from ikou.pipeline.cli import main
 
-CASE = Path("/work/shared/peers/cobrix/later_vrl_multisegment_rdw")
+CASE = Path(__file__).resolve().parents[1] / "data" / "cobrix" / "later_vrl_multisegment_rdw"
 LAYOUT = """name: test5
 encoding: cp037
 record_length: 64
@@ -29,7 +29,6 @@ def cobrix_text(s: str) -> str:
     return "".join(c if " " <= c <= "~" else " " for c in s).strip()
 
 
-@pytest.mark.skipif(not CASE.is_dir(), reason="Cobrix acceptance corpus not present")
 @pytest.mark.parametrize("data, order", [
     ("test5_data/COMP.DETAILS.SEP30.DATA.dat", "little"),
     ("test5b_data/COMP.DETAILS.FEB02.DATA.RDW.BE.dat", "big")])
