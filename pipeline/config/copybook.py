@@ -71,7 +71,7 @@ class _Source:
 
     def __init__(self, text: str, path: str, source_format: str | None):
         self.path = path
-        lines = text.splitlines()
+        lines = text.replace("\x1a", "").splitlines()  # DOS end-of-file marks
         if source_format not in (None, "auto", "fixed", "free"):
             raise CopybookError(f"{path}: source format must be fixed or free, got {source_format!r}")
         fixed = _looks_fixed(lines) if source_format in (None, "auto") else source_format == "fixed"
