@@ -1,6 +1,7 @@
 """ikou: migrate Japanese municipal legacy exports to the intermediate standard layout.
 
 Subcommands: ``generate`` (a synthetic municipality), ``decode`` (one file, no pipeline),
+``layout import`` (a COBOL copybook → a layout),
 ``run`` (a job file, or files of one layout, on Beam), ``match`` (record matching alone, on
 Beam), ``demo`` (generate + run + summary), ``report`` (rebuild a run's ``report.html``),
 ``bench`` (time a whole job and project it to a municipality's size).
@@ -136,7 +137,9 @@ def _parser() -> _Parser:
     d.add_argument("input", help="the legacy export")
     d.add_argument("--layout", required=True, help="layout YAML of the export")
     d.add_argument("--gaiji", default=None, help="外字 table CSV")
-    d.add_argument("--out", required=True, help="Arrow IPC file to write")
+    d.add_argument("--out", required=True,
+                   help="Arrow IPC file to write (the data kind, else the first row kind; "
+                        "other row kinds beside it as OUT.<kind>.arrow)")
     d.add_argument("--rejects", default=None, help="Avro file for quarantined records")
     d.add_argument("--gaiji-fallback", action="store_true",
                    help="write the 外字 table's fallback characters (column fallback)")

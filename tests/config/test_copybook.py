@@ -4,6 +4,7 @@ files), the layout document, its YAML, the ``copybook:`` key and ``ikou layout i
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from ikou.pipeline.config.copybook import (
 )
 from ikou.pipeline.config.layout import LayoutError, load_layout, parse_layout
 
-COBRIX = Path("/work/shared/peers/cobrix")
+#: Cobrix's acceptance corpus (tests/data/cobrix; IKOU_COBRIX_DIR names another copy)
+COBRIX = Path(os.environ.get("IKOU_COBRIX_DIR")
+              or Path(__file__).resolve().parents[1] / "data" / "cobrix")
 needs_cobrix = pytest.mark.skipif(not COBRIX.is_dir(), reason="Cobrix corpus not present")
 
 
