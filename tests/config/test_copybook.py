@@ -557,3 +557,39 @@ def test_type_variety_layout_loads_once_the_kernel_has_the_new_types():
                           CopybookOptions(cobrix_binary=True))
     layout = parse_layout(doc, "test6.yaml")
     assert len(layout.kinds["data"].fields) == 195
+
+
+def test_three_kinds_of_redefines_alternatives_decode_through_ikou_decode(tmp_path, capsys):
+    from decimal import Decimal
+
+    book = tmp_path / "rec.cpy"
+    book.write_text(fixed("01  REC.",
+                          "    05  KIND          PIC X.",
+                          "    05  BODY.",
+                          "        10  NAME      PIC X(8).",
+                          "        10  AGE       PIC 9(3).",
+                          "    05  PLACE REDEFINES BODY.",
+                          "        10  ZIP       PIC X(7).",
+                          "        10  FLAG      PIC X(4).",
+                          "    05  MONEY REDEFINES BODY.",
+                          "        10  AMOUNT    PIC S9(5)V99 COMP-3.",
+                          "        10  FILLER    PIC X(7)."))
+    records = [b"P" + b"TARO    " + b"042", b"A" + b"4380013" + b"ABCD",
+               b"M" + bytes.fromhex("1234567C") + b" " * 7, b"P" + b"HANAKO  " + b"007"]
+    data = tmp_path / "rec.dat"
+    data.write_bytes(b"".join(r.decode("ascii").encode("cp037") if r[:1] != b"M"
+                              else r[:1].decode().encode("cp037") + r[1:5]
+                              + r[5:].decode().encode("cp037") for r in records))
+    lay = tmp_path / "rec.yaml"
+    assert main(["layout", "import", str(book), "--record-type", "KIND", "--kind",
+                 "data=P:BODY", "--kind", "place=A:PLACE", "--kind", "money=M:MONEY",
+                 "--out", str(lay)]) == 0
+    assert main(["decode", str(data), "--layout", str(lay), "--out",
+                 str(tmp_path / "rec.arrow")]) == 0
+    read = {k: pa.ipc.open_file(tmp_path / f"rec{k}.arrow").read_all().to_pylist()
+            for k in ("", ".place", ".money")}
+    assert [(r["NAME"], r["AGE"], r["_record"]) for r in read[""]] == [
+        ("TARO", Decimal(42), 1), ("HANAKO", Decimal(7), 4)]
+    assert [(r["ZIP"], r["FLAG"]) for r in read[".place"]] == [("4380013", "ABCD")]
+    assert [r["AMOUNT"] for r in read[".money"]] == [Decimal("12345.67")]
+    assert "4 records, 4 rows" in capsys.readouterr().err
