@@ -257,6 +257,8 @@ def _add_layout_import_args(p: argparse.ArgumentParser) -> None:
                    metavar="NAME=CODE:ALT[,ALT]",
                    help="a record kind: its record-type code and the 01 record or REDEFINES "
                         "alternative(s) it holds (repeatable)")
+    p.add_argument("--count-field", "--count_field", dest="count_field", default=None,
+                   metavar="FIELD", help="the trailer kind's record count (reconciled on a run)")
     p.add_argument("--copy-path", "--copy_path", dest="copy_path", action="append",
                    default=None, metavar="DIR",
                    help="a folder of COPY members (repeatable; NAME, NAME.cpy, NAME.cob)")
@@ -602,7 +604,7 @@ def _cmd_layout_import(args) -> int:
         cobrix_binary=args.cobrix_binary, encoding=args.encoding, pic_n=args.pic_n,
         dbcs_encoding=args.dbcs_encoding, record_type=args.record_type,
         kinds=tuple(parse_kind(k) for k in args.kinds or ()), name=args.name,
-        record_format=args.record_format)
+        record_format=args.record_format, count_field=args.count_field)
     data = open(path, "rb").read()
     text = dump_layout(copybook_layout(path, options), path, data)
     if args.out is None:

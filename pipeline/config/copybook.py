@@ -80,6 +80,7 @@ class _Source:
         self.trailing: dict[int, str] = {}   # line → text of a trailing *> comment
         chars: list[str] = []
         where: list[int] = []
+        prev_area = 0  # width of the last program line's area (a literal open there runs to 72)
         for no, raw in enumerate(lines, 1):
             line = raw.replace("\t", " ") if fixed else raw
             if fixed:
@@ -112,21 +113,18 @@ class _Source:
                     where.pop()
                 body = area.lstrip()
                 if body[:1] in ("'", '"'):
-                    prev_len = 0
-                    for c in reversed(chars):
-                        if c == "\n":
-                            break
-                        prev_len += 1
-                    pad = 65 - prev_len if self._open_literal(chars) else 0
-                    chars.extend(" " * max(pad, 0))
-                    where.extend([no] * max(pad, 0))
+                    pad = max(65 - prev_area, 0) if self._open_literal(chars) else 0
+                    chars.extend(" " * pad)
+                    where.extend([no] * pad)
                     body = body[1:]
+                prev_area = len(area.rstrip())
                 for c in body.rstrip():
                     chars.append(c)
                     where.append(no)
                 chars.append("\n")
                 where.append(no)
                 continue
+            prev_area = len(area.rstrip())
             for c in area.rstrip():
                 chars.append(c)
                 where.append(no)
@@ -658,6 +656,7 @@ class CopybookOptions:
     kinds: tuple[tuple[str, str | None, tuple[str, ...]], ...] = ()  # (name, code, alternatives)
     name: str | None = None
     record_format: str | None = None
+    count_field: str | None = None          # the trailer's record count (a field of 'trailer')
 
 
 def parse_copybook(text: str, path: str = "<copybook>", options: CopybookOptions | None = None,
@@ -989,7 +988,8 @@ def _field_type(it: Item, ctx: _Ctx) -> dict:
             out["encoding"] = ctx.dbcs_encoding
         return out
     if pic.category == "alphanumeric":
-        return {"type": "text"}
+        # JUSTIFIED RIGHT: the value is padded on the left
+        return {"type": "text", "trim": "both"} if it.justified else {"type": "text"}
     if pic.category == "edited":
         return {"type": "edited"}
     out.update(type="zoned", signed=pic.signed, zone="ebcdic" if ctx.ebcdic else "ascii")
@@ -1143,8 +1143,7 @@ def copybook_layout(path: str | Path, options: CopybookOptions | None = None,
     if not name[0].isalpha():
         name = "c_" + name
     doc: dict = {"name": name}
-    if encoding != "cp932" or True:
-        doc["encoding"] = encoding
+    doc["encoding"] = encoding
     if options.record_format and options.record_format.upper() != "F":
         doc["record_format"] = options.record_format.upper()
     doc["record_length"] = max(r.size for r in roots)
@@ -1224,6 +1223,13 @@ def copybook_layout(path: str | Path, options: CopybookOptions | None = None,
         elif code:
             raise CopybookError(f"{path}: kind {kname}: a code needs --record-type")
         kd["fields"] = b.fields(keep)
+        if kname == "trailer" and options.count_field:
+            want = _flat(options.count_field).upper()
+            hit = [f["name"] for f in kd["fields"] if f["name"].upper() == want]
+            if not hit:
+                raise CopybookError(f"{path}: count field {options.count_field} is not a field "
+                                    f"of the trailer kind")
+            kd["count_field"] = hit[0]
         kd["structure"] = b.structure(keep)
         _check_columns(kd["fields"], str(path))
         if len(kind_specs) == 1 and rt is None:
@@ -1290,8 +1296,8 @@ def dump_layout(doc: dict, copybook: str | Path, text: bytes | None = None) -> s
 # -- a layout's copybook: key -----------------------------------------------------------------
 
 #: ``copybook_options:`` keys (the command's options)
-OPTION_KEYS = ("encoding", "pic_n", "dbcs_encoding", "record_type", "kinds", "copy_path",
-               "source_format", "cobrix_binary_sizes")
+OPTION_KEYS = ("encoding", "pic_n", "dbcs_encoding", "record_type", "kinds", "count_field",
+               "copy_path", "source_format", "cobrix_binary_sizes")
 #: keys a layout may give next to ``copybook:`` (they win over the imported ones)
 _REFERENCE_KEYS = {"copybook", "copybook_options", "name", "label", "description", "encoding",
                    "record_separator", "record_format", "fields"}
@@ -1353,6 +1359,7 @@ def options_from_mapping(opts, at: str, base: Path) -> CopybookOptions:
         dbcs_encoding=opts.get("dbcs_encoding"),
         record_type=opts.get("record_type"),
         kinds=tuple(kinds),
+        count_field=opts.get("count_field"),
     )
 
 

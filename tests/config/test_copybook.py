@@ -179,6 +179,17 @@ def test_continued_literal_in_an_88_value(tmp_path):
     assert value == "A" * 30 + " " * 6 + "BBB"  # the literal runs to column 72
 
 
+def test_a_literal_continued_over_three_lines(tmp_path):
+    text = fixed("01  REC.",
+                 "    05  K  PIC X(99).",
+                 "        88  LONG  VALUE '" + "A" * 40,
+                 "|-       '" + "B" * 50,
+                 "|-       'CC'.")
+    (value,) = layout_of(text, tmp_path)["fields"][0]["values"]["LONG"]
+    # line 3's area holds 25 + 40 characters (full); line 4's 8 + 50, then 7 spaces to col 72
+    assert value == "A" * 40 + "B" * 50 + " " * 7 + "CC"
+
+
 def test_free_format_is_detected(tmp_path):
     text = ("*> a free-format copybook\n"
             "01 REC.\n"
@@ -334,7 +345,8 @@ def test_p_scaling_sign_clauses_and_edited_pictures(tmp_path):
     assert [f[n]["length"] for n in ("AMT_ED", "STARS", "DATE_ED")] == [11, 10, 8]
     assert {f[n]["type"] for n in ("AMT_ED", "STARS", "DATE_ED")} == {"edited"}
     assert f["AMT_ED"]["picture"] == "ZZ,ZZ9.99CR"
-    assert (f["NAME_ED"]["type"], f["NAME_ED"]["length"]) == ("text", 7)
+    assert (f["NAME_ED"]["type"], f["NAME_ED"]["length"], f["NAME_ED"]["trim"]) == (
+        "text", 7, "both")  # JUSTIFIED RIGHT: padded on the left
 
 
 def test_usage_on_a_group_applies_to_its_children(tmp_path):
@@ -407,13 +419,15 @@ def test_several_records_become_kinds(tmp_path):
     with pytest.raises(CopybookError, match="3 records"):
         layout_of(text, tmp_path)
     kinds = tuple(parse_kind(k) for k in ("header=1:HDR", "data=2:DTL", "trailer=9:TRL"))
-    doc = layout_of(text, tmp_path, encoding="cp932", record_type="REC-TYPE", kinds=kinds)
+    doc = layout_of(text, tmp_path, encoding="cp932", record_type="REC-TYPE", kinds=kinds,
+                    count_field="COUNT-X")
     assert doc["record_length"] == 15 and doc["record_type"] == {"offset": 0, "length": 1}
     assert [f["name"] for f in doc["kinds"]["data"]["fields"]] == ["REC_TYPE", "ATENA_NO",
                                                                    "AMOUNT"]
     layout = parse_layout(doc, "rec.yaml")
     assert list(layout.kinds) == ["header", "data", "trailer"]
     assert layout.codes == {b"1": "header", b"2": "data", b"9": "trailer"}
+    assert layout.kinds["trailer"].count_field == "COUNT_X"
 
 
 # -- record kinds in layouts ------------------------------------------------------------------
