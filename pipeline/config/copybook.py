@@ -1034,9 +1034,11 @@ class _Builder:
         self._fields(self.root, keep, (), 0, None, out)
         return out
 
-    def _fields(self, it: Item, keep, idx: tuple[int, ...], shift: int, redef, out) -> None:
+    def _fields(self, it: Item, keep, idx: tuple[int, ...], shift: int, redef, out,
+                odo: bool = False) -> None:
         if not keep(it):
             return
+        odo = odo or it.depending_on is not None
         if it is not self.root and it.redefines is not None:
             redef = (_flat(it.redefines), _flat(it.name or "FILLER"))
         if it.name is None and not it.is_group:
@@ -1048,9 +1050,15 @@ class _Builder:
             sh = shift + ((k - 1) * it.size if k else 0)
             if it.is_group:
                 for c in it.children:
-                    self._fields(c, keep, ix, sh, redef, out)
+                    self._fields(c, keep, ix, sh, redef, out, odo)
             else:
-                out.append(self._field(it, ix, sh, redef))
+                f = self._field(it, ix, sh, redef)
+                if odo:
+                    # the slots past the counter are not part of the record: their bytes are
+                    # whatever was left there; errors are reported (tolerated), values null
+                    f = {**{k: v for k, v in f.items() if k not in _META_KEYS},
+                         "on_error": "null", **{k: v for k, v in f.items() if k in _META_KEYS}}
+                out.append(f)
 
     def _field(self, it: Item, ix, shift, redef) -> dict:
         lf = self.leaves[id(it)]
@@ -1089,6 +1097,9 @@ class _Builder:
         if it.is_group and it.values:
             node["values"] = it.values
         return node
+
+
+_META_KEYS = ("label", "redefines", "alternative", "values", "picture", "usage")
 
 
 def _alternatives(root: Item) -> dict[str, Item]:

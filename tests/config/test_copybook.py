@@ -288,6 +288,9 @@ def test_occurs_names_nesting_and_structure(tmp_path):
     names = [(f["name"], f["offset"]) for f in doc["fields"]]
     assert names[:4] == [("N_KIDS", 0), ("KID_NAME_1", 2), ("SCORE_1_1", 6), ("SCORE_1_2", 7)]
     assert names[-1] == ("TAIL", 20) and doc["record_length"] == 21
+    f = by_name(doc)  # slots past the counter hold leftovers: errors tolerated, values null
+    assert f["KID_NAME_3"]["on_error"] == f["SCORE_2_1"]["on_error"] == "null"
+    assert "on_error" not in f["N_KIDS"] and "on_error" not in f["TAIL"]
     assert doc["structure"] == [
         {"name": "N_KIDS", "column": "N_KIDS"},
         {"name": "KID", "children": [{"name": "KID_NAME", "column": "KID_NAME"},
