@@ -610,3 +610,26 @@ def test_three_kinds_of_redefines_alternatives_decode_through_ikou_decode(tmp_pa
     assert [(r["ZIP"], r["FLAG"]) for r in read[".place"]] == [("4380013", "ABCD")]
     assert [r["AMOUNT"] for r in read[".money"]] == [Decimal("12345.67")]
     assert "4 records, 4 rows" in capsys.readouterr().err
+
+
+@needs_cobrix
+def test_test1_decodes_as_cobrix_once_the_kernel_reads_binary_digits(tmp_path):
+    if not _kernel_accepts("binary", 2, digits=4):
+        pytest.skip("the kernel has no binary digits option yet")
+    case = COBRIX / "companies_comp3_odo"
+    lay = tmp_path / "t1.yaml"
+    assert main(["layout", "import", str(case / "test1_copybook.cob"), "--out", str(lay)]) == 0
+    assert main(["decode", str(case / "example.bin"), "--layout", str(lay), "--out",
+                 str(tmp_path / "t1.arrow")]) == 0
+    rows = pa.ipc.open_file(tmp_path / "t1.arrow").read_all().to_pylist()
+    expected = [json.loads(line) for line in (case / "test1.txt").read_text().splitlines()]
+    assert len(rows) == len(expected) == 10
+    for row, want in zip(rows, expected, strict=True):
+        n = int(row["NUMBER_OF_ACCTS"])
+        assert row["ID"] == want["ID"] and n == want["METADATA"]["NUMBER_OF_ACCTS"]
+        assert row["SHORT_NAME"].strip("\x00 ") == want["COMPANY"]["SHORT_NAME"]
+        accounts = want["METADATA"]["ACCOUNT"]["ACCOUNT_DETAIL"]
+        assert [row[f"ACCOUNT_NUMBER_{i}"].strip() for i in range(1, n + 1)] == [
+            a["ACCOUNT_NUMBER"] for a in accounts]
+        assert [row[f"ACCOUNT_TYPE_N_{i}"] for i in range(1, n + 1)] == [
+            a.get("ACCOUNT_TYPE_N") for a in accounts]
