@@ -45,7 +45,7 @@ _INDICATORS = set(" *-/Dd$")
 
 
 def _looks_fixed(lines: list[str]) -> bool:
-    """Fixed format unless a line has program text in columns 1-7 (free format)."""
+    """Fixed format unless a line has program text in columns 1-7 or past column 80."""
     for raw in lines:
         line = raw.replace("\t", " ")
         if not line.strip():
@@ -57,6 +57,8 @@ def _looks_fixed(lines: list[str]) -> bool:
             continue
         seq = line[:6]
         if indicator not in _INDICATORS or any(not (c.isdigit() or c == " ") for c in seq):
+            return False
+        if line[80:].strip():  # program text past column 80: not a card image
             return False
     return True
 

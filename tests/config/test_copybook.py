@@ -153,7 +153,7 @@ def test_fixed_format_areas_comments_debug_and_continuation(tmp_path):
     def card(seq, indicator, area, tag="ZZZZ0001"):  # columns 1-6, 7, 8-72, 73-80
         return f"{seq:06d}{indicator}{area:<65}{tag}"
 
-    lit = "A" * 40
+    lit = "A" * 30  # fills the area to column 72
     text = "\n".join([
         card(100, " ", "01  REC."),
         card(200, "*", "a comment line"),
@@ -202,6 +202,12 @@ def test_free_format_is_detected(tmp_path):
                                 "signed": False}
     with pytest.raises(CopybookError, match=r"rec.cpy:1: expected a level number"):
         layout_of(text, tmp_path, source_format="fixed")
+
+
+def test_long_lines_starting_in_column_8_are_free_format(tmp_path):
+    text = fixed("01  REC.", "    05  A" + " " * 70 + "PIC X(3).", "    05  B  PIC 9.")
+    assert [(f["name"], f["length"]) for f in layout_of(text, tmp_path)["fields"]] == [
+        ("A", 3), ("B", 1)]
 
 
 def test_labels_from_the_comment_above_or_a_trailing_comment(tmp_path):
