@@ -455,9 +455,10 @@ def _parse_field(node, path, ctx, record_length, encoding="cp932") -> Field:
     offset = _int(node["offset"], "offset", f"{at}: {fctx}", 0)
     length = _int(node["length"], "length", f"{at}: {fctx}", 1)
     ftype = node["type"]
-    if ftype not in FIELD_TYPES:
+    known = _known_types()
+    if ftype not in known:
         raise LayoutError(
-            f"{at}: {fctx}: unknown type {ftype!r} (types: {', '.join(FIELD_TYPES)})"
+            f"{at}: {fctx}: unknown type {ftype!r} (types: {', '.join(known)})"
         )
     if offset + length > record_length:
         raise LayoutError(
@@ -497,6 +498,13 @@ def _parse_field(node, path, ctx, record_length, encoding="cp932") -> Field:
         meta["values"] = node["values"]
     return Field(name, offset, length, ftype, str(node.get("label", "")), options,
                  getattr(node, "line", 0), **meta)
+
+
+def _known_types() -> tuple[str, ...]:
+    """The layout's field types and any the kernel knows besides."""
+    from ikou.kernels._decode_common import FIELD_TYPES as KERNEL_TYPES
+
+    return FIELD_TYPES + tuple(t for t in KERNEL_TYPES if t not in FIELD_TYPES)
 
 
 def _check_with_kernel(layout: Layout) -> None:
