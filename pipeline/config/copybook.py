@@ -22,7 +22,9 @@ __all__ = [
     "Item",
     "copybook_layout",
     "dump_layout",
+    "layout_from_reference",
     "parse_copybook",
+    "parse_kind",
 ]
 
 
