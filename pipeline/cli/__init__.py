@@ -1,6 +1,7 @@
 """ikou: migrate Japanese municipal legacy exports to the intermediate standard layout.
 
 Subcommands: ``generate`` (a synthetic municipality), ``decode`` (one file, no pipeline),
+``layout import`` (a COBOL copybook → a layout),
 ``run`` (a job file, or files of one layout, on Beam), ``match`` (record matching alone, on
 Beam), ``demo`` (generate + run + summary), ``report`` (rebuild a run's ``report.html``),
 ``bench`` (time a whole job and project it to a municipality's size).
@@ -139,12 +140,21 @@ def _parser() -> _Parser:
     d.add_argument("input", help="the legacy export")
     d.add_argument("--layout", required=True, help="layout YAML of the export")
     d.add_argument("--gaiji", default=None, help="外字 table CSV")
-    d.add_argument("--out", required=True, help="Arrow IPC file to write")
+    d.add_argument("--out", required=True,
+                   help="Arrow IPC file to write (the data kind, else the first row kind; "
+                        "other row kinds beside it as OUT.<kind>.arrow)")
     d.add_argument("--rejects", default=None, help="Avro file for quarantined records")
     d.add_argument("--gaiji-fallback", action="store_true",
                    help="write the 外字 table's fallback characters (column fallback)")
     d.add_argument("--block-size", type=_block_size, default=None,
                    help="bytes per block, rounded down to whole records (default 8 MiB)")
+
+    lay = sub.add_parser("layout", help="layout files: import a COBOL copybook")
+    lay_sub = lay.add_subparsers(dest="layout_command", metavar="ACTION", parser_class=_Parser)
+    lay_sub.required = True
+    _add_layout_import_args(lay_sub.add_parser(
+        "import", help="a COBOL copybook -> an ikou layout (YAML)",
+        description=LAYOUT_IMPORT_DESCRIPTION))
 
     commands = {}
     commands["run"] = _add_run_args(sub.add_parser("run", help="run a migration job (JOB.yaml), or files of one "
@@ -216,6 +226,49 @@ unmatched.arrow in DIR, with precision / recall / F1 when --truth is given."""
 BEAM_EPILOG = """Beam options pass through unchanged (Beam's FnApiRunner unless --runner names
 another; DirectRunner maps to it), e.g. --direct_running_mode=multi_processing
 --direct_num_workers=2. An option neither ikou nor Beam knows is refused."""
+
+
+LAYOUT_IMPORT_DESCRIPTION = """Read a COBOL copybook (fixed or free source format) and write the
+ikou layout of its record: offsets and lengths as IBM Enterprise COBOL lays them out, a kernel
+type per elementary item, and the copybook's tree (structure) for nested output. See
+docs/copybooks.md."""
+
+
+def _add_layout_import_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("copybook", metavar="COPYBOOK", help="the COBOL copybook")
+    p.add_argument("--out", default=None, metavar="L.yaml",
+                   help="layout file to write (default: standard output)")
+    p.add_argument("--name", default=None, help="layout name (default: the copybook's file name)")
+    p.add_argument("--encoding", default="cp037",
+                   help="encoding of the data files (default cp037, EBCDIC; e.g. ibm930, jef, "
+                        "cp932)")
+    p.add_argument("--record-format", "--record_format", dest="record_format",
+                   choices=("F", "FB", "V", "VB"), default="F",
+                   help="record format of the data files (default F: fixed length)")
+    p.add_argument("--source-format", "--source_format", dest="source_format",
+                   choices=("fixed", "free"), default=None,
+                   help="copybook source format (default: detected)")
+    p.add_argument("--pic-n", "--pic_n", dest="pic_n", choices=("dbcs", "utf16"), default=None,
+                   help="PIC N without USAGE: utf16 (USAGE NATIONAL, as Cobrix reads it; "
+                        "the default) or dbcs (NSYMBOL(DBCS): double-byte kanji)")
+    p.add_argument("--dbcs-encoding", "--dbcs_encoding", dest="dbcs_encoding", default=None,
+                   help="double-byte encoding of PIC G / DISPLAY-1 / PIC N as DBCS items "
+                        "(default: --encoding when it is double-byte, e.g. ibm930)")
+    p.add_argument("--record-type", "--record_type", dest="record_type", default=None,
+                   metavar="FIELD", help="the field whose value tells the record kinds apart")
+    p.add_argument("--kind", dest="kinds", action="append", default=None,
+                   metavar="NAME=CODE:ALT[,ALT]",
+                   help="a record kind: its record-type code and the 01 record or REDEFINES "
+                        "alternative(s) it holds (repeatable)")
+    p.add_argument("--count-field", "--count_field", dest="count_field", default=None,
+                   metavar="FIELD", help="the trailer kind's record count (reconciled on a run)")
+    p.add_argument("--copy-path", "--copy_path", dest="copy_path", action="append",
+                   default=None, metavar="DIR",
+                   help="a folder of COPY members (repeatable; NAME, NAME.cpy, NAME.cob)")
+    p.add_argument("--cobrix-binary-sizes", "--cobrix_binary_sizes", dest="cobrix_binary",
+                   action="store_true", default=False,
+                   help="accept 19-38-digit binary items with Cobrix's sizes (9-16 bytes; IBM "
+                        "allows at most 18 digits); they are imported as raw bytes")
 
 
 def _add_no_progress(p: argparse.ArgumentParser) -> None:
@@ -376,12 +429,14 @@ def _cmd_decode(args) -> int:
         results, _ = decode_blocks(decoder, blocks, workers=min(2, os.cpu_count() or 1),
                                    digest=False)
         ((digest, _size),) = digests.result()
-        arrow_tmp = os.path.join(staging, "out.arrow")
+        targets = decode_outputs(layout, args.out)
+        tmps = {kind: os.path.join(staging, f"out-{kind}.arrow") for kind in targets}
         avro_tmp = os.path.join(staging, "rejects.avro")
         summary = finalize_results(layout, results, None, staging,
                                    quarantine_sync_marker([digest]),
-                                   outputs={"data": arrow_tmp}, quarantine_path=avro_tmp)
-        os.replace(arrow_tmp, args.out)
+                                   outputs=tmps, quarantine_path=avro_tmp)
+        for kind, target in targets.items():
+            os.replace(tmps[kind], target)
         if args.rejects:
             os.makedirs(os.path.dirname(os.path.abspath(args.rejects)), exist_ok=True)
             os.replace(avro_tmp, args.rejects)
@@ -389,7 +444,7 @@ def _cmd_decode(args) -> int:
         shutil.rmtree(staging, ignore_errors=True)
     codes = ", ".join(f"{k} {v}" for k, v in summary["quarantined_by_code"].items())
     print(f"ikou decode: {summary['records']} records, {summary['rows_written']} rows -> "
-          f"{args.out}, {summary['quarantined']} quarantined"
+          f"{', '.join(targets.values())}, {summary['quarantined']} quarantined"
           + (f" ({codes})" if codes else "")
           + (f" -> {args.rejects}" if args.rejects else ""), file=sys.stderr)
     problems, _ = check(summary, layout)
@@ -397,6 +452,15 @@ def _cmd_decode(args) -> int:
         print("ikou: error: reconciliation failed: " + "; ".join(problems), file=sys.stderr)
         return EXIT_RECONCILE
     return 0
+
+
+def decode_outputs(layout, out: str) -> dict[str, str]:
+    """Row kind → file for ``ikou decode --out OUT``: ``data`` (else the first row kind) goes
+    to OUT, every other row kind beside it as ``OUT-stem.<kind>.arrow``."""
+    kinds = layout.row_kinds
+    main = "data" if "data" in kinds else kinds[0]
+    stem = out[:-len(".arrow")] if out.endswith(".arrow") else out
+    return {kind: out if kind == main else f"{stem}.{kind}.arrow" for kind in kinds}
 
 
 class _NoPandas:
@@ -531,6 +595,39 @@ def _cmd_bench(args, beam_args: Sequence[str]) -> int:
     return 0
 
 
+def _cmd_layout_import(args) -> int:
+    from ikou.pipeline.config.copybook import (
+        CopybookOptions,
+        copybook_layout,
+        dump_layout,
+        parse_kind,
+    )
+    from ikou.pipeline.errors import InputError
+
+    path = args.copybook
+    if not os.path.isfile(path):
+        raise InputError(f"layout import: {path}: no such copybook")
+    options = CopybookOptions(
+        source_format=args.source_format, copy_path=tuple(args.copy_path or ()),
+        cobrix_binary=args.cobrix_binary, encoding=args.encoding, pic_n=args.pic_n,
+        dbcs_encoding=args.dbcs_encoding, record_type=args.record_type,
+        kinds=tuple(parse_kind(k) for k in args.kinds or ()), name=args.name,
+        record_format=args.record_format, count_field=args.count_field)
+    data = open(path, "rb").read()
+    text = dump_layout(copybook_layout(path, options), path, data)
+    if args.out is None:
+        sys.stdout.write(text)
+        return 0
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    os.makedirs(out_dir, exist_ok=True)
+    tmp = f"{args.out}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+    os.replace(tmp, args.out)
+    print(f"ikou layout import: {path} -> {args.out}", file=sys.stderr)
+    return 0
+
+
 def _cmd_report(args) -> int:
     from pathlib import Path
 
@@ -630,6 +727,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_decode(args)
         if args.command == "report":
             return _cmd_report(args)
+        if args.command == "layout" and args.layout_command == "import":
+            return _cmd_layout_import(args)
         raise UsageError(f"unknown command {args.command!r}")  # pragma: no cover
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)

@@ -9,6 +9,7 @@ for example::
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,11 @@ class LayoutError(ConfigError):
     """A layout file is invalid."""
 
 
+#: The record kinds with a fixed meaning; any other identifier names a row kind (its good
+#: records become rows of ``<layout>.<kind>.arrow``; ``data`` → ``<layout>.arrow``).
 KINDS = ("header", "data", "trailer")
+#: Kinds whose records are not rows (read for their values and counts).
+FRAME_KINDS = ("header", "trailer")
 #: Field types known to the decoding kernel (docs/architecture.md §3).
 FIELD_TYPES = (
     "text", "digits", "int", "date", "wareki", "filler",
@@ -49,12 +54,15 @@ COUNT_TYPES = ("int", "digits", "zoned", "packed", "decimal", "binary")
 SEPARATORS = {"none": b"", "": b"", "\n": b"\n", "\r\n": b"\r\n", "lf": b"\n", "crlf": b"\r\n"}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _TOP_KEYS = {"name", "label", "description", "encoding", "record_length", "record_separator",
-             "record_type", "kinds", "fields"}
+             "record_type", "kinds", "fields", "structure"}
 #: the record-format keys (F, FB, V, VB): parsed by :func:`_parse_record_format`
 _RECORD_FORMAT_KEYS = {"record_format", "rdw", "bdw", "extra_bytes"}
 RECORD_FORMATS = ("F", "FB", "V", "VB")
-_KIND_KEYS = {"code", "label", "fields", "count_field"}
-_FIELD_BASE_KEYS = {"name", "offset", "length", "type", "label"}
+_KIND_KEYS = {"code", "label", "fields", "count_field", "structure"}
+#: Field keys that are not kernel options: the place, the type, and metadata (the COBOL
+#: picture and usage, 88-level values, the REDEFINES alternative a field belongs to).
+_FIELD_BASE_KEYS = {"name", "offset", "length", "type", "label", "picture", "usage", "values",
+                    "redefines", "alternative"}
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,13 @@ class Field:
     label: str = ""
     options: dict = field(default_factory=dict)
     line: int = 0
+    #: metadata from a copybook: the PIC and USAGE as written, 88-level values, and for an item
+    #: of a REDEFINES alternative the redefined item and the alternative
+    picture: str | None = None
+    usage: str | None = None
+    values: object = None
+    redefines: str | None = None
+    alternative: str | None = None
 
     @property
     def end(self) -> int:
@@ -80,6 +95,7 @@ class Kind:
     fields: tuple[Field, ...]
     count_field: str | None = None
     label: str = ""
+    structure: tuple = ()
 
     def field(self, name: str) -> Field:
         for f in self.fields:
@@ -111,6 +127,14 @@ class Layout:
         """V or VB: records of varying length behind record descriptor words."""
         return self.framing.variable
 
+    #: the copybook tree of a single-kind layout (kinds have their own), see docs/copybooks.md
+    structure: tuple = ()
+
+    @property
+    def row_kinds(self) -> list[str]:
+        """Kinds whose good records become rows (every kind but header and trailer)."""
+        return [k for k in self.kinds if k not in FRAME_KINDS]
+
     @property
     def stride(self) -> int:
         """Bytes from one record's start to the next (record plus separator)."""
@@ -123,7 +147,7 @@ class Layout:
 
     def kind_for_code(self, code: bytes) -> str | None:
         if self.record_type is None:
-            return "data"
+            return self.row_kinds[0]
         return self.codes.get(bytes(code))
 
     def plan(self, kind: str, gaiji: dict | None = None, gaiji_fallback: bool = False):
@@ -161,6 +185,14 @@ class Layout:
                     legacy_length=str(src.length),
                     legacy_type=src.type,
                 )
+                if src.picture is not None:
+                    meta["legacy_picture"] = src.picture
+                if src.usage is not None:
+                    meta["legacy_usage"] = src.usage
+                if src.values is not None:
+                    meta["values"] = json.dumps(src.values, ensure_ascii=False, sort_keys=True)
+                if src.redefines is not None:
+                    meta["legacy_redefines"] = src.redefines
             fields.append(arrow_field.with_metadata({k: v.encode() for k, v in meta.items()}))
         return pa.schema(fields, metadata={
             b"layout": self.name.encode(),
@@ -176,8 +208,15 @@ def _field_spec(f: Field):
 
 
 def load_layout(path: str | Path) -> Layout:
-    """Read and validate a layout YAML file."""
-    return parse_layout(load_yaml(path, LayoutError), str(path))
+    """Read and validate a layout YAML file. A layout with a ``copybook:`` key is built from
+    that COBOL copybook at load time (``copybook_options:``; fields given next to it override
+    the imported ones by name: docs/copybooks.md)."""
+    doc = load_yaml(path, LayoutError)
+    if isinstance(doc, dict) and "copybook" in doc:
+        from ikou.pipeline.config.copybook import layout_from_reference
+
+        doc = layout_from_reference(doc, path)
+    return parse_layout(doc, str(path))
 
 
 def _int(value, what: str, at: str, minimum: int) -> int:
@@ -250,13 +289,14 @@ def parse_layout(doc, path: str = "<layout>") -> Layout:
     else:
         raise LayoutError(f"{at}: the layout has no 'kinds' and no 'fields'")
     for kind_name in kinds_doc:
-        if kind_name not in KINDS:
+        if not isinstance(kind_name, str) or not _NAME.match(kind_name):
             raise LayoutError(
-                f"{where(path, kinds_doc)}: unknown record kind {kind_name!r} "
-                f"(kinds: {', '.join(KINDS)})"
+                f"{where(path, kinds_doc)}: record kind {kind_name!r} must be an identifier "
+                f"(header, trailer, data or any other row kind)"
             )
-    if "data" not in kinds_doc:
-        raise LayoutError(f"{where(path, kinds_doc)}: the layout has no 'data' kind")
+    if not [k for k in kinds_doc if k not in FRAME_KINDS]:
+        raise LayoutError(f"{where(path, kinds_doc)}: the layout has no row kind ('data' or "
+                          f"another kind besides header and trailer)")
     if record_type is None and len(kinds_doc) > 1:
         raise LayoutError(
             f"{at}: several record kinds need a 'record_type' field (offset, length) to tell them apart"
@@ -264,9 +304,10 @@ def parse_layout(doc, path: str = "<layout>") -> Layout:
 
     kinds: dict[str, Kind] = {}
     seen_codes: dict[bytes, str] = {}
-    for kind_name in KINDS:
-        if kind_name not in kinds_doc:
-            continue
+    order = (["header"] if "header" in kinds_doc else []) + [
+        k for k in kinds_doc if k not in FRAME_KINDS] + (
+        ["trailer"] if "trailer" in kinds_doc else [])
+    for kind_name in order:
         kind = _parse_kind(kinds_doc[kind_name], kind_name, path, record_length, record_type,
                            encoding)
         if kind.code is not None:
@@ -288,6 +329,7 @@ def parse_layout(doc, path: str = "<layout>") -> Layout:
         record_type=record_type,
         kinds=kinds,
         framing=_parse_record_format(doc, path, record_length, separator),
+        structure=_structure(doc.get("structure"), path),
     )
     _check_with_kernel(layout)
     return layout
@@ -482,14 +524,7 @@ def _parse_kind(node, kind_name, path, record_length, record_type, encoding="cp9
             names.add(produced)
         fields.append(f)
 
-    ordered = sorted(fields, key=lambda f: (f.offset, f.end))
-    for prev, cur in zip(ordered, ordered[1:], strict=False):
-        if cur.offset < prev.end:
-            raise LayoutError(
-                f"{_at(path, cur.line)}: {ctx}, field {cur.name!r}: bytes "
-                f"{cur.offset}-{cur.end - 1} overlap field {prev.name!r} "
-                f"(bytes {prev.offset}-{prev.end - 1})"
-            )
+    _check_overlaps(fields, path, ctx)
 
     count_field = node.get("count_field")
     if count_field is not None:
@@ -503,7 +538,41 @@ def _parse_kind(node, kind_name, path, record_length, record_type, encoding="cp9
                 f"{at}: {ctx}: count_field {count_field!r} has type {match[0].type!r}; "
                 f"it must be one of {', '.join(COUNT_TYPES)}"
             )
-    return Kind(kind_name, code, tuple(fields), count_field, str(node.get("label", "")))
+    return Kind(kind_name, code, tuple(fields), count_field, str(node.get("label", "")),
+                _structure(node.get("structure"), path))
+
+
+def _check_overlaps(fields: list[Field], path: str, ctx: str) -> None:
+    """Fields must not share bytes, except the items of different REDEFINES alternatives: a
+    field with ``redefines: R`` may overlap a field of another alternative of R (key
+    ``alternative``) or a field without ``redefines`` (the redefined item's bytes)."""
+    def alt(f: Field):
+        return None if f.redefines is None else (f.redefines, f.alternative)
+
+    ordered = sorted(fields, key=lambda f: (f.offset, f.end))
+    active: list[Field] = []
+    for cur in ordered:
+        active = [f for f in active if f.end > cur.offset]
+        for prev in active:
+            a, b = alt(prev), alt(cur)
+            if a != b and (a is not None or b is not None):
+                continue
+            raise LayoutError(
+                f"{_at(path, cur.line)}: {ctx}, field {cur.name!r}: bytes "
+                f"{cur.offset}-{cur.end - 1} overlap field {prev.name!r} "
+                f"(bytes {prev.offset}-{prev.end - 1})"
+            )
+        active.append(cur)
+
+
+def _structure(node, path: str) -> tuple:
+    """The copybook tree (``structure:``): kept as given, checked for shape only."""
+    if node is None:
+        return ()
+    if not isinstance(node, list) or not all(isinstance(n, dict) and "name" in n for n in node):
+        raise LayoutError(f"{where(path, node)}: 'structure' must be a list of nodes "
+                          f"(mappings with a name)")
+    return tuple(node)
 
 
 def _at(path: str, line: int) -> str:
@@ -534,9 +603,10 @@ def _parse_field(node, path, ctx, record_length, encoding="cp932") -> Field:
     offset = _int(node["offset"], "offset", f"{at}: {fctx}", 0)
     length = _int(node["length"], "length", f"{at}: {fctx}", 1)
     ftype = node["type"]
-    if ftype not in FIELD_TYPES:
+    known = _known_types()
+    if ftype not in known:
         raise LayoutError(
-            f"{at}: {fctx}: unknown type {ftype!r} (types: {', '.join(FIELD_TYPES)})"
+            f"{at}: {fctx}: unknown type {ftype!r} (types: {', '.join(known)})"
         )
     if offset + length > record_length:
         raise LayoutError(
@@ -553,6 +623,8 @@ def _parse_field(node, path, ctx, record_length, encoding="cp932") -> Field:
     if ftype == "int" and length > 20:
         raise LayoutError(f"{at}: {fctx}: an int field holds at most 20 bytes (int64), not {length}")
     options = {k: v for k, v in node.items() if k not in _FIELD_BASE_KEYS}
+    if ftype == "edited" and "picture" in node:
+        options["picture"] = node["picture"]  # the kernel formats by the picture
     if ftype in ENCODED_TYPES and encoding != "cp932" and "encoding" not in options:
         options["encoding"] = encoding
     if "encoding" in options and ftype not in ENCODED_TYPES:
@@ -564,7 +636,23 @@ def _parse_field(node, path, ctx, record_length, encoding="cp932") -> Field:
             options["encoding"] = canonical_encoding(options["encoding"])
         except EncodingError as exc:
             raise LayoutError(f"{at}: {fctx}: {exc}") from None
-    return Field(name, offset, length, ftype, str(node.get("label", "")), options, node.line)
+    meta = {}
+    for key in ("picture", "usage", "redefines", "alternative"):
+        if node.get(key) is not None:
+            if not isinstance(node[key], (str, int)) or isinstance(node[key], bool):
+                raise LayoutError(f"{at}: {fctx}: '{key}' must be a string")
+            meta[key] = str(node[key])
+    if node.get("values") is not None:
+        meta["values"] = node["values"]
+    return Field(name, offset, length, ftype, str(node.get("label", "")), options,
+                 getattr(node, "line", 0), **meta)
+
+
+def _known_types() -> tuple[str, ...]:
+    """The layout's field types and any the kernel knows besides."""
+    from ikou.kernels._decode_common import FIELD_TYPES as KERNEL_TYPES
+
+    return FIELD_TYPES + tuple(t for t in KERNEL_TYPES if t not in FIELD_TYPES)
 
 
 def _check_with_kernel(layout: Layout) -> None:

@@ -103,7 +103,7 @@ def test_single_kind_layout_with_top_level_fields(tmp_path):
         ("{name: size, offset: 36, length: 3, type: int}",
          "{name: birth_raw, offset: 36, length: 3, type: int}",
          r"column name 'birth_raw' is used twice"),
-        ("  trailer:", "  footer:", r"unknown record kind 'footer'"),
+        ("  trailer:", "  foot-er:", r"record kind 'foot-er' must be an identifier"),
         ("{name: pad, offset: 39, length: 1, type: filler}",
          "{name: pad, offset: 39, lenght: 1, type: filler}", r"field 'pad': 'length' is required"),
         ("label: 住民記録", "labl: 住民記録", r"unknown key\(s\) labl in the layout"),

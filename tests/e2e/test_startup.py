@@ -31,7 +31,7 @@ def _loaded(argv: list[str]) -> tuple[list[str], str]:
 
 @pytest.mark.parametrize("argv", [
     ["--help"], ["--version"], ["generate", "--help"], ["decode", "--help"], ["run", "--help"],
-    ["match", "--help"], ["demo", "--help"],
+    ["match", "--help"], ["demo", "--help"], ["layout", "import", "--help"],
 ])
 def test_help_imports_neither_beam_nor_gx(argv):
     loaded, _ = _loaded(argv)
@@ -42,6 +42,13 @@ def test_generate_imports_neither_beam_nor_gx(tmp_path):
     loaded, _ = _loaded(["generate", "--residents", "20", "--seed", "1", "--out",
                          str(tmp_path)])
     assert loaded == []
+
+
+def test_layout_import_imports_neither_beam_nor_gx(tmp_path):
+    book = tmp_path / "rec.cpy"
+    book.write_text("       01  REC.\n           05  A  PIC X(4).\n           05  B  PIC S9(5) COMP-3.\n")
+    loaded, _ = _loaded(["layout", "import", str(book), "--out", str(tmp_path / "rec.yaml")])
+    assert loaded == [] and (tmp_path / "rec.yaml").is_file()
 
 
 def test_a_refused_option_is_caught_before_gx_is_imported(tmp_path):
