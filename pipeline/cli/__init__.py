@@ -15,6 +15,7 @@ keeps its traceback. Every command imports Beam and Great Expectations only when
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import shutil
@@ -146,6 +147,9 @@ def _parser() -> _Parser:
     d.add_argument("--rejects", default=None, help="Avro file for quarantined records")
     d.add_argument("--gaiji-fallback", action="store_true",
                    help="write the 外字 table's fallback characters (column fallback)")
+    d.add_argument("--shape", choices=("flat", "nested"), default=None,
+                   help="rows flat or nested by the copybook's structure (default: the "
+                        "layout's shape)")
     d.add_argument("--block-size", type=_block_size, default=None,
                    help="bytes per block, rounded down to whole records (default 8 MiB)")
 
@@ -265,6 +269,9 @@ def _add_layout_import_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--copy-path", "--copy_path", dest="copy_path", action="append",
                    default=None, metavar="DIR",
                    help="a folder of COPY members (repeatable; NAME, NAME.cpy, NAME.cob)")
+    p.add_argument("--shape", choices=("flat", "nested"), default="flat",
+                   help="output rows flat (a column per item: what mappings and gates read; "
+                        "the default) or nested (groups as struct columns, OCCURS as lists)")
     p.add_argument("--cobrix-binary-sizes", "--cobrix_binary_sizes", dest="cobrix_binary",
                    action="store_true", default=False,
                    help="accept 19-38-digit binary items with Cobrix's sizes (9-16 bytes; IBM "
@@ -410,6 +417,11 @@ def _cmd_decode(args) -> int:
     from ikou.transforms.decode.outputs import finalize_results, quarantine_sync_marker
 
     layout = load_layout(args.layout)
+    if args.shape and args.shape != layout.shape:
+        if args.shape == "nested" and not any(layout.structure_of(k) for k in layout.kinds):
+            raise InputError(f"--shape nested: the layout {args.layout} has no structure "
+                             f"(import it from a copybook)")
+        layout = dataclasses.replace(layout, shape=args.shape)
     gaiji = load_gaiji(args.gaiji)
     if problem:
         raise InputError(problem)
@@ -614,7 +626,10 @@ def _cmd_layout_import(args) -> int:
         kinds=tuple(parse_kind(k) for k in args.kinds or ()), name=args.name,
         record_format=args.record_format, count_field=args.count_field)
     data = open(path, "rb").read()
-    text = dump_layout(copybook_layout(path, options), path, data)
+    doc = copybook_layout(path, options)
+    if args.shape == "nested":
+        doc["shape"] = "nested"
+    text = dump_layout(doc, path, data)
     if args.out is None:
         sys.stdout.write(text)
         return 0

@@ -1315,7 +1315,8 @@ OPTION_KEYS = ("encoding", "pic_n", "dbcs_encoding", "record_type", "kinds", "co
                "copy_path", "source_format", "cobrix_binary_sizes")
 #: keys a layout may give next to ``copybook:`` (they win over the imported ones)
 _REFERENCE_KEYS = {"copybook", "copybook_options", "name", "label", "description", "encoding",
-                   "record_separator", "record_format", "fields"}
+                   "record_separator", "record_format", "rdw", "bdw", "extra_bytes", "shape",
+                   "fields"}
 
 
 def parse_kind(text: str) -> tuple[str, str | None, tuple[str, ...]]:
@@ -1400,7 +1401,8 @@ def layout_from_reference(doc: dict, path: str | Path) -> dict:
     options = CopybookOptions(**{**options.__dict__, "name": name if isinstance(name, str)
                                  else None})
     imported = copybook_layout(base / ref, options)
-    for key in ("label", "description", "record_separator", "record_format"):
+    for key in ("label", "description", "record_separator", "record_format", "rdw", "bdw",
+                "extra_bytes", "shape"):
         if key in doc:
             imported[key] = doc[key]
     overrides = doc.get("fields") or []

@@ -54,7 +54,10 @@ COUNT_TYPES = ("int", "digits", "zoned", "packed", "decimal", "binary")
 SEPARATORS = {"none": b"", "": b"", "\n": b"\n", "\r\n": b"\r\n", "lf": b"\n", "crlf": b"\r\n"}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _TOP_KEYS = {"name", "label", "description", "encoding", "record_length", "record_separator",
-             "record_type", "kinds", "fields", "structure"}
+             "record_type", "kinds", "fields", "structure", "shape"}
+#: output shapes: flat columns (what mappings and gates read) or, from a copybook's structure,
+#: groups as struct columns and OCCURS as list columns (``ikou.transforms.decode.shape``)
+SHAPES = ("flat", "nested")
 #: the record-format keys (F, FB, V, VB): parsed by :func:`_parse_record_format`
 _RECORD_FORMAT_KEYS = {"record_format", "rdw", "bdw", "extra_bytes"}
 RECORD_FORMATS = ("F", "FB", "V", "VB")
@@ -129,6 +132,12 @@ class Layout:
 
     #: the copybook tree of a single-kind layout (kinds have their own), see docs/copybooks.md
     structure: tuple = ()
+    #: ``flat`` or ``nested`` (struct / list columns rebuilt from ``structure``)
+    shape: str = "flat"
+
+    def structure_of(self, kind: str) -> tuple:
+        """The copybook tree of ``kind``'s rows (its own, or the layout's)."""
+        return self.kinds[kind].structure or self.structure
 
     @property
     def row_kinds(self) -> list[str]:
@@ -330,6 +339,7 @@ def parse_layout(doc, path: str = "<layout>") -> Layout:
         kinds=kinds,
         framing=_parse_record_format(doc, path, record_length, separator),
         structure=_structure(doc.get("structure"), path),
+        shape=_shape(doc, path),
     )
     _check_with_kernel(layout)
     return layout
@@ -563,6 +573,17 @@ def _check_overlaps(fields: list[Field], path: str, ctx: str) -> None:
                 f"(bytes {prev.offset}-{prev.end - 1})"
             )
         active.append(cur)
+
+
+def _shape(doc: dict, path: str) -> str:
+    shape = doc.get("shape", "flat")
+    if shape not in SHAPES:
+        raise LayoutError(f"{where(path, doc)}: shape must be flat or nested, got {shape!r}")
+    if shape == "nested" and not (doc.get("structure") or any(
+            isinstance(k, dict) and k.get("structure") for k in (doc.get("kinds") or {}).values())):
+        raise LayoutError(f"{where(path, doc)}: shape: nested needs a 'structure' (the copybook "
+                          f"tree, written by ikou layout import)")
+    return shape
 
 
 def _structure(node, path: str) -> tuple:

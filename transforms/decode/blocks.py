@@ -39,6 +39,7 @@ from ikou.transforms import arrowio, fileio
 from ikou.transforms.decode.gaiji_count import count_gaiji
 from ikou.transforms.decode.quarantine import QuarantineBuilder, decode_datums, read_part
 from ikou.transforms.decode.quarantine import write_part as write_quarantine_part
+from ikou.transforms.decode.shape import nest_schema, nest_table, occurs_errors
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
@@ -68,6 +69,7 @@ TRAILER = "trailer"
 TRUNCATED_RECORD = "TRUNCATED_RECORD"
 SEPARATOR_MISMATCH = "SEPARATOR_MISMATCH"
 UNKNOWN_RECORD_TYPE = "UNKNOWN_RECORD_TYPE"
+OCCURS_COUNT_OUT_OF_RANGE = "OCCURS_COUNT_OUT_OF_RANGE"
 
 LINEAGE_FIELDS = (
     pa.field("_source", pa.string(), nullable=False,
@@ -164,13 +166,34 @@ def output_name(layout, kind: str) -> str:
     return f"{layout.name}.arrow" if kind == "data" else f"{layout.name}.{kind}.arrow"
 
 
-def row_schema(layout, kind: str) -> pa.Schema:
-    """The layout's Arrow schema for ``kind`` plus the lineage columns."""
+def flat_row_schema(layout, kind: str) -> pa.Schema:
+    """The layout's flat Arrow schema for ``kind`` (a column per field) plus the lineage
+    columns."""
     schema = layout.arrow_schema(kind)
     for f in LINEAGE_FIELDS:
         if schema.get_field_index(f.name) < 0:
             schema = schema.append(f)
     return schema
+
+
+def nested(layout) -> bool:
+    """Rows of this layout are written nested (groups as structs, OCCURS as lists)."""
+    return getattr(layout, "shape", "flat") == "nested"
+
+
+def row_schema(layout, kind: str) -> pa.Schema:
+    """The schema of ``kind``'s output rows: :func:`flat_row_schema`, nested by the copybook's
+    structure when the layout's ``shape`` is ``nested``."""
+    schema = flat_row_schema(layout, kind)
+    if nested(layout):
+        schema = nest_schema(schema, layout.structure_of(kind))
+    return schema
+
+
+def occurs_nodes(structure) -> bool:
+    """The structure has an OCCURS … DEPENDING ON table (whose counter must be in range)."""
+    return any(n.get("depending_on") or occurs_nodes(n.get("children") or ())
+               for n in structure)
 
 
 def stride_of(layout) -> int:
@@ -350,6 +373,13 @@ class BlockDecoder:
                       for kind in layout.kinds}
         self.row_kinds = data_kinds(layout)
         self.schemas = {kind: row_schema(layout, kind) for kind in self.row_kinds}
+        self.flat_schemas = {kind: flat_row_schema(layout, kind) for kind in self.row_kinds}
+        self.nested = nested(layout)
+        structures = {kind: getattr(layout, "structure_of", lambda k: ())(kind)
+                      for kind in self.row_kinds}
+        #: row kinds with an OCCURS … DEPENDING ON table: their counters are checked
+        self.counted = {k: s for k, s in structures.items() if occurs_nodes(s)}
+        self.structures = structures
         self.stride = stride_of(layout)
         self.sep = np.frombuffer(bytes(layout.separator or b""), dtype=np.uint8)
         rt = layout.record_type
@@ -546,6 +576,8 @@ class BlockDecoder:
                            names.take(pa.array(field_i)), _code_names(codes),
                            pa.array(pos, pa.int32()),
                            format_errors(plan, field_i, codes, pos, value))
+        if kind in self.counted:
+            self._check_counters(buf, starts, sel, keep, dec.batch, kind, q.put)
         good = sel[keep]
         batch = dec.batch if keep.all() else dec.batch.filter(pa.array(keep))
         if kind in self.schemas:
@@ -555,6 +587,23 @@ class BlockDecoder:
             for local, row in zip(good.tolist(), batch.to_pylist(), strict=True):
                 target.append({"record": block.first_record + local + 1,
                                "values": {k: _jsonable(v) for k, v in row.items()}})
+
+    def _check_counters(self, buf: bytes, starts: np.ndarray, sel: np.ndarray, keep: np.ndarray,
+                        batch: pa.RecordBatch, kind: str, put) -> None:
+        """Quarantine (and drop from ``keep``) the kept records whose OCCURS … DEPENDING ON
+        counter is outside 0..maximum: the table cannot be cut to it."""
+        errors = occurs_errors(pa.Table.from_batches([batch]), self.counted[kind])
+        by_row: dict[int, list] = {}
+        for row, counter, message in errors:
+            if keep[row]:
+                by_row.setdefault(row, []).append(
+                    _reason(counter, OCCURS_COUNT_OUT_OF_RANGE, message))
+        rl = self.layout.record_length
+        for row, reasons in sorted(by_row.items()):
+            keep[row] = False
+            local = int(sel[row])
+            s = int(starts[local])
+            put(local, kind, None if self.variable else buf[s:s + rl], reasons)
 
     def _emit_rows(self, block: Block, buf: bytes, starts: np.ndarray, kind: str,
                    batch: pa.RecordBatch, good: np.ndarray, res: BlockResult, put) -> None:
@@ -571,7 +620,7 @@ class BlockDecoder:
                      starts: np.ndarray, good: np.ndarray) -> pa.RecordBatch:
         """``batch`` plus the lineage columns ``_source``, ``_record``, ``_offset``."""
         n = batch.num_rows
-        schema = self.schemas[kind]
+        schema = self.flat_schemas[kind]
         lineage = [
             _repeat_str(source, n),
             pa.array(block.first_record + good + 1, pa.int64()),
@@ -580,7 +629,12 @@ class BlockDecoder:
         columns = list(batch.columns)
         names = [f.name for f in LINEAGE_FIELDS]
         columns += [a for nm, a in zip(names, lineage, strict=True) if batch.schema.get_field_index(nm) < 0]
-        return pa.RecordBatch.from_arrays(columns, schema=schema)
+        flat = pa.RecordBatch.from_arrays(columns, schema=schema)
+        if not self.nested:
+            return flat
+        table = nest_table(flat, self.structures[kind])
+        return pa.RecordBatch.from_arrays([c.combine_chunks() for c in table.columns],
+                                          schema=self.schemas[kind])
 
     def _write_part(self, block: Block, kind: str, batch: pa.RecordBatch, source: str,
                     starts: np.ndarray, good: np.ndarray) -> str:

@@ -474,6 +474,8 @@ def _decode_kind(dec, block, pbuf, arr, starts, eff, kind, sel, res, q) -> None:
             for ci in cols.get(fi, []):
                 arrays[ci] = arrays[ci].take(idx)
         batch = pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
+    if kind in dec.counted:
+        dec._check_counters(pbuf, starts, sel, keep, batch, kind, q.put)
     good = sel[keep]
     if not keep.all():
         batch = batch.filter(pa.array(keep))

@@ -23,6 +23,7 @@ Other per-block steps can wrap the mapper the same way.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -100,6 +101,9 @@ class MappingBlockDecoder(BlockDecoder):
     """A :class:`BlockDecoder` that maps each block's good rows before writing them."""
 
     def __init__(self, layout, gaiji, staging_dir, mapper, gaiji_fallback: bool = False):
+        if mapper is not None and getattr(layout, "shape", "flat") != "flat":
+            # a mapping reads the flat columns (one per item), whatever the layout's shape
+            layout = dataclasses.replace(layout, shape="flat")
         super().__init__(layout, gaiji, staging_dir, gaiji_fallback)
         self.mapper = mapper
 
