@@ -1274,8 +1274,8 @@ cdef inline int ed_strict(const uint8_t *p, FSpec *f, ikou_i128 *value, int *at)
             if c != 0x2B and c != 0x2D:
                 return E_INVALID_SIGN
             neg = c == 0x2D
-        elif op == ED_MINUS:
-            if c != 0x20 and c != 0x2D:
+        elif op == ED_MINUS:  # space or - (a + is accepted too: it states the same sign)
+            if c != 0x20 and c != 0x2D and c != 0x2B:
                 return E_INVALID_SIGN
             neg = c == 0x2D
         elif op == ED_CR or op == ED_DB:
@@ -1288,7 +1288,7 @@ cdef inline int ed_strict(const uint8_t *p, FSpec *f, ikou_i128 *value, int *at)
         elif op == ED_NEXT:
             pass
         else:
-            sym = c == fk or (fk == 0x2B and c == 0x2D)
+            sym = c == fk or ((fk == 0x2B or fk == 0x2D) and (c == 0x2B or c == 0x2D))
             if is_digit and op == ED_FLOAT and not blanked and (sign_seen or fk == 0x2D):
                 w = w * 10 + (c - 0x30)
                 seen = True

@@ -211,7 +211,8 @@ def _parse_picture(pic: str) -> tuple[bytes, bytes, bytes, int, int, int, int]:
         raise PlanError(f"picture {pic!r}: more than one kind of sign")
     # floating string: a run of 2 or more of + - $ (the symbol repeated)
     float_kind = 0
-    runs = [m for m in re.finditer(r"\++|-+|\$+", s) if len(m.group()) >= 2]
+    # (insertion characters , B 0 / may stand inside it)
+    runs = list(re.finditer(r"\+(?:[,B0/]*\+)+|-(?:[,B0/]*-)+|\$(?:[,B0/]*\$)+", s))
     if len(runs) > 1:
         raise PlanError(f"picture {pic!r}: more than one floating string")
     if runs and ("Z" in s or "*" in s):
@@ -228,7 +229,7 @@ def _parse_picture(pic: str) -> tuple[bytes, bytes, bytes, int, int, int, int]:
         if c == "V":
             after_point = True
             continue
-        if fr[0] <= i < fr[1]:
+        if fr[0] <= i < fr[1] and ord(c) == float_kind:
             op = ED_FLOAT_HEAD if i == fr[0] else ED_FLOAT
             ops.append(op)
             lits.append(ord(c))

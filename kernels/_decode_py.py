@@ -19,7 +19,6 @@ from ._decode_common import (
     ED_DB,
     ED_DIGIT,
     ED_FLOAT,
-    ED_FLOAT_HEAD,
     ED_LIT,
     ED_MINUS,
     ED_NEXT,
@@ -426,8 +425,8 @@ def _edited_strict(b: bytes, ops, lits, fills, float_end, float_kind):
             if c not in (0x2B, 0x2D):
                 return None, (ErrorCode.INVALID_SIGN, i)
             neg = c == 0x2D
-        elif op == ED_MINUS:
-            if c not in (0x20, 0x2D):
+        elif op == ED_MINUS:  # space or - (a + is accepted too: it states the same sign)
+            if c not in (0x20, 0x2D, 0x2B):
                 return None, (ErrorCode.INVALID_SIGN, i)
             neg = c == 0x2D
         elif op in (ED_CR, ED_DB):
@@ -440,7 +439,7 @@ def _edited_strict(b: bytes, ops, lits, fills, float_end, float_kind):
         elif op == ED_NEXT:
             pass
         else:  # floating + - $
-            sym = c == float_kind or (float_kind == 0x2B and c == 0x2D)
+            sym = c == float_kind or (float_kind in (0x2B, 0x2D) and c in (0x2B, 0x2D))
             if is_digit and op == ED_FLOAT and not blanked and (
                     signed_seen or float_kind == 0x2D):
                 w = w * 10 + (c - 0x30)
