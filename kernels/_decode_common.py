@@ -8,6 +8,8 @@ containers, the CP932 text tables (built once from CPython's own ``cp932`` codec
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import re
 import threading
 import unicodedata
 from enum import IntEnum
@@ -62,6 +64,11 @@ class ErrorCode(IntEnum):
     SHIFT_IN_DBCS = 15  # a shift sequence inside a double-byte-only (dbcs) field
     UNMAPPABLE_CODE = 16  # a code the encoding's table lists but cannot map to Unicode
     INVALID_SHIFT = 17  # the first byte of a two-byte shift sequence without its second byte
+    # COBOL types (float, binary digits, national)
+    FLOAT_RANGE = 18  # an IBM hexadecimal float outside float32's range (or not exact in it)
+    NOT_FINITE = 19  # an IEEE 754 float that is NaN or an infinity
+    UNPAIRED_SURROGATE = 20  # a UTF-16 surrogate code unit without its partner
+    DIGITS_OVERFLOW = 21  # a binary number with more digits than the field's `digits`
 
 
 _CODE_TEXT = {
@@ -82,6 +89,10 @@ _CODE_TEXT = {
     ErrorCode.SHIFT_IN_DBCS: "shift code inside a double-byte-only field",
     ErrorCode.UNMAPPABLE_CODE: "code the encoding's table cannot map",
     ErrorCode.INVALID_SHIFT: "incomplete shift sequence",
+    ErrorCode.FLOAT_RANGE: "floating-point number outside the float32 range",
+    ErrorCode.NOT_FINITE: "floating-point number is NaN or infinite",
+    ErrorCode.UNPAIRED_SURROGATE: "UTF-16 surrogate without its pair",
+    ErrorCode.DIGITS_OVERFLOW: "number has more digits than the field's digits",
 }
 
 # Field types and their type codes (shared with the compiled kernel).
@@ -98,6 +109,9 @@ TYPE_CODES = {
     "bytes": 10,
     "dbcs": 11,
     "binary": 12,
+    "float": 13,
+    "edited": 14,
+    "national": 15,
 }
 FIELD_TYPES = tuple(TYPE_CODES)
 
@@ -117,6 +131,167 @@ EBCDIC_DIGIT_MAP = bytes(
     {0x40: 0x20, 0x4E: 0x2B, 0x60: 0x2D, 0x00: 0x00, 0xFF: 0xFF}.get(b, 0x80)
     for b in range(256))
 BINARY_LENGTHS = {2: 5, 4: 10, 8: 19}  # bytes -> decimal digits (precision of a scaled value)
+# most `digits` (PIC digit count) a binary field of that many bytes holds in full (10**N - 1
+# fits): 2 bytes 9(4), 4 bytes 9(9), 8 bytes 9(18) (unsigned 9(19))
+BINARY_MAX_DIGITS = {2: 4, 4: 9, 8: 18}
+BYTE_ORDERS = ("big", "little")
+FLOAT_FORMATS = ("ibm", "ieee")
+SIGN_POSITIONS = ("trailing", "leading")
+EDITED_BLANK = ("null", "error", "zero")
+# Numeric-edited fields in an EBCDIC encoding: the invariant EBCDIC bytes of a picture's
+# characters (digits, space + - . , * $ / C R D B) → ASCII; every other byte → 0x80.
+EDITED_EBCDIC_MAP = bytes(
+    0x30 + (b - 0xF0) if 0xF0 <= b <= 0xF9 else
+    {0x40: 0x20, 0x4E: 0x2B, 0x60: 0x2D, 0x4B: 0x2E, 0x6B: 0x2C, 0x5C: 0x2A, 0x5B: 0x24,
+     0x61: 0x2F, 0xC3: 0x43, 0xD9: 0x52, 0xC4: 0x44, 0xC2: 0x42, 0x00: 0x00, 0xFF: 0xFF}.get(b, 0x80)
+    for b in range(256))
+
+# Numeric-edited picture positions (one op a byte; shared by both implementations).
+ED_DIGIT = 1  # 9: a digit
+ED_Z = 2  # Z: a digit, or a space before the first digit
+ED_STAR = 3  # *: a digit, or * before the first digit
+ED_LIT = 4  # insertion character (. , B 0 / $): the literal, or the fill before the first digit
+ED_POINT = 5  # the decimal point (as ED_LIT; a filled point leaves only fill after it)
+ED_PLUS = 6  # fixed +: + or -
+ED_MINUS = 7  # fixed -: space or -
+ED_CR = 8  # CR (2 bytes): CR or two spaces
+ED_DB = 9  # DB (2 bytes): DB or two spaces
+ED_NEXT = 10  # second byte of CR / DB
+ED_FLOAT_HEAD = 11  # first symbol of a floating + - $ string: space or the symbol
+ED_FLOAT = 12  # later symbols of a floating string: space, the symbol (once), or a digit
+
+
+def _expand_picture(pic: str) -> str:
+    """``Z(8)-`` → ``ZZZZZZZZ-``; CR / DB kept as they are."""
+    out = []
+    i = 0
+    while i < len(pic):
+        c = pic[i]
+        if c == "(":
+            j = pic.find(")", i)
+            if j < 0 or not out or not pic[i + 1:j].isdigit() or int(pic[i + 1:j]) < 1:
+                raise PlanError(f"picture {pic!r}: bad repetition at {i}")
+            n = int(pic[i + 1:j])
+            if n > 100:
+                raise PlanError(f"picture {pic!r}: repetition {n} too long")
+            out.append(out[-1] * (n - 1))
+            i = j + 1
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def parse_picture(pic: Any) -> tuple[bytes, bytes, bytes, int, int, int, int]:
+    """A numeric-edited picture → (ops, literals, fills, digits, scale, float_end, float_kind).
+
+    One op a byte of the field (``ED_*``); ``literals`` the ASCII byte an insertion / floating
+    position shows; ``fills`` the byte such a position shows before the first digit (0: none);
+    ``float_end`` the index of the last floating position (-1: none); ``float_kind`` its
+    symbol (+, - or $; 0: none).
+    """
+    if not isinstance(pic, str) or not pic or not pic.isascii():
+        raise PlanError(f"picture must be a non-empty ASCII string, got {pic!r}")
+    return _parse_picture(pic)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_picture(pic: str) -> tuple[bytes, bytes, bytes, int, int, int, int]:
+    s = _expand_picture(pic.upper().replace(" ", ""))
+    if s.count("V") + s.count(".") > 1:
+        raise PlanError(f"picture {pic!r}: more than one decimal point (. or V)")
+    bad = set(s) - set("9Z*+-.,B0/$VCRDB")
+    if bad or s.replace("CR", "").replace("DB", "").count("C") or (
+            s.replace("CR", "").replace("DB", "").strip("9Z*+-.,B0/$V")):
+        raise PlanError(f"picture {pic!r}: only 9 Z * + - . , B 0 / $ V CR DB are allowed")
+    if "Z" in s and "*" in s:
+        raise PlanError(f"picture {pic!r}: Z and * together")
+    signs = [k for k in ("+", "-", "CR", "DB") if k in s]
+    if len(signs) > 1:
+        raise PlanError(f"picture {pic!r}: more than one kind of sign")
+    # floating string: a run of 2 or more of + - $ (the symbol repeated)
+    float_kind = 0
+    # (insertion characters , B 0 / may stand inside it)
+    runs = list(re.finditer(r"\+(?:[,B0/]*\+)+|-(?:[,B0/]*-)+|\$(?:[,B0/]*\$)+", s))
+    if len(runs) > 1:
+        raise PlanError(f"picture {pic!r}: more than one floating string")
+    if runs and ("Z" in s or "*" in s):
+        raise PlanError(f"picture {pic!r}: floating insertion with Z or *")
+    fr = runs[0].span() if runs else (-1, -1)
+    if runs:
+        float_kind = ord(runs[0].group()[0])
+    ops, lits, fills = [], [], []
+    digits = scale = 0
+    after_point = False
+    suppress = 0  # fill of insertion characters: space after Z / floating, * after *
+    i = 0
+    for i, c in enumerate(s):
+        if c == "V":
+            after_point = True
+            continue
+        if fr[0] <= i < fr[1] and ord(c) == float_kind:
+            op = ED_FLOAT_HEAD if i == fr[0] else ED_FLOAT
+            ops.append(op)
+            lits.append(ord(c))
+            fills.append(0x20)
+            suppress = 0x20
+            if op == ED_FLOAT:
+                digits += 1
+                scale += after_point
+            continue
+        if c in "+-":
+            if i not in (0, len(s) - 1):
+                raise PlanError(f"picture {pic!r}: a sign symbol must be first or last")
+            ops.append(ED_PLUS if c == "+" else ED_MINUS)
+            lits.append(ord(c))
+            fills.append(0)
+            continue
+        if c in "CD" and s[i:i + 2] in ("CR", "DB"):
+            if i != len(s) - 2:
+                raise PlanError(f"picture {pic!r}: CR / DB must be last")
+            ops.append(ED_CR if c == "C" else ED_DB)
+            lits.append(ord(c))
+            fills.append(0)
+            continue
+        if c in "RB" and ops and ops[-1] in (ED_CR, ED_DB) and s[i - 1:i + 1] in ("CR", "DB"):
+            ops.append(ED_NEXT)
+            lits.append(ord(c))
+            fills.append(0)
+            continue
+        if c in "9Z*":
+            ops.append({"9": ED_DIGIT, "Z": ED_Z, "*": ED_STAR}[c])
+            lits.append(0x30)
+            fills.append({"9": 0, "Z": 0x20, "*": 0x2A}[c])
+            if c != "9":
+                suppress = 0x20 if c == "Z" else 0x2A
+            digits += 1
+            scale += after_point
+            continue
+        # insertion characters
+        ops.append(ED_POINT if c == "." else ED_LIT)
+        lits.append({"B": 0x20}.get(c, ord(c)))
+        fills.append(suppress)
+        if c == ".":
+            after_point = True
+    if digits < 1:
+        raise PlanError(f"picture {pic!r}: no digit positions")
+    if digits > MAX_PRECISION:
+        raise PlanError(f"picture {pic!r}: more than {MAX_PRECISION} digits")
+    n_signs = sum(o in (ED_PLUS, ED_MINUS, ED_CR, ED_DB) for o in ops) + (
+        1 if float_kind in (0x2B, 0x2D) else 0)
+    if n_signs > 1:
+        raise PlanError(f"picture {pic!r}: more than one sign")
+    float_end = max(j for j, o in enumerate(ops) if o in (ED_FLOAT, ED_FLOAT_HEAD)) if runs else -1
+    return bytes(ops), bytes(lits), bytes(fills), digits, scale, float_end, float_kind
+
+
+def decimal_type(digits: int, scale: int) -> pa.DataType:
+    """Arrow type of a number of ``digits`` digits with ``scale`` implied decimal places:
+    a negative scale (COBOL ``9(5)PPP``: ×1000) gives decimal128(digits − scale, 0); a scale
+    above the digit count (``PPP9(5)``) decimal128(scale, scale)."""
+    if scale < 0:
+        return pa.decimal128(digits - scale, 0)
+    return pa.decimal128(max(digits, scale), scale)
 
 WAREKI_STATUSES = ("valid", "out_of_era", "impossible", "unknown", "blank")
 ST_VALID, ST_OUT_OF_ERA, ST_IMPOSSIBLE, ST_UNKNOWN, ST_BLANK = range(5)
@@ -155,7 +330,12 @@ _TYPE_OPTIONS: dict[str, dict[str, Any]] = {
     "digits": {"blank": "null", "low_value": "null", "high_value": "null", "encoding": "cp932"},
     "int": {"blank": "null", "low_value": "null", "high_value": "null", "signed": True,
             "encoding": "cp932"},
-    "binary": {"signed": True, "scale": 0},
+    "binary": {"signed": True, "scale": 0, "byte_order": "big", "digits": None},
+    "float": {"format": "ibm", "byte_order": "big"},
+    "edited": {"picture": None, "encoding": "cp932", "blank": "null", "low_value": "null",
+               "high_value": "null", "free_form": False},
+    "national": {"byte_order": "big", "trim": "right", "blank": "empty", "low_value": "decode",
+                 "high_value": "decode"},
     "decimal": {
         "encoding": "cp932",
         "blank": "null",
@@ -171,6 +351,9 @@ _TYPE_OPTIONS: dict[str, dict[str, Any]] = {
         "signed": True,
         "scale": 0,
         "zone": "ascii",
+        "sign_position": "trailing",
+        "sign_separate": False,
+        "strict_sign": False,
     },
     "packed": {
         "blank": "null",
@@ -196,6 +379,9 @@ _TYPE_OPTIONS: dict[str, dict[str, Any]] = {
 _ALLOWED_POLICIES = {
     "text": {"blank": ("empty", "null", "error"), "other": ("decode", "empty", "null", "error")},
     "dbcs": {"blank": ("empty", "null", "error"), "other": ("decode", "empty", "null", "error")},
+    "national": {"blank": ("empty", "null", "error"),
+                 "other": ("decode", "empty", "null", "error")},
+    "edited": {"blank": EDITED_BLANK, "other": ("null", "error")},
     "digits": {"blank": ("null", "empty", "error"), "other": ("null", "empty", "error")},
     "bytes": {"blank": ("decode", "empty", "null", "error"),
               "other": ("decode", "empty", "null", "error")},
@@ -329,6 +515,45 @@ class FieldSpec:
         if t == "binary":
             if n not in BINARY_LENGTHS:
                 raise PlanError(f"a binary field has 2, 4 or 8 bytes, not {n}")
+            dg = opts["digits"]
+            if dg is not None:
+                most = BINARY_MAX_DIGITS[n] + (1 if n == 8 and opts["signed"] is False else 0)
+                if not _is_int(dg) or not 1 <= dg <= most:
+                    raise PlanError(f"digits must be an integer 1..{most} for a {n}-byte "
+                                    f"binary field, got {dg!r}")
+                opts["digits"] = int(dg)
+        if "byte_order" in opts and opts["byte_order"] not in BYTE_ORDERS:
+            raise PlanError(f"byte_order must be big or little, got {opts['byte_order']!r}")
+        if t == "float":
+            if n not in (4, 8):
+                raise PlanError(f"a float field has 4 bytes (COMP-1) or 8 (COMP-2), not {n}")
+            if opts["format"] not in FLOAT_FORMATS:
+                raise PlanError(f"format must be ibm or ieee, got {opts['format']!r}")
+        if t == "national":
+            if n % 2:
+                raise PlanError(f"a national (UTF-16) field has an even length, not {n}")
+            if opts["trim"] not in TRIM:
+                raise PlanError(f"trim must be none, left, right or both, got {opts['trim']!r}")
+        if t == "zoned":
+            if opts["sign_position"] not in SIGN_POSITIONS:
+                raise PlanError(f"sign_position must be trailing or leading, "
+                                f"got {opts['sign_position']!r}")
+            for key in ("sign_separate", "strict_sign"):
+                if not _is_bool(opts[key]):
+                    raise PlanError(f"{key} must be true or false, got {opts[key]!r}")
+                opts[key] = bool(opts[key])
+            if opts["sign_separate"] and n < 2:
+                raise PlanError("a zoned field with a separate sign has at least 2 bytes")
+        if t == "edited":
+            if opts["picture"] is None:
+                raise PlanError("an edited field needs its picture (option picture)")
+            parsed = parse_picture(opts["picture"])
+            if len(parsed[0]) != n:
+                raise PlanError(f"picture {opts['picture']!r} has {len(parsed[0])} positions, "
+                                f"the field {n} bytes")
+            if not _is_bool(opts["free_form"]):
+                raise PlanError(f"free_form must be true or false, got {opts['free_form']!r}")
+            opts["free_form"] = bool(opts["free_form"])
         if t in ("text", "dbcs"):
             r = opts["replacement"]
             if r is not None and (not isinstance(r, str) or r == "" or len(r) > 8):
@@ -356,14 +581,14 @@ class FieldSpec:
         if "zone" in opts and opts["zone"] not in ZONES:
             raise PlanError(f"zone must be ascii or ebcdic, got {opts['zone']!r}")
         if t in ("zoned", "packed", "decimal", "binary"):
-            prec = self.precision if t != "binary" else BINARY_LENGTHS.get(n, 1) + (
-                1 if n == 8 and not opts["signed"] else 0)
+            prec = _digits(t, n, opts)
             if prec > MAX_PRECISION or prec < 1:
                 limit = {"packed": 19}.get(t, MAX_PRECISION)
                 raise PlanError(f"length {n} too long for {t} (at most {limit} bytes)")
             s = opts["scale"]
-            if not _is_int(s) or not 0 <= s <= prec:
-                raise PlanError(f"scale must be an integer 0..{prec}, got {s!r}")
+            if not _is_int(s) or not prec - MAX_PRECISION <= s <= MAX_PRECISION:
+                raise PlanError(f"scale must be an integer {prec - MAX_PRECISION}..{MAX_PRECISION} "
+                                f"(negative: COBOL P scaling, x 10**-scale), got {s!r}")
             opts["scale"] = int(s)
         if t == "date" and n != 8:
             raise PlanError(f"date fields are YYYYMMDD: length must be 8, got {n}")
@@ -397,12 +622,15 @@ class FieldSpec:
     # -- derived ---------------------------------------------------------------------------
     @property
     def precision(self) -> int:
-        if self.type == "packed":
-            return 2 * self.length - 1
-        if self.type == "binary":
-            return BINARY_LENGTHS.get(self.length, 1) + (
-                1 if self.length == 8 and not self.options.get("signed", True) else 0)
-        return self.length
+        """Digits of a number field (its unscaled value has at most this many)."""
+        return _digits(self.type, self.length, self.options)
+
+    @property
+    def scale(self) -> int:
+        """Implied decimal places of a number field (negative: P scaling, x 10**-scale)."""
+        if self.type == "edited":
+            return parse_picture(self.options["picture"])[4]
+        return self.options.get("scale", 0)
 
     @property
     def encoding(self) -> str:
@@ -423,7 +651,13 @@ class FieldSpec:
         if t == "binary":
             if self.options["scale"] == 0:
                 return [pa.field(self.name, pa.int64())]
-            return [pa.field(self.name, pa.decimal128(self.precision, self.options["scale"]))]
+            return [pa.field(self.name, decimal_type(self.precision, self.options["scale"]))]
+        if t == "float":
+            return [pa.field(self.name, pa.float32() if self.length == 4 else pa.float64())]
+        if t == "national":
+            return [pa.field(self.name, pa.string())]
+        if t == "edited":
+            return [pa.field(self.name, decimal_type(self.precision, self.scale))]
         if t == "bytes":
             return [pa.field(self.name, pa.binary())]
         if t == "int":
@@ -431,7 +665,7 @@ class FieldSpec:
         if t == "date":
             return [pa.field(self.name, pa.date32())]
         if t in ("zoned", "packed", "decimal"):
-            return [pa.field(self.name, pa.decimal128(self.precision, self.options["scale"]))]
+            return [pa.field(self.name, decimal_type(self.precision, self.options["scale"]))]
         # wareki
         return [
             pa.field(self.name, pa.date32()),
@@ -472,6 +706,21 @@ class FieldSpec:
             other.name, other.offset, other.length, other.type, other.options)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _digits(t: str, n: int, opts: dict) -> int:
+    """Digit count of a number field of type t and n bytes with options opts."""
+    if t == "packed":
+        return 2 * n - 1
+    if t == "binary":
+        if opts.get("digits") is not None:
+            return opts["digits"]
+        return BINARY_LENGTHS.get(n, 1) + (1 if n == 8 and opts.get("signed") is False else 0)
+    if t == "zoned":
+        return n - (1 if opts.get("sign_separate") else 0)
+    if t == "edited":
+        return parse_picture(opts["picture"])[3]
+    return n
 
 
 def _make_field(name, offset, length, type_, options):
@@ -899,7 +1148,7 @@ def format_error(plan: DecodePlan, field: int, code: int, pos: int, value: int) 
 _HEX_DIGITS = np.frombuffer(b"0123456789ABCDEF", dtype=np.uint8)
 _CODE_HEX = (ErrorCode.INVALID_BYTES, ErrorCode.UNMAPPED_GAIJI,  # " (code 0xHHHH)"
              ErrorCode.INVALID_DBCS, ErrorCode.UNMAPPABLE_CODE, ErrorCode.UNTERMINATED_SHIFT,
-             ErrorCode.SHIFT_IN_DBCS)
+             ErrorCode.SHIFT_IN_DBCS, ErrorCode.UNPAIRED_SURROGATE)
 _BYTE_HEX = (ErrorCode.CUT_DOUBLE_BYTE, ErrorCode.NOT_DIGITS, ErrorCode.INVALID_SIGN,  # 0xHH
              ErrorCode.UNASSIGNED_BYTE, ErrorCode.ODD_DBCS_BYTES, ErrorCode.INVALID_SHIFT)
 

@@ -7,12 +7,26 @@ the tests that check the two agree.  Slow by design: clarity over speed.
 from __future__ import annotations
 
 import datetime as _dt
+import math
+import struct
 
 import numpy as np
 import pyarrow as pa
 
 from ._decode_common import (
     EBCDIC_DIGIT_MAP,
+    ED_CR,
+    ED_DB,
+    ED_DIGIT,
+    ED_FLOAT,
+    ED_LIT,
+    ED_MINUS,
+    ED_NEXT,
+    ED_PLUS,
+    ED_POINT,
+    ED_STAR,
+    ED_Z,
+    EDITED_EBCDIC_MAP,
     EPOCH_ORDINAL,
     ON_ERROR,
     ST_BLANK,
@@ -30,6 +44,7 @@ from ._decode_common import (
     check_block,
     is_space_string,
     make_batch,
+    parse_picture,
 )
 
 __all__ = ["decode_block"]
@@ -119,7 +134,7 @@ class _FieldDecoder:
     def policy_value(self, row, b, empty):
         """Apply low/high/blank policies; return (handled, value)."""
         p = _policy(b, self.opts)
-        if p is None and self.f.type not in ("text", "dbcs") and _uniform(b, 0x20) \
+        if p is None and self.f.type not in ("text", "dbcs", "national") and _uniform(b, 0x20) \
                 and self.opts["blank"] != "decode":
             p = (self.opts["blank"], ErrorCode.BLANK_VALUE, 0x20)
         if p is None:
@@ -256,20 +271,240 @@ def _decode_mixed(d: _FieldDecoder, mv, starts) -> list:
 
 
 def _decode_binary(d: _FieldDecoder, mv, starts) -> list:
-    """Big-endian two's complement (or unsigned) integers of 2, 4 or 8 bytes."""
+    """Two's complement (or unsigned) integers of 2, 4 or 8 bytes, big- or little-endian."""
     f, opts = d.f, d.opts
     scale = opts["scale"]
+    limit = None if opts["digits"] is None else 10**opts["digits"]
+    mult = 10**-scale if scale < 0 else 1
     out = []
     for row, start in enumerate(starts):
         b = d.raw(mv, start)
-        v = int.from_bytes(b, "big", signed=opts["signed"])
-        if scale == 0 and v > INT64_MAX:
+        v = int.from_bytes(b, opts["byte_order"], signed=opts["signed"])
+        if limit is not None and abs(v) >= limit:
+            d.err(row, ErrorCode.DIGITS_OVERFLOW, 0, 0)
+            v = None
+        elif scale == 0 and v > INT64_MAX:
             d.err(row, ErrorCode.INT_OVERFLOW, 0, b[0])
             v = None
-        out.append(v)
+        out.append(v if v is None else v * mult)
     if scale == 0:
         return [pa.array(out, pa.int64())]
-    return [_decimal_array(out, pa.decimal128(f.precision, scale))]
+    return [_decimal_array(out, f.output_fields()[0].type)]
+
+
+FLT_MAX = struct.unpack(">f", b"\x7f\x7f\xff\xff")[0]
+
+
+def _decode_float(d: _FieldDecoder, mv, starts) -> list:
+    """COMP-1 / COMP-2: IBM hexadecimal floating point or IEEE 754, either byte order."""
+    f, opts = d.f, d.opts
+    n = f.length
+    ibm = opts["format"] == "ibm"
+    little = opts["byte_order"] == "little"
+    out = []
+    for row, start in enumerate(starts):
+        b = d.raw(mv, start)
+        if little:
+            b = b[::-1]
+        if ibm:
+            u = int.from_bytes(b, "big")
+            frac_bits = 8 * n - 8
+            frac = u & ((1 << frac_bits) - 1)
+            expo = (u >> frac_bits) & 0x7F
+            x = math.ldexp(float(frac), 4 * (expo - 64) - frac_bits)  # rounds once: float(frac)
+            if u >> (8 * n - 1):
+                x = -x
+            if n == 4:
+                if abs(x) > FLT_MAX or struct.unpack(">f", struct.pack(">f", x))[0] != x:
+                    d.err(row, ErrorCode.FLOAT_RANGE, 0, 0)
+                    x = None
+        else:
+            x = struct.unpack(">f" if n == 4 else ">d", b)[0]
+            if not math.isfinite(x):
+                d.err(row, ErrorCode.NOT_FINITE, 0, 0)
+                x = None
+        out.append(x)
+    return [pa.array(out, pa.float32() if n == 4 else pa.float64())]
+
+
+def _decode_national(d: _FieldDecoder, mv, starts) -> list:
+    """PIC N USAGE NATIONAL: UTF-16 (big- or little-endian) → string, text options."""
+    opts = d.opts
+    order = opts["byte_order"]
+    trim_left = bool(TRIM[opts["trim"]] & 1)
+    out: list = []
+    for row, start in enumerate(starts):
+        b = d.raw(mv, start)
+        handled, value = d.policy_value(row, b, "")
+        if handled:
+            out.append(value)
+            continue
+        units = [int.from_bytes(b[i:i + 2], order) for i in range(0, len(b), 2)]
+        pieces: list[tuple[str, bool]] = []
+        errors = 0
+        k = 0
+        while k < len(units):
+            u = units[k]
+            if 0xD800 <= u <= 0xDBFF and k + 1 < len(units) and 0xDC00 <= units[k + 1] <= 0xDFFF:
+                ch = chr(0x10000 + ((u - 0xD800) << 10) + (units[k + 1] - 0xDC00))
+                k += 2
+            elif 0xD800 <= u <= 0xDFFF:
+                d.err(row, ErrorCode.UNPAIRED_SURROGATE, 2 * k, u)
+                errors += 1
+                k += 1
+                continue
+            else:
+                ch = chr(u)
+                k += 1
+            sp = ch in (" ", "\u3000")
+            if sp and trim_left and not pieces:
+                continue
+            pieces.append((ch, sp))
+        _finish_text(d, row, pieces, errors, out)
+    return [pa.array(out, pa.string())]
+
+
+def _decode_edited(d: _FieldDecoder, mv, starts) -> list:
+    """Numeric-edited PIC (Z * + - . , CR DB B 0 / $ 9 V) → decimal128, position by position."""
+    f, opts = d.f, d.opts
+    ops, lits, fills, digits, scale, float_end, float_kind = parse_picture(opts["picture"])
+    table = EDITED_EBCDIC_MAP if f.encoding != "cp932" else None
+    out = []
+    for row, start in enumerate(starts):
+        raw = d.raw(mv, start)
+        b = raw if table is None else raw.translate(table)
+        p = _policy(b, opts)
+        if p is None and _uniform(b, 0x20):
+            p = (opts["blank"], ErrorCode.BLANK_VALUE, raw[0])
+        if p is not None:
+            action, code, byte = p
+            if action == "error":
+                d.sink.add(row, d.index, code, f.offset, byte, d.reject)
+            out.append(0 if action == "zero" else None)
+            continue
+        if opts["free_form"]:
+            v, bad = _edited_free(b, ops, digits, scale, float_kind)
+        else:
+            v, bad = _edited_strict(b, ops, lits, fills, float_end, float_kind)
+        if bad is not None:
+            code, i = bad
+            d.sink.add(row, d.index, code, f.offset + i, raw[i], d.reject)
+            v = None
+        out.append(v)
+    return [_decimal_array(out, f.output_fields()[0].type)]
+
+
+def _edited_strict(b: bytes, ops, lits, fills, float_end, float_kind):
+    """(unscaled value, None) or (None, (error code, index))."""
+    n = len(b)
+    w = 0
+    seen = False  # a digit was read
+    signed_seen = False  # the floating symbol was read
+    blanked = False  # the decimal point was filled: nothing but fill after it
+    neg = False
+    for i in range(n):
+        op, c = ops[i], b[i]
+        is_digit = 0x30 <= c <= 0x39
+        if op in (ED_DIGIT, ED_Z, ED_STAR):
+            if is_digit and not blanked:
+                w = w * 10 + (c - 0x30)
+                seen = True
+            elif op != ED_DIGIT and c == fills[i] and not seen:
+                w *= 10
+            else:
+                return None, (ErrorCode.NOT_DIGITS, i)
+        elif op in (ED_LIT, ED_POINT):
+            if c == lits[i] and not blanked:
+                pass
+            elif fills[i] and c == fills[i] and not seen:
+                if op == ED_POINT:
+                    blanked = True
+            else:
+                return None, (ErrorCode.NOT_DIGITS, i)
+        elif op == ED_PLUS:
+            if c not in (0x2B, 0x2D):
+                return None, (ErrorCode.INVALID_SIGN, i)
+            neg = c == 0x2D
+        elif op == ED_MINUS:  # space or - (a + is accepted too: it states the same sign)
+            if c not in (0x20, 0x2D, 0x2B):
+                return None, (ErrorCode.INVALID_SIGN, i)
+            neg = c == 0x2D
+        elif op in (ED_CR, ED_DB):
+            pair = b[i:i + 2]
+            if pair == (b"CR" if op == ED_CR else b"DB"):
+                neg = True
+            elif pair != b"  ":
+                j = i if c not in (0x20, lits[i]) else i + 1
+                return None, (ErrorCode.INVALID_SIGN, j)
+        elif op == ED_NEXT:
+            pass
+        else:  # floating + - $
+            sym = c == float_kind or (float_kind in (0x2B, 0x2D) and c in (0x2B, 0x2D))
+            if is_digit and op == ED_FLOAT and not blanked and (
+                    signed_seen or float_kind == 0x2D):
+                w = w * 10 + (c - 0x30)
+                seen = True
+            elif c == 0x20 and not seen and not signed_seen:
+                w *= 10 if op == ED_FLOAT else 1
+            elif sym and not seen and not signed_seen:
+                signed_seen = True
+                neg = c == 0x2D
+            else:
+                return None, (ErrorCode.NOT_DIGITS if float_kind == 0x24
+                              else ErrorCode.INVALID_SIGN, i)
+            if i == float_end and not signed_seen and float_kind != 0x2D:
+                return None, (ErrorCode.NOT_DIGITS if float_kind == 0x24
+                              else ErrorCode.INVALID_SIGN, i)
+    return (-w if neg else w), None
+
+
+def _edited_free(b: bytes, ops, digits, scale, float_kind):
+    """free_form: [spaces][sign]digits[.digits][sign][spaces] anywhere in the field, at most
+    the picture's integer and fraction digits; a sign only where the picture has one."""
+    n = len(b)
+    has_sign = float_kind in (0x2B, 0x2D) or any(o in (ED_PLUS, ED_MINUS, ED_CR, ED_DB) for o in ops)
+    i = 0
+    while i < n and b[i] == 0x20:
+        i += 1
+    neg = False
+    if i < n and b[i] in (0x2B, 0x2D):
+        if not has_sign:
+            return None, (ErrorCode.INVALID_SIGN, i)
+        neg = b[i] == 0x2D
+        i += 1
+    w = 0
+    int_digits = frac_digits = 0
+    point = False
+    any_digit = False
+    while i < n:
+        c = b[i]
+        if 0x30 <= c <= 0x39:
+            if point:
+                frac_digits += 1
+                if frac_digits > scale:
+                    return None, (ErrorCode.NOT_DIGITS, i)
+            else:
+                int_digits += 1
+                if int_digits > digits - scale:
+                    return None, (ErrorCode.NOT_DIGITS, i)
+            w = w * 10 + (c - 0x30)
+            any_digit = True
+        elif c == 0x2E and not point and scale > 0:
+            point = True
+        else:
+            break
+        i += 1
+    if not any_digit:
+        return None, (ErrorCode.NOT_DIGITS, min(i, n - 1))
+    w *= 10 ** (scale - frac_digits)
+    if i < n and b[i] in (0x2B, 0x2D) and has_sign and not neg:
+        neg = b[i] == 0x2D
+        i += 1
+    while i < n and b[i] == 0x20:
+        i += 1
+    if i < n:
+        return None, (ErrorCode.INVALID_SIGN if b[i] in (0x2B, 0x2D) else ErrorCode.NOT_DIGITS, i)
+    return (-w if neg else w), None
 
 
 def _decode_text(d: _FieldDecoder, mv, starts) -> list:
@@ -402,7 +637,8 @@ def _decode_number(d: _FieldDecoder, mv, starts) -> list:
     """decimal / zoned / packed → decimal128."""
     f, opts = d.f, d.opts
     scale = opts["scale"]
-    typ = pa.decimal128(f.precision, scale)
+    typ = f.output_fields()[0].type
+    mult = 10**-scale if scale < 0 else 1
     big = 10**f.precision
     out = []
     for row, start in enumerate(starts):
@@ -417,16 +653,52 @@ def _decode_number(d: _FieldDecoder, mv, starts) -> list:
             v = _zoned(d, row, b)
         else:
             v = _packed(d, row, b)
-        out.append(v)
+        out.append(v if v is None else v * mult)
     return [_decimal_array(out, typ)]
 
 
 def _zoned(d: _FieldDecoder, row: int, b: bytes):
+    """Zoned decimal: the sign overpunched on the last (or, leading, the first) byte, or a
+    separate sign byte (+ / -) there."""
     n = len(b)
-    ebcdic = d.opts["zone"] == "ebcdic"
+    opts = d.opts
+    ebcdic = opts["zone"] == "ebcdic"
+    at = 0 if opts["sign_position"] == "leading" else n - 1
+    separate = opts["sign_separate"]
     v = 0
-    for i in range(n - 1):
+    neg = False
+    for i in range(n):
         c = b[i]
+        if i == at:
+            if separate:
+                if c == (0x4E if ebcdic else 0x2B):
+                    continue
+                if c == (0x60 if ebcdic else 0x2D) and opts["signed"]:
+                    neg = True
+                    continue
+                d.err(row, ErrorCode.INVALID_SIGN, i, c)
+                return None
+            if ebcdic:
+                if (c & 0x0F) > 9:
+                    d.err(row, ErrorCode.NOT_DIGITS, i, c)
+                    return None
+                zone = c >> 4
+                if zone not in (0xC, 0xD, 0xF) or (
+                        zone == 0xC and opts["strict_sign"] and not opts["signed"]):
+                    d.err(row, ErrorCode.INVALID_SIGN, i, c)
+                    return None
+                digit, neg = c & 0x0F, zone == 0xD
+            else:
+                if c not in _ASCII_OVERPUNCH or (
+                        opts["strict_sign"] and not opts["signed"] and c not in _DIGITS):
+                    d.err(row, ErrorCode.INVALID_SIGN, i, c)
+                    return None
+                digit, neg = _ASCII_OVERPUNCH[c]
+            if neg and not opts["signed"]:
+                d.err(row, ErrorCode.INVALID_SIGN, i, c)
+                return None
+            v = v * 10 + digit
+            continue
         if ebcdic:
             if not 0xF0 <= c <= 0xF9:
                 d.err(row, ErrorCode.NOT_DIGITS, i, c)
@@ -437,25 +709,6 @@ def _zoned(d: _FieldDecoder, row: int, b: bytes):
                 d.err(row, ErrorCode.NOT_DIGITS, i, c)
                 return None
             v = v * 10 + (c - 0x30)
-    c = b[n - 1]
-    if ebcdic:
-        if (c & 0x0F) > 9:
-            d.err(row, ErrorCode.NOT_DIGITS, n - 1, c)
-            return None
-        zone = c >> 4
-        if zone not in (0xC, 0xD, 0xF):
-            d.err(row, ErrorCode.INVALID_SIGN, n - 1, c)
-            return None
-        digit, neg = c & 0x0F, zone == 0xD
-    else:
-        if c not in _ASCII_OVERPUNCH:
-            d.err(row, ErrorCode.INVALID_SIGN, n - 1, c)
-            return None
-        digit, neg = _ASCII_OVERPUNCH[c]
-    if neg and not d.opts["signed"]:
-        d.err(row, ErrorCode.INVALID_SIGN, n - 1, c)
-        return None
-    v = v * 10 + digit
     return -v if neg else v
 
 
@@ -589,6 +842,9 @@ _DECODERS = {
     "bytes": _decode_bytes,
     "dbcs": _decode_mixed,
     "binary": _decode_binary,
+    "float": _decode_float,
+    "national": _decode_national,
+    "edited": _decode_edited,
 }
 
 

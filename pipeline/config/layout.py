@@ -45,10 +45,11 @@ FRAME_KINDS = ("header", "trailer")
 FIELD_TYPES = (
     "text", "digits", "int", "date", "wareki", "filler",
     "zoned", "packed", "decimal", "bytes", "dbcs", "binary",
+    "float", "edited", "national",
 )
 #: Types whose bytes depend on the layout's encoding (they take its ``encoding`` unless the
 #: field names its own).
-ENCODED_TYPES = ("text", "dbcs", "digits", "int", "date", "wareki", "decimal")
+ENCODED_TYPES = ("text", "dbcs", "digits", "int", "date", "wareki", "decimal", "edited")
 #: Types that can hold the trailer's record count.
 COUNT_TYPES = ("int", "digits", "zoned", "packed", "decimal", "binary")
 SEPARATORS = {"none": b"", "": b"", "\n": b"\n", "\r\n": b"\r\n", "lf": b"\n", "crlf": b"\r\n"}

@@ -213,7 +213,7 @@ def test_wareki_blank_and_low_value_errors(decode):
 @pytest.mark.parametrize("kwargs, message", [
     (dict(type="zoned", length=39), "too long"),
     (dict(type="packed", length=20), "at most 19"),
-    (dict(type="packed", length=3, scale=6), "scale"),
+    (dict(type="packed", length=3, scale=39), "scale"),  # above 38 (P scaling allows > digits)
     (dict(type="zoned", length=3, zone="x"), "zone"),
     (dict(type="text", length=3, kana_widen="yes"), "kana_widen"),
     (dict(type="int", length=3, blank="empty"), "blank must be one of"),
