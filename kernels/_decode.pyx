@@ -433,9 +433,11 @@ cdef inline int classify(const uint8_t *p, FSpec *f, bint with_blank, int *code,
         code[0] = E_HIGH_VALUE
         byte[0] = 0xFF
         return f.high
-    if with_blank and c0 == 0x20 and f.blank != P_DECODE and all_eq(p, f.length, 0x20):
+    # an EBCDIC zoned number's blank is EBCDIC spaces (0x40)
+    cdef uint8_t sp = 0x40 if f.kind == T_ZONED and f.ebcdic else 0x20
+    if with_blank and c0 == sp and f.blank != P_DECODE and all_eq(p, f.length, sp):
         code[0] = E_BLANK_VALUE
-        byte[0] = 0x20
+        byte[0] = sp
         return f.blank
     return P_DECODE
 

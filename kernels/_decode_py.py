@@ -134,9 +134,11 @@ class _FieldDecoder:
     def policy_value(self, row, b, empty):
         """Apply low/high/blank policies; return (handled, value)."""
         p = _policy(b, self.opts)
-        if p is None and self.f.type not in ("text", "dbcs", "national") and _uniform(b, 0x20) \
+        # an EBCDIC zoned number's blank is EBCDIC spaces (0x40)
+        sp = 0x40 if self.f.type == "zoned" and self.opts["zone"] == "ebcdic" else 0x20
+        if p is None and self.f.type not in ("text", "dbcs", "national") and _uniform(b, sp) \
                 and self.opts["blank"] != "decode":
-            p = (self.opts["blank"], ErrorCode.BLANK_VALUE, 0x20)
+            p = (self.opts["blank"], ErrorCode.BLANK_VALUE, sp)
         if p is None:
             return False, None
         action, code, byte = p

@@ -269,6 +269,14 @@ def _add_layout_import_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--copy-path", "--copy_path", dest="copy_path", action="append",
                    default=None, metavar="DIR",
                    help="a folder of COPY members (repeatable; NAME, NAME.cpy, NAME.cob)")
+    p.add_argument("--float-format", "--float_format", dest="float_format",
+                   choices=("ibm", "ieee"), default="ibm",
+                   help="COMP-1 / COMP-2: IBM hexadecimal floating point (the default) or "
+                        "IEEE 754")
+    p.add_argument("--blank-numbers", "--blank_numbers", dest="blank_numbers",
+                   choices=("error", "null"), default="error",
+                   help="an all-space DISPLAY number (PIC 9, numeric-edited): an error that "
+                        "quarantines the record (the default) or null")
     p.add_argument("--shape", choices=("flat", "nested"), default="flat",
                    help="output rows flat (a column per item: what mappings and gates read; "
                         "the default) or nested (groups as struct columns, OCCURS as lists)")
@@ -624,7 +632,8 @@ def _cmd_layout_import(args) -> int:
         cobrix_binary=args.cobrix_binary, encoding=args.encoding, pic_n=args.pic_n,
         dbcs_encoding=args.dbcs_encoding, record_type=args.record_type,
         kinds=tuple(parse_kind(k) for k in args.kinds or ()), name=args.name,
-        record_format=args.record_format, count_field=args.count_field)
+        record_format=args.record_format, count_field=args.count_field,
+        float_format=args.float_format, blank_numbers=args.blank_numbers)
     data = open(path, "rb").read()
     doc = copybook_layout(path, options)
     if args.shape == "nested":

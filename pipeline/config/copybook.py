@@ -661,6 +661,8 @@ class CopybookOptions:
     name: str | None = None
     record_format: str | None = None
     count_field: str | None = None          # the trailer's record count (a field of 'trailer')
+    float_format: str = "ibm"               # COMP-1 / COMP-2: ibm (hexadecimal) | ieee
+    blank_numbers: str = "error"            # an all-space DISPLAY number: error | null
 
 
 def parse_copybook(text: str, path: str = "<copybook>", options: CopybookOptions | None = None,
@@ -956,7 +958,8 @@ def _field_type(it: Item, ctx: _Ctx) -> dict:
     pic = it.pic
     out: dict = {}
     if usage in ("COMP-1", "COMP-2"):
-        return {"type": "float"}
+        fmt = ctx.options.float_format
+        return {"type": "float"} if fmt == "ibm" else {"type": "float", "format": fmt}
     assert pic is not None
     if usage in ("COMP", "COMP-5"):
         if it.size not in (2, 4, 8):
@@ -995,8 +998,18 @@ def _field_type(it: Item, ctx: _Ctx) -> dict:
         # JUSTIFIED RIGHT: the value is padded on the left
         return {"type": "text", "trim": "both"} if it.justified else {"type": "text"}
     if pic.category == "edited":
-        return {"type": "edited"}
+        if ctx.options.blank_numbers != "null":
+            out["blank"] = "error"
+        if pic.text.replace(" ", "").upper().startswith("S"):
+            # S with editing symbols (Cobrix reads S9(3).99 as an explicit point with an
+            # overpunched last digit): not a COBOL picture, no kernel type: raw bytes
+            return {"type": "bytes"}
+        return {"type": "edited", **out}
     out.update(type="zoned", signed=pic.signed, zone="ebcdic" if ctx.ebcdic else "ascii")
+    if ctx.options.blank_numbers != "null":
+        out["blank"] = "error"  # spaces are no value of a PIC 9 item
+    if not pic.signed:
+        out["strict_sign"] = True  # an unsigned item's last digit has no sign (zone F / 3)
     if pic.scale:
         out["scale"] = pic.scale
     if it.sign is not None:
@@ -1005,6 +1018,27 @@ def _field_type(it: Item, ctx: _Ctx) -> dict:
         if it.sign[1]:
             out["sign_separate"] = True
     return out
+
+
+def _tolerate_open_redefines(fields: list[dict]) -> list[dict]:
+    """Fields sharing bytes (REDEFINES alternatives that no record kind chooses between) get
+    ``on_error: null``: a record holds one of the alternatives, so the others' bytes need not
+    decode; their errors are counted as tolerated, their values null."""
+    spans = sorted((f["offset"], f["offset"] + f["length"], i) for i, f in enumerate(fields)
+                   if f.get("type") != "filler")
+    shared: set[int] = set()
+    end, owner = -1, -1
+    for a, b, i in spans:
+        if a < end:
+            shared.update((i, owner))
+        if b > end:
+            end, owner = b, i
+    for i in sorted(shared):
+        f = fields[i]
+        if "on_error" not in f:
+            fields[i] = {**{k: v for k, v in f.items() if k not in _META_KEYS},
+                         "on_error": "null", **{k: v for k, v in f.items() if k in _META_KEYS}}
+    return fields
 
 
 def _is_ebcdic(encoding: str) -> bool:
@@ -1036,7 +1070,7 @@ class _Builder:
         """Flat fields of the items ``keep(item)`` accepts, in copybook (byte) order."""
         out: list[dict] = []
         self._fields(self.root, keep, (), 0, None, out)
-        return out
+        return _tolerate_open_redefines(out)
 
     def _fields(self, it: Item, keep, idx: tuple[int, ...], shift: int, redef, out,
                 odo: bool = False) -> None:
@@ -1312,7 +1346,8 @@ def dump_layout(doc: dict, copybook: str | Path, text: bytes | None = None) -> s
 
 #: ``copybook_options:`` keys (the command's options)
 OPTION_KEYS = ("encoding", "pic_n", "dbcs_encoding", "record_type", "kinds", "count_field",
-               "copy_path", "source_format", "cobrix_binary_sizes")
+               "copy_path", "source_format", "cobrix_binary_sizes", "float_format",
+               "blank_numbers")
 #: keys a layout may give next to ``copybook:`` (they win over the imported ones)
 _REFERENCE_KEYS = {"copybook", "copybook_options", "name", "label", "description", "encoding",
                    "record_separator", "record_format", "rdw", "bdw", "extra_bytes", "shape",
@@ -1363,6 +1398,12 @@ def options_from_mapping(opts, at: str, base: Path) -> CopybookOptions:
     copy_path = opts.get("copy_path") or []
     if isinstance(copy_path, str):
         copy_path = [copy_path]
+    float_format = opts.get("float_format", "ibm")
+    if float_format not in ("ibm", "ieee"):
+        raise CopybookError(f"{at}: float_format must be ibm or ieee, got {float_format!r}")
+    blank_numbers = opts.get("blank_numbers", "error")
+    if blank_numbers not in ("error", "null"):
+        raise CopybookError(f"{at}: blank_numbers must be error or null, got {blank_numbers!r}")
     pic_n = opts.get("pic_n")
     if pic_n not in (None, "dbcs", "utf16"):
         raise CopybookError(f"{at}: pic_n must be dbcs or utf16, got {pic_n!r}")
@@ -1370,6 +1411,8 @@ def options_from_mapping(opts, at: str, base: Path) -> CopybookOptions:
         source_format=opts.get("source_format"),
         copy_path=tuple(str(base / p) for p in copy_path),
         cobrix_binary=bool(opts.get("cobrix_binary_sizes", False)),
+        float_format=float_format,
+        blank_numbers=blank_numbers,
         encoding=str(opts.get("encoding", "cp037")),
         pic_n=pic_n,
         dbcs_encoding=opts.get("dbcs_encoding"),

@@ -505,6 +505,8 @@ def _parse_kind(node, kind_name, path, record_length, record_type, encoding="cp9
         code_text = str(raw_code)
         if isinstance(raw_code, int) and not isinstance(raw_code, bool):
             code_text = code_text.zfill(record_type[1])
+        elif len(code_text) < record_type[1]:
+            code_text = code_text.ljust(record_type[1])  # a PIC X code: padded with spaces
         try:
             code_text.encode("ascii")
             code = encode_code(code_text, encoding)

@@ -142,6 +142,22 @@ def _list(elements: list[pa.Array], lengths: np.ndarray | None, valid: np.ndarra
     return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), flat, mask=mask)
 
 
+def _one(node: Mapping, ix: tuple[int, ...], table: pa.Table, fields: Mapping[str, pa.Field],
+         rows: int) -> tuple[pa.Field, pa.Array] | None:
+    """One occurrence (index suffix ``ix``) of a node: a leaf's column or a group's struct."""
+    name = node["name"]
+    if "children" not in node:
+        col = node["column"] + _suffix(ix)
+        if col not in fields:
+            return None
+        return fields[col].with_name(name), table.column(col).combine_chunks()
+    built = _build(_children(node), table, fields, ix)
+    if not built:
+        return None
+    sub_fields = [f for f, _ in built]
+    return pa.field(name, pa.struct(sub_fields)), _struct([a for _, a in built], sub_fields, rows)
+
+
 def _build(nodes: Sequence[Mapping], table: pa.Table, fields: Mapping[str, pa.Field],
            indexes: tuple[int, ...]) -> list[tuple[pa.Field, pa.Array]]:
     names = set(fields)
@@ -150,28 +166,12 @@ def _build(nodes: Sequence[Mapping], table: pa.Table, fields: Mapping[str, pa.Fi
     for node in nodes:
         name = node["name"]
         n = int(node.get("occurs", 0) or 0)
-        kids = _children(node)
-
-        def one(ix: tuple[int, ...]) -> tuple[pa.Field, pa.Array] | None:
-            if not kids:
-                col = node["column"] + _suffix(ix)
-                if col not in names:
-                    return None
-                f = fields[col]
-                return f.with_name(name), table.column(col).combine_chunks()
-            built = _build(kids, table, fields, ix)
-            if not built:
-                return None
-            sub_fields = [f for f, _ in built]
-            return pa.field(name, pa.struct(sub_fields)), _struct([a for _, a in built],
-                                                                   sub_fields, rows)
-
         if not n:
-            got = one(indexes)
+            got = _one(node, indexes, table, fields, rows)
             if got is not None:
                 out.append(got)
             continue
-        elements = [one(indexes + (i,)) for i in range(1, n + 1)]
+        elements = [_one(node, indexes + (i,), table, fields, rows) for i in range(1, n + 1)]
         if any(e is None for e in elements):
             if all(e is None for e in elements):
                 continue
