@@ -53,6 +53,19 @@ cdef extern from *:
     }
     static inline void ikou_store64(unsigned char *o, uint64_t w) { memcpy(o, &w, 8); }
     static inline void ikou_store32(unsigned char *o, uint32_t w) { memcpy(o, &w, 4); }
+    static inline void ikou_prefetch(const unsigned char *p) { __builtin_prefetch(p, 0, 3); }
+    /* 8 EBCDIC digits (F0-F9, first digit in the lowest byte of a little-endian load) -> their
+       value, or -1 when a byte is not such a digit */
+    static inline int64_t ikou_ebcdic8(uint64_t x) {
+        uint64_t lo = x & 0x0F0F0F0F0F0F0F0FULL;
+        if ((x & 0xF0F0F0F0F0F0F0F0ULL) != 0xF0F0F0F0F0F0F0F0ULL
+                || ((lo + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) != 0)
+            return -1;
+        lo = (lo * 10 + (lo >> 8)) & 0x00FF00FF00FF00FFULL;
+        lo = (lo * 100 + (lo >> 16)) & 0x0000FFFF0000FFFFULL;
+        lo = (lo * 10000 + (lo >> 32)) & 0xFFFFFFFFULL;
+        return (int64_t)lo;
+    }
     /* a decimal128 value as two 64-bit stores (a 16-byte memcpy of a register pair goes
        through the stack and stalls on store forwarding) */
     static inline void ikou_store128(char *o, ikou_i128 w) {
@@ -70,7 +83,9 @@ cdef extern from *:
     uint64_t ikou_load64(const uint8_t *p) noexcept nogil
     void ikou_store64(uint8_t *o, uint64_t w) noexcept nogil
     void ikou_store32(uint8_t *o, uint32_t w) noexcept nogil
+    void ikou_prefetch(const uint8_t *p) noexcept nogil
     void ikou_store128(char *o, ikou_i128 w) noexcept nogil
+    int64_t ikou_ebcdic8(uint64_t x) noexcept nogil
     int ikou_last_nonspace(uint64_t w) noexcept nogil
 
 # -- constants shared with _decode_common (checked at import) ---------------------------------
@@ -1166,8 +1181,9 @@ cdef int k_zoned_packed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0
     cdef ikou_i128 mult = pow10(f.mul_exp)
     cdef bint scaled = f.mul_exp != 0
     cdef char *out = col.data.ptr
-    cdef bint fast = (f.kind == T_ZONED and f.ebcdic and not f.sign_separate and not f.sign_leading
-                      and L <= 19)
+    cdef int64_t x8
+    cdef int nd = L - 1, n64 = L - 1 if L - 1 < 18 else 18
+    cdef bint fast = f.kind == T_ZONED and f.ebcdic and not f.sign_separate and not f.sign_leading
     for row in range(r0, r1):
         p = buf + starts[row] + f.offset
         policy = classify(p, f, True, &code, &byte)
@@ -1179,15 +1195,33 @@ cdef int k_zoned_packed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0
         bad_at = 0
         neg = 0
         if fast:
-            # EBCDIC zoned, sign overpunched on the last byte, at most 19 digits: a 64-bit loop
+            # EBCDIC zoned, sign overpunched on the last byte: eight digits at a time, the first
+            # 18 digits in 64 bits, any more in 128
             u = 0
-            for i in range(L - 1):
+            i = 0
+            while i + 8 <= n64 and i < 16:
+                x8 = ikou_ebcdic8(ikou_load64(p + i))
+                if x8 < 0:
+                    break  # the byte loop finds the bad byte
+                u = u * 100000000 + <uint64_t>x8
+                i += 8
+            while i < n64:
                 d = p[i] - 0xF0
                 if d > 9:
                     code = E_NOT_DIGITS
                     bad_at = i
                     break
                 u = u * 10 + d
+                i += 1
+            w = u
+            while code == 0 and i < nd:
+                d = p[i] - 0xF0
+                if d > 9:
+                    code = E_NOT_DIGITS
+                    bad_at = i
+                    break
+                w = w * 10 + d
+                i += 1
             if code == 0:
                 c = p[L - 1]
                 bad_at = L - 1
@@ -1199,7 +1233,7 @@ cdef int k_zoned_packed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0
                     code = E_INVALID_SIGN
                 else:
                     neg = hi == 0xD
-                    w = <ikou_i128>u * 10 + (c & 0x0F)
+                    w = w * 10 + (c & 0x0F)
         elif f.kind == T_ZONED:
             for i in range(L):
                 c = p[i]
@@ -1829,7 +1863,8 @@ def decode_block(buf, starts, plan) -> DecodeResult:
     cdef FSpec *f
     cdef int k, c
     cdef Py_ssize_t vbytes = (n + 7) >> 3
-    cdef Py_ssize_t text_cap, r0, r1, r, j, e0, max_ebc = 1, chunk
+    cdef Py_ssize_t text_cap, r0, r1, r2, r, j, e0, max_ebc = 1, chunk, rl
+    cdef bint wide
     cdef int64_t *fsp
     cdef const uint8_t[::1] emv = EBCDIC_DIGIT_MAP
     cdef const uint8_t *ebc_map = &emv[0]
@@ -1883,7 +1918,9 @@ def decode_block(buf, starts, plan) -> DecodeResult:
         # it (a 1,500-byte record: 10 rows; measured best of 8-64 KiB); records up to 512 bytes
         # keep chunks of 256 rows
         chunk = CHUNK_ROWS
-        if plan.record_length > 512:
+        rl = plan.record_length
+        wide = rl > 512
+        if wide:
             chunk = CHUNK_BYTES // plan.record_length
             if chunk < 8:
                 chunk = 8
@@ -1894,6 +1931,13 @@ def decode_block(buf, starts, plan) -> DecodeResult:
             r0 = 0
             while r0 < n:
                 r1 = r0 + chunk if r0 + chunk < n else n
+                if wide:
+                    # the next chunk's records, line by line, while this one is decoded (its
+                    # fields touch every line of a record: demand misses would come one by one)
+                    r2 = r1 + chunk if r1 + chunk < n else n
+                    for r in range(r1, r2):
+                        for j in range(0, rl, 64):
+                            ikou_prefetch(bp + sp[r] + j)
                 for k in range(cp.nspecs):
                     f = &cp.specs[k]
                     c = f.col

@@ -163,3 +163,37 @@ def test_many_rows_cobol_types_equal_twin():
         records.append((raw + b" " * 40)[:40])
     res = assert_same(plan, b"".join(records), np.arange(1200, dtype=np.int64) * 40)
     assert len(res.errors) > 100
+
+
+def test_wide_records_equal_twin():
+    """Records over 512 bytes go in small chunks with the next chunk prefetched: compiled == twin
+    over many chunks, with errors in some rows."""
+    rng = np.random.default_rng(13)
+    kinds = [("zoned", 23, {"zone": "ebcdic", "scale": 2}), ("packed", 10, {"scale": -2}),
+             ("binary", 8, {"digits": 18}), ("float", 8, {}),
+             ("edited", 10, {"picture": "9(6).99-", "encoding": "cp037"}),
+             ("national", 12, {}), ("zoned", 7, {"zone": "ebcdic", "sign_separate": True})]
+    fields, off = [], 0
+    while off < 1_150:
+        t, n, opts = kinds[len(fields) % len(kinds)]
+        fields.append(FieldSpec(f"f{len(fields)}", offset=off, length=n, type=t, **opts))
+        off += n
+    plan = DecodePlan(record_length=1_200, fields=fields)
+    recs = bytearray(rng.integers(0, 256, 1_200 * 400, dtype=np.uint8).tobytes())
+    rnd = random.Random(3)
+    for r in range(400):
+        for f in fields:
+            if rnd.random() < 0.9 and f.type in ("zoned", "edited", "national"):
+                at = r * 1_200 + f.offset
+                if f.type == "zoned":
+                    digits = bytes(rnd.choice(b"\xf0\xf5\xf9") for _ in range(f.length))
+                    sign = b"\x60" if f.options["sign_separate"] else bytes([0xD0 | digits[-1] & 15])
+                    recs[at:at + f.length] = digits[:-1] + sign
+                elif f.type == "edited":
+                    recs[at:at + 10] = f"{rnd.randrange(10**8):08d}".encode("cp037")[:6] + (
+                        b"\x4b" + bytes(rnd.choice(b"\xf1\xf2") for _ in range(2)) + b"\x60")
+                else:
+                    recs[at:at + 12] = "漢字ｶﾅ12".encode("utf-16-be")
+    res = assert_same(plan, bytes(recs), np.arange(400, dtype=np.int64) * 1_200)
+    decoded = sum(len(c) - c.null_count for c in res.batch.columns)
+    assert len(res.errors) > 400 and decoded > 5_000
