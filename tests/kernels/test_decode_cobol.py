@@ -362,3 +362,14 @@ def test_new_error_messages():
                    "at byte 2 (code 0xD800)")
     for code in ("FLOAT_RANGE", "NOT_FINITE", "DIGITS_OVERFLOW"):
         assert format_error(plan, 0, ErrorCode[code], 0, 0).endswith("at byte 0")
+
+
+def test_an_ebcdic_zoned_blank_is_ebcdic_spaces(decode):
+    """0x40 bytes are an EBCDIC zoned field's blank (its `blank` policy applies); ASCII spaces
+    in an EBCDIC field are no digits."""
+    recs = [b"\x40" * 4, b"\x20" * 4, b"\xf1\xf2\xf3\xc4"]
+    res = run(decode, [field(4, "zoned", zone="ebcdic", blank="error")], recs)
+    assert col(res) == [None, None, D(1234)]
+    assert [(r, c) for r, c, _p, _v in errs(res)] == [(0, "BLANK_VALUE"), (1, "NOT_DIGITS")]
+    res = run(decode, [field(4, "zoned", zone="ebcdic")], recs[:1])
+    assert col(res) == [None] and not errs(res)
