@@ -150,7 +150,7 @@ CASES = {
         "fields": [dict(f, m=[0.05, 0.95], u=[0.5, 0.5]) if f["method"] == "exact" else f
                    for f in CONFIG["fields"]],
         "blocking": [["birth", "sex"], ["sex"]],
-        "estimation": {"em": False, "u_random_pairs": 5000, "max_block_pairs": 30000}},
+        "estimation": {"em": False, "u_random_pairs": 5000, "max_block_pairs": 5000}},
 }
 
 
@@ -159,7 +159,9 @@ CASES["mixed_types"] = CONFIG  # left zip as integers, right as text with leadin
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_match_records_composite_equals_engine(case, tmp_path):
-    residents, tax, _ = generate(700, 600, seed=5)
+    # the capped case skips its large blocks: fewer records make blocks above the cap
+    residents, tax, _ = generate(*((300, 250) if case == "no_ids_fixed_m_cap" else (700, 600)),
+                                 seed=5)
     if case == "mixed_types":  # the engine casts right to left: "0050002" = 50002
         residents = residents.set_column(residents.column_names.index("zip"), "zip",
                                          residents["zip"].cast(pa.int64()))
