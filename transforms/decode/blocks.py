@@ -576,10 +576,18 @@ class BlockDecoder:
                            names.take(pa.array(field_i)), _code_names(codes),
                            pa.array(pos, pa.int32()),
                            format_errors(plan, field_i, codes, pos, value))
+        self.emit_kept(block, buf, starts, kind, dec.batch, sel, keep, res, q)
+
+    def emit_kept(self, block: Block, buf: bytes, starts: np.ndarray, kind: str,
+                  batch: pa.RecordBatch, sel: np.ndarray, keep: np.ndarray, res: BlockResult,
+                  q: QuarantineBuilder) -> None:
+        """The decoded records ``sel`` of ``kind`` whose ``keep`` is set (OCCURS counters
+        checked first): rows of a row kind, or the values of a header / trailer."""
         if kind in self.counted:
-            self._check_counters(buf, starts, sel, keep, dec.batch, kind, q.put)
+            self._check_counters(buf, starts, sel, keep, batch, kind, q.put)
         good = sel[keep]
-        batch = dec.batch if keep.all() else dec.batch.filter(pa.array(keep))
+        if not keep.all():
+            batch = batch.filter(pa.array(keep))
         if kind in self.schemas:
             self._emit_rows(block, buf, starts, kind, batch, good, res, q.put)
         else:

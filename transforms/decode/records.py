@@ -395,14 +395,7 @@ def _columns_of(plan) -> dict[int, list[int]]:
 def _decode_kind(dec, block, pbuf, arr, starts, eff, kind, sel, res, q) -> None:
     """Decode the records ``sel`` (local entries) of one kind, cut to their lengths."""
     from ikou.kernels import decode_block as kernel_decode_block
-    from ikou.transforms.decode.blocks import (
-        HEADER as HEADER_KIND,
-    )
-    from ikou.transforms.decode.blocks import (
-        _code_names,
-        _count_codes,
-        _jsonable,
-    )
+    from ikou.transforms.decode.blocks import _code_names, _count_codes
     from ikou.transforms.decode.gaiji_count import count_gaiji
 
     if not len(sel):
@@ -474,15 +467,4 @@ def _decode_kind(dec, block, pbuf, arr, starts, eff, kind, sel, res, q) -> None:
             for ci in cols.get(fi, []):
                 arrays[ci] = arrays[ci].take(idx)
         batch = pa.RecordBatch.from_arrays(arrays, schema=batch.schema)
-    if kind in dec.counted:
-        dec._check_counters(pbuf, starts, sel, keep, batch, kind, q.put)
-    good = sel[keep]
-    if not keep.all():
-        batch = batch.filter(pa.array(keep))
-    if kind in dec.schemas:
-        dec._emit_rows(block, pbuf, starts, kind, batch, good, res, q.put)
-    else:
-        target = res.headers if kind == HEADER_KIND else res.trailers
-        for local, row in zip(good.tolist(), batch.to_pylist(), strict=True):
-            target.append({"record": block.first_record + local + 1,
-                           "values": {k: _jsonable(v) for k, v in row.items()}})
+    dec.emit_kept(block, pbuf, starts, kind, batch, sel, keep, res, q)
