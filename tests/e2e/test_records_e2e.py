@@ -69,3 +69,19 @@ def test_a_job_source_in_vb_is_decoded_and_mapped(vb_town, tmp_path):
     assert q["record"] == 4 and len(q["raw"]) == 154
     mapped = pa.ipc.open_file(results[0].parts["data"]).read_all()
     assert mapped.num_rows > 0 and mapped.schema == step.mapper.schema
+
+
+def test_a_whole_job_with_a_vb_source_publishes(vb_town, tmp_path, capsys):
+    """``ikou run JOB.yaml`` (Beam, mapping, matching, gates, publish) with the 住民記録 source
+    in VB: every record published or quarantined, the manifest naming its record format."""
+    import json
+
+    out, gen = vb_town
+    assert main(["run", str(out / "job.yaml"), "--out", str(tmp_path / "job"),
+                 "--gates", "warn", "--no-progress"]) == 0
+    manifest = json.loads((tmp_path / "job" / "current" / "manifest.json").read_text())
+    text = json.dumps(manifest)
+    assert '"VB"' in text
+    juki = pa.ipc.open_file(str(tmp_path / "job" / "current" / "juki.arrow")).read_all()
+    assert juki.num_rows == 149
+    capsys.readouterr()
