@@ -285,11 +285,13 @@ cdef struct FSpec:
 
 # -- memory ----------------------------------------------------------------------------------
 # Output buffers are malloc'd, filled without the GIL and handed to Arrow (a _Mem owns each).
-# Released buffers of 64 KiB or more are kept in a small pool and reused by later calls: memory
+# Released buffers of 64 KiB or more are kept in a pool and reused by later calls: memory
 # fresh from the OS costs a page fault per 4 KiB, and faults serialise threads of one process.
+# The pool has a slot for every column of a wide record (a COBOL record of 200 numeric fields
+# decoded on two threads), bounded in bytes.
 # The pool is touched only with the GIL held (allocation before `nogil`, _Mem.__dealloc__).
 cdef enum:
-    POOL_SLOTS = 32
+    POOL_SLOTS = 1024
     POOL_MIN = 65536
 cdef Py_ssize_t POOL_MAX_BYTES = 256 * 1024 * 1024
 cdef char *_pool_ptr[POOL_SLOTS]
