@@ -1395,6 +1395,37 @@ cdef int k_zoned_ebcdic(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0
     return 0
 
 
+cdef inline int64_t ebcdic_run(const uint8_t *p, int n, bint back_ok) noexcept nogil:
+    """The value of n <= 18 EBCDIC digits (F0-F9), or -1: eight at a time, the last few through an
+    8-byte load that ends with them when ``back_ok`` (the 8 bytes before p + n are in the block)."""
+    cdef uint64_t u = 0, x, mask
+    cdef int64_t x8
+    cdef int i = 0, r, k
+    cdef unsigned int d
+    while i + 8 <= n:
+        x8 = ikou_ebcdic8(ikou_load64(p + i))
+        if x8 < 0:
+            return -1
+        u = u * 100000000 + <uint64_t>x8
+        i += 8
+    r = n - i
+    if r > 0:
+        if i > 0 or back_ok:
+            x = ikou_load64(p + n - 8)
+            mask = ((<uint64_t>1) << (8 * (8 - r))) - 1
+            x8 = ikou_ebcdic8((x & ~mask) | (0xF0F0F0F0F0F0F0F0ULL & mask))
+            if x8 < 0:
+                return -1
+            u = u * _POW10_U64[r] + <uint64_t>x8
+        else:
+            for k in range(i, n):
+                d = p[k] - 0xF0
+                if d > 9:
+                    return -1
+                u = u * 10 + d
+    return <int64_t>u
+
+
 cdef int k_zoned_packed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ssize_t r1, FSpec *f,
                         Col *col, Errs *errs) except -1 nogil:
     cdef Py_ssize_t row
@@ -1414,6 +1445,14 @@ cdef int k_zoned_packed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0
     cdef int64_t x8
     cdef int nd = L - 1, n64 = L - 1 if L - 1 < 18 else 18
     cdef bint fast = f.kind == T_ZONED and f.ebcdic and not f.sign_separate and not f.sign_leading
+    # EBCDIC zoned with a separate or a leading sign, up to 18 digits: the sign, then the digits
+    # at once; anything invalid goes to the byte loop below (which finds the error)
+    cdef bint sfast = (f.kind == T_ZONED and f.ebcdic and (f.sign_separate or f.sign_leading)
+                       and L <= 18)
+    cdef bint separate = f.sign_separate, is_signed = f.is_signed, ok
+    cdef int d0 = 1 if f.sign_leading else 0
+    cdef uint64_t first
+    cdef int64_t sv
     for row in range(r0, r1):
         p = buf + starts[row] + f.offset
         policy = classify(p, f, True, &code, &byte)
@@ -1425,6 +1464,35 @@ cdef int k_zoned_packed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0
         code = 0
         bad_at = 0
         neg = 0
+        if sfast:
+            c = p[at]
+            ok = True
+            first = 0
+            if separate:
+                if c == 0x60 and is_signed:
+                    neg = 1
+                elif c != 0x4E:
+                    ok = False
+            else:
+                hi = c >> 4
+                if (c & 0x0F) > 9 or (hi != 0xC and hi != 0xD and hi != 0xF) or (
+                        hi == 0xC and strict_unsigned) or (hi == 0xD and not is_signed):
+                    ok = False
+                else:
+                    neg = hi == 0xD
+                    first = c & 0x0F
+            if ok:
+                x8 = ebcdic_run(p + d0, nd, starts[row] + f.offset + d0 + nd >= 8)
+                if x8 >= 0:
+                    u = <uint64_t>x8 if separate else first * _POW10_U64[nd] + <uint64_t>x8
+                    sv = <int64_t>(0 - u) if neg else <int64_t>u
+                    if scaled:
+                        ikou_store128(out + 16 * row, <ikou_i128>sv * mult)
+                    else:
+                        ikou_store64(<uint8_t *>out + 16 * row, <uint64_t>sv)
+                        ikou_store64(<uint8_t *>out + 16 * row + 8, <uint64_t>(sv >> 63))
+                    continue
+            neg = 0
         if fast:
             # EBCDIC zoned, sign overpunched on the last byte: eight digits at a time, the first
             # 18 digits in 64 bits, any more in 128

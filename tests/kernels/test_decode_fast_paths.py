@@ -140,3 +140,43 @@ def test_raw_bytes_every_length():
                 rec = data[i * 2 * n:(i + 1) * 2 * n]
                 assert a[i] == (None if opts and rec[:n] == bytes(n) else rec[:n])
                 assert b[i] == rec[n:]
+
+
+@pytest.mark.parametrize("offset", [0, 2])
+@pytest.mark.parametrize("sign", ["leading", "leading separate", "trailing separate"])
+def test_zoned_ebcdic_sign_separate_or_leading(offset, sign):
+    rnd = random.Random(13 + offset)
+    separate = sign.endswith("separate")
+    for n in range(2 if separate else 1, 25):
+        rl = offset + n + 1
+        for opts in ({"signed": True}, {"signed": False}, {"signed": True, "scale": 3}):
+            field = FieldSpec("z", offset=offset, length=n, type="zoned", zone="ebcdic",
+                              sign_position=sign.split()[0], sign_separate=separate, **opts)
+            plan = DecodePlan(record_length=rl, fields=[field])
+            expect = {}
+
+            def fill(i, n=n, opts=opts, expect=expect):
+                neg = opts["signed"] and i % 2 == 1
+                nd = n - 1 if separate else n
+                digits = [rnd.randrange(10) for _ in range(nd)]
+                body = bytearray(0xF0 | d for d in digits)
+                if separate:
+                    mark = 0x60 if neg else 0x4E
+                    body = bytearray([mark]) + body if sign.startswith("leading") else body + bytes(
+                        [mark])
+                else:
+                    body[0] = (0xD0 if neg else rnd.choice([0xC0, 0xF0])) | digits[0]
+                if i >= 200:
+                    at = i % n
+                    body[at] = rnd.choice([0x4B, 0xFA, 0x00, 0x60, 0x4E, 0xC1, 0xD9])
+                else:
+                    v = int("".join(map(str, digits)))
+                    expect[i] = -v if neg else v
+                return bytes([0xF1]) * offset + bytes(body) + b"\x40"
+
+            data, starts = _records(rl, fill)
+            res = assert_same(plan, data, starts)
+            col = res.batch.column("z").to_pylist()
+            for i, v in expect.items():
+                got = col[i].scaleb(opts.get("scale", 0))
+                assert int(got) == v, (n, sign, opts, i)
