@@ -53,6 +53,12 @@ cdef extern from *:
     }
     static inline void ikou_store64(unsigned char *o, uint64_t w) { memcpy(o, &w, 8); }
     static inline void ikou_store32(unsigned char *o, uint32_t w) { memcpy(o, &w, 4); }
+    /* an unsigned integer of 2, 4 or 8 bytes in either byte order */
+    static inline uint64_t ikou_load_uint(const unsigned char *p, int n, int little) {
+        if (n == 2) { uint16_t v; memcpy(&v, p, 2); return little ? v : __builtin_bswap16(v); }
+        if (n == 4) { uint32_t v; memcpy(&v, p, 4); return little ? v : __builtin_bswap32(v); }
+        { uint64_t v; memcpy(&v, p, 8); return little ? v : __builtin_bswap64(v); }
+    }
     static inline void ikou_prefetch(const unsigned char *p) { __builtin_prefetch(p, 0, 3); }
     /* 8 EBCDIC digits (F0-F9, first digit in the lowest byte of a little-endian load) -> their
        value, or -1 when a byte is not such a digit */
@@ -84,6 +90,7 @@ cdef extern from *:
     void ikou_store64(uint8_t *o, uint64_t w) noexcept nogil
     void ikou_store32(uint8_t *o, uint32_t w) noexcept nogil
     void ikou_prefetch(const uint8_t *p) noexcept nogil
+    uint64_t ikou_load_uint(const uint8_t *p, int n, int little) noexcept nogil
     void ikou_store128(char *o, ikou_i128 w) noexcept nogil
     int64_t ikou_ebcdic8(uint64_t x) noexcept nogil
     int ikou_last_nonspace(uint64_t w) noexcept nogil
@@ -285,11 +292,13 @@ cdef struct FSpec:
 
 # -- memory ----------------------------------------------------------------------------------
 # Output buffers are malloc'd, filled without the GIL and handed to Arrow (a _Mem owns each).
-# Released buffers of 64 KiB or more are kept in a small pool and reused by later calls: memory
+# Released buffers of 64 KiB or more are kept in a pool and reused by later calls: memory
 # fresh from the OS costs a page fault per 4 KiB, and faults serialise threads of one process.
+# The pool has a slot for every column of a wide record (a COBOL record of 200 numeric fields
+# decoded on two threads), bounded in bytes.
 # The pool is touched only with the GIL held (allocation before `nogil`, _Mem.__dealloc__).
 cdef enum:
-    POOL_SLOTS = 32
+    POOL_SLOTS = 1024
     POOL_MIN = 65536
 cdef Py_ssize_t POOL_MAX_BYTES = 256 * 1024 * 1024
 cdef char *_pool_ptr[POOL_SLOTS]
@@ -837,6 +846,12 @@ cdef int k_mixed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ss
     return 0
 
 
+# COMP-3 byte -> its two digits' value (0-99), or 0xFF when a nibble is not a digit
+cdef uint8_t _PK2[256]
+for _b in range(256):
+    _PK2[_b] = (_b >> 4) * 10 + (_b & 15) if (_b >> 4) <= 9 and (_b & 15) <= 9 else 0xFF
+
+
 cdef inline ikou_i128 pow10(int k) noexcept nogil:
     cdef ikou_i128 m = 1
     cdef int i
@@ -847,48 +862,52 @@ cdef inline ikou_i128 pow10(int k) noexcept nogil:
 
 cdef int k_binary(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ssize_t r1,
                   FSpec *f, Col *col, Errs *errs) except -1 nogil:
-    """Two's complement (signed) or unsigned integers of 2, 4 or 8 bytes, either byte order."""
+    """Two's complement (signed) or unsigned integers of 2, 4 or 8 bytes, either byte order: one
+    load and a byte swap, 64-bit arithmetic (128 only for a scaled value)."""
     cdef Py_ssize_t row
-    cdef int i, L = f.length
+    cdef int i, L = f.length, sh = 64 - 8 * f.length
+    cdef bint little = f.little, is_signed = f.is_signed, has_limit = f.has_limit
+    cdef bint scaled = f.scale != 0, fast = L == 2 or L == 4 or L == 8
+    cdef uint64_t limit = f.limit
     cdef const uint8_t *p
     cdef uint64_t u, mag
-    cdef uint8_t top
-    cdef ikou_i128 w
+    cdef int64_t sv
     cdef ikou_i128 mult = pow10(f.mul_exp)
     cdef int64_t *out64 = <int64_t *>col.data.ptr
     cdef char *out128 = col.data.ptr
     for row in range(r0, r1):
         p = buf + starts[row] + f.offset
-        u = 0
-        if f.little:
-            for i in range(L - 1, -1, -1):
-                u = (u << 8) | p[i]
-            top = p[L - 1]
+        if fast:
+            u = ikou_load_uint(p, L, little)
         else:
-            for i in range(L):
-                u = (u << 8) | p[i]
-            top = p[0]
-        if f.is_signed:
-            if L < 8 and (top & 0x80):
-                u |= ~((<uint64_t>1 << (8 * L)) - 1)
-            w = <int64_t>u
+            u = 0
+            if little:
+                for i in range(L - 1, -1, -1):
+                    u = (u << 8) | p[i]
+            else:
+                for i in range(L):
+                    u = (u << 8) | p[i]
+        if is_signed:
+            # sign-extended from 8 * L bits
+            sv = (<int64_t>(u << sh)) >> sh if sh else <int64_t>u
+            mag = (0 - <uint64_t>sv) if sv < 0 else <uint64_t>sv
         else:
-            w = <ikou_i128>u
-        if f.has_limit:
-            mag = <uint64_t>(-w if w < 0 else w)
-            if mag >= f.limit:
-                add_err(errs, row, f, E_DIGITS_OVERFLOW, 0, 0)
-                set_null(col, row)
-                continue
-        if f.scale == 0:
-            if not f.is_signed and L == 8 and (top & 0x80):
+            sv = <int64_t>u
+            mag = u
+        if has_limit and mag >= limit:
+            add_err(errs, row, f, E_DIGITS_OVERFLOW, 0, 0)
+            set_null(col, row)
+            continue
+        if not scaled:
+            if not is_signed and L == 8 and (u >> 63):
                 add_err(errs, row, f, E_INT_OVERFLOW, 0, p[0])
                 set_null(col, row)
                 continue
-            out64[row] = <int64_t>w
+            out64[row] = sv
+        elif is_signed:
+            ikou_store128(out128 + 16 * row, <ikou_i128>sv * mult)
         else:
-            w = w * mult
-            ikou_store128(out128 + 16 * row, w)
+            ikou_store128(out128 + 16 * row, <ikou_i128>u * mult)
     return 0
 
 
@@ -1044,14 +1063,29 @@ cdef int k_digits(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_s
     cdef int policy, code = 0, byte = 0
     cdef bint bad
     cdef bint is_bytes = f.kind == T_BYTES
+    cdef bint policies = f.low != P_DECODE or f.high != P_DECODE or f.blank != P_DECODE
     cdef int32_t *offs = <int32_t *>col.offsets.ptr
+    cdef uint8_t *o
+    cdef uint8_t sp = 0x20
+    if is_bytes and not policies and L >= 8 and L <= 16:
+        # raw bytes of 8 to 16: two overlapping 8-byte copies a value
+        o = <uint8_t *>col.data.ptr + col.data.size
+        for row in range(r0, r1):
+            p = buf + starts[row] + f.offset
+            ikou_store64(o, ikou_load64(p))
+            ikou_store64(o + L - 8, ikou_load64(p + L - 8))
+            o += L
+            offs[row + 1] = <int32_t>(o - <uint8_t *>col.data.ptr)
+        col.data.size = o - <uint8_t *>col.data.ptr
+        return 0
     for row in range(r0, r1):
         p = buf + starts[row] + f.offset
-        policy = classify(p, f, True, &code, &byte)
-        if policy != P_DECODE:
-            apply_policy(policy, code, byte, col, row, f, errs)
-            offs[row + 1] = <int32_t>col.data.size
-            continue
+        if policies and (p[0] == 0x00 or p[0] == 0xFF or p[0] == sp):
+            policy = classify(p, f, True, &code, &byte)
+            if policy != P_DECODE:
+                apply_policy(policy, code, byte, col, row, f, errs)
+                offs[row + 1] = <int32_t>col.data.size
+                continue
         bad = False
         if not is_bytes:
             for i in range(L):
@@ -1165,6 +1199,233 @@ cdef inline int ascii_overpunch(uint8_t c, int *neg) noexcept nogil:
     return -1
 
 
+cdef int k_packed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ssize_t r1,
+                  FSpec *f, Col *col, Errs *errs) except -1 nogil:
+    """COMP-3 → decimal128: two digits a byte through a table, the sign in the last nibble; up to
+    17 digits in 64 bits, more in 128 (the first 18 in 64)."""
+    cdef Py_ssize_t row
+    cdef int i, L = f.length, nd = f.length - 1, policy, code = 0, byte = 0, bad_at
+    cdef int n64 = nd if nd < 9 else 9
+    cdef bint small = L <= 9, scaled = f.mul_exp != 0, is_signed = f.is_signed, neg
+    cdef bint policies = f.low != P_DECODE or f.high != P_DECODE or f.blank != P_DECODE
+    cdef const uint8_t *p
+    cdef uint8_t c, v, hi, lo
+    cdef uint64_t u
+    cdef int64_t sv
+    cdef ikou_i128 w
+    cdef ikou_i128 mult = pow10(f.mul_exp)
+    cdef char *out = col.data.ptr
+    for row in range(r0, r1):
+        p = buf + starts[row] + f.offset
+        c = p[0]
+        if policies and (c == 0x00 or c == 0xFF or c == 0x20):
+            policy = classify(p, f, True, &code, &byte)
+            if policy != P_DECODE:
+                apply_policy(policy, code, byte, col, row, f, errs)
+                ikou_store128(out + 16 * row, 0)  # the buffer is not zeroed
+                continue
+        code = 0
+        bad_at = 0
+        u = 0
+        i = 0
+        while i < n64:
+            v = _PK2[p[i]]
+            if v == 0xFF:
+                code = E_NOT_DIGITS
+                bad_at = i
+                break
+            u = u * 100 + v
+            i += 1
+        w = u
+        if not small:
+            while code == 0 and i < nd:
+                v = _PK2[p[i]]
+                if v == 0xFF:
+                    code = E_NOT_DIGITS
+                    bad_at = i
+                    break
+                w = w * 100 + v
+                i += 1
+        neg = False
+        if code == 0:
+            c = p[nd]
+            hi = c >> 4
+            lo = c & 0x0F
+            bad_at = nd
+            if hi > 9:
+                code = E_NOT_DIGITS
+            elif (lo != 0xC and lo != 0xD and lo != 0xF) or (lo == 0xD and not is_signed):
+                code = E_INVALID_SIGN
+            else:
+                neg = lo == 0xD
+        if code != 0:
+            add_err(errs, row, f, code, bad_at, p[bad_at])
+            set_null(col, row)
+            ikou_store128(out + 16 * row, 0)  # the buffer is not zeroed
+            continue
+        if small:
+            u = u * 10 + hi
+            sv = <int64_t>(0 - u) if neg else <int64_t>u
+            if scaled:
+                ikou_store128(out + 16 * row, <ikou_i128>sv * mult)
+            else:
+                ikou_store64(<uint8_t *>out + 16 * row, <uint64_t>sv)
+                ikou_store64(<uint8_t *>out + 16 * row + 8, <uint64_t>(sv >> 63))
+        else:
+            w = w * 10 + hi
+            if neg:
+                w = -w
+            if scaled:
+                w = w * mult
+            ikou_store128(out + 16 * row, w)
+    return 0
+
+
+cdef uint64_t _POW10_U64[20]
+_POW10_U64[0] = 1
+for _b in range(1, 20):
+    _POW10_U64[_b] = _POW10_U64[_b - 1] * 10
+
+
+cdef int k_zoned_ebcdic(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ssize_t r1,
+                        FSpec *f, Col *col, Errs *errs) except -1 nogil:
+    """EBCDIC zoned, sign overpunched on the last byte → decimal128: eight digits at a time (the
+    last few through an 8-byte load that ends at the sign byte, its leading bytes read as zeros),
+    the first 18 digits in 64 bits, any more in 128; the byte loop finds a bad byte."""
+    cdef Py_ssize_t row
+    cdef int i, r, L = f.length, nd = f.length - 1, policy, code = 0, byte = 0, bad_at
+    cdef int n64 = nd if nd < 18 else 18
+    cdef bint small = L <= 18, scaled = f.mul_exp != 0, is_signed = f.is_signed, neg, whole
+    cdef bint strict_unsigned = f.strict_sign and not f.is_signed
+    cdef bint policies = f.low != P_DECODE or f.high != P_DECODE or f.blank != P_DECODE
+    cdef const uint8_t *p
+    cdef uint8_t c, hi
+    cdef unsigned int d
+    cdef uint64_t u, x, mask
+    cdef int64_t x8, sv
+    cdef ikou_i128 w
+    cdef ikou_i128 mult = pow10(f.mul_exp)
+    cdef char *out = col.data.ptr
+    for row in range(r0, r1):
+        p = buf + starts[row] + f.offset
+        c = p[0]
+        if policies and (c == 0x00 or c == 0xFF or c == 0x40):
+            policy = classify(p, f, True, &code, &byte)
+            if policy != P_DECODE:
+                apply_policy(policy, code, byte, col, row, f, errs)
+                ikou_store128(out + 16 * row, 0)  # the buffer is not zeroed
+                continue
+        code = 0
+        bad_at = 0
+        u = 0
+        i = 0
+        whole = True
+        while i + 8 <= n64:
+            x8 = ikou_ebcdic8(ikou_load64(p + i))
+            if x8 < 0:
+                whole = False
+                break
+            u = u * 100000000 + <uint64_t>x8
+            i += 8
+        r = n64 - i
+        if whole and r > 0 and (i > 0 or starts[row] + f.offset + n64 >= 8):
+            # the r digits left: the top bytes of the 8 that end at digit n64
+            x = ikou_load64(p + n64 - 8)
+            mask = ((<uint64_t>1) << (8 * (8 - r))) - 1
+            x8 = ikou_ebcdic8((x & ~mask) | (0xF0F0F0F0F0F0F0F0ULL & mask))
+            if x8 >= 0:
+                u = u * _POW10_U64[r] + <uint64_t>x8
+                i = n64
+        while i < n64:
+            d = p[i] - 0xF0
+            if d > 9:
+                code = E_NOT_DIGITS
+                bad_at = i
+                break
+            u = u * 10 + d
+            i += 1
+        w = u
+        if not small and code == 0:
+            while i + 8 <= nd:
+                x8 = ikou_ebcdic8(ikou_load64(p + i))
+                if x8 < 0:
+                    break
+                w = w * 100000000 + x8
+                i += 8
+            while i < nd:
+                d = p[i] - 0xF0
+                if d > 9:
+                    code = E_NOT_DIGITS
+                    bad_at = i
+                    break
+                w = w * 10 + d
+                i += 1
+        neg = False
+        if code == 0:
+            c = p[nd]
+            bad_at = nd
+            hi = c >> 4
+            if (c & 0x0F) > 9:
+                code = E_NOT_DIGITS
+            elif (hi != 0xC and hi != 0xD and hi != 0xF) or (hi == 0xC and strict_unsigned) or (
+                    hi == 0xD and not is_signed):
+                code = E_INVALID_SIGN
+            else:
+                neg = hi == 0xD
+        if code != 0:
+            add_err(errs, row, f, code, bad_at, p[bad_at])
+            set_null(col, row)
+            ikou_store128(out + 16 * row, 0)  # the buffer is not zeroed
+            continue
+        if small:
+            u = u * 10 + (c & 0x0F)
+            sv = <int64_t>(0 - u) if neg else <int64_t>u
+            if scaled:
+                ikou_store128(out + 16 * row, <ikou_i128>sv * mult)
+            else:
+                ikou_store64(<uint8_t *>out + 16 * row, <uint64_t>sv)
+                ikou_store64(<uint8_t *>out + 16 * row + 8, <uint64_t>(sv >> 63))
+        else:
+            w = w * 10 + (c & 0x0F)
+            if neg:
+                w = -w
+            if scaled:
+                w = w * mult
+            ikou_store128(out + 16 * row, w)
+    return 0
+
+
+cdef inline int64_t ebcdic_run(const uint8_t *p, int n, bint back_ok) noexcept nogil:
+    """The value of n <= 18 EBCDIC digits (F0-F9), or -1: eight at a time, the last few through an
+    8-byte load that ends with them when ``back_ok`` (the 8 bytes before p + n are in the block)."""
+    cdef uint64_t u = 0, x, mask
+    cdef int64_t x8
+    cdef int i = 0, r, k
+    cdef unsigned int d
+    while i + 8 <= n:
+        x8 = ikou_ebcdic8(ikou_load64(p + i))
+        if x8 < 0:
+            return -1
+        u = u * 100000000 + <uint64_t>x8
+        i += 8
+    r = n - i
+    if r > 0:
+        if i > 0 or back_ok:
+            x = ikou_load64(p + n - 8)
+            mask = ((<uint64_t>1) << (8 * (8 - r))) - 1
+            x8 = ikou_ebcdic8((x & ~mask) | (0xF0F0F0F0F0F0F0F0ULL & mask))
+            if x8 < 0:
+                return -1
+            u = u * _POW10_U64[r] + <uint64_t>x8
+        else:
+            for k in range(i, n):
+                d = p[k] - 0xF0
+                if d > 9:
+                    return -1
+                u = u * 10 + d
+    return <int64_t>u
+
+
 cdef int k_zoned_packed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ssize_t r1, FSpec *f,
                         Col *col, Errs *errs) except -1 nogil:
     cdef Py_ssize_t row
@@ -1184,16 +1445,54 @@ cdef int k_zoned_packed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0
     cdef int64_t x8
     cdef int nd = L - 1, n64 = L - 1 if L - 1 < 18 else 18
     cdef bint fast = f.kind == T_ZONED and f.ebcdic and not f.sign_separate and not f.sign_leading
+    # EBCDIC zoned with a separate or a leading sign, up to 18 digits: the sign, then the digits
+    # at once; anything invalid goes to the byte loop below (which finds the error)
+    cdef bint sfast = (f.kind == T_ZONED and f.ebcdic and (f.sign_separate or f.sign_leading)
+                       and L <= 18)
+    cdef bint separate = f.sign_separate, is_signed = f.is_signed, ok
+    cdef int d0 = 1 if f.sign_leading else 0
+    cdef uint64_t first
+    cdef int64_t sv
     for row in range(r0, r1):
         p = buf + starts[row] + f.offset
         policy = classify(p, f, True, &code, &byte)
         if policy != P_DECODE:
             apply_policy(policy, code, byte, col, row, f, errs)
+            ikou_store128(out + 16 * row, 0)  # the buffer is not zeroed
             continue
         w = 0
         code = 0
         bad_at = 0
         neg = 0
+        if sfast:
+            c = p[at]
+            ok = True
+            first = 0
+            if separate:
+                if c == 0x60 and is_signed:
+                    neg = 1
+                elif c != 0x4E:
+                    ok = False
+            else:
+                hi = c >> 4
+                if (c & 0x0F) > 9 or (hi != 0xC and hi != 0xD and hi != 0xF) or (
+                        hi == 0xC and strict_unsigned) or (hi == 0xD and not is_signed):
+                    ok = False
+                else:
+                    neg = hi == 0xD
+                    first = c & 0x0F
+            if ok:
+                x8 = ebcdic_run(p + d0, nd, starts[row] + f.offset + d0 + nd >= 8)
+                if x8 >= 0:
+                    u = <uint64_t>x8 if separate else first * _POW10_U64[nd] + <uint64_t>x8
+                    sv = <int64_t>(0 - u) if neg else <int64_t>u
+                    if scaled:
+                        ikou_store128(out + 16 * row, <ikou_i128>sv * mult)
+                    else:
+                        ikou_store64(<uint8_t *>out + 16 * row, <uint64_t>sv)
+                        ikou_store64(<uint8_t *>out + 16 * row + 8, <uint64_t>(sv >> 63))
+                    continue
+            neg = 0
         if fast:
             # EBCDIC zoned, sign overpunched on the last byte: eight digits at a time, the first
             # 18 digits in 64 bits, any more in 128
@@ -1315,6 +1614,7 @@ cdef int k_zoned_packed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0
         if code != 0:
             add_err(errs, row, f, code, bad_at, p[bad_at])
             set_null(col, row)
+            ikou_store128(out + 16 * row, 0)  # the buffer is not zeroed
             continue
         if neg:
             w = -w
@@ -1911,7 +2211,10 @@ def decode_block(buf, starts, plan) -> DecodeResult:
                 buf_init(&cols[c + 1].offsets, (n + 1) * 4, True)
                 buf_init(&cols[c + 1].data, n * f.length, False)
                 buf_init(&cols[c + 2].data, n, True)
-            else:  # zoned, packed, decimal
+            elif f.kind == T_ZONED or f.kind == T_PACKED:
+                # every row written (zero when not decoded): no need to clear the buffer first
+                buf_init(&cols[c].data, n * 16, False)
+            else:  # decimal, edited
                 buf_init(&cols[c].data, n * 16, True)
         # rows per chunk: wide records (COBOL records of many numeric fields) in chunks of about
         # 16 KiB, so that the chunk stays in the first-level cache while every field runs over
@@ -1987,6 +2290,10 @@ def decode_block(buf, starts, plan) -> DecodeResult:
                         k_date(bp, sp, r0, r1, f, &cols[c], &errs)
                     elif f.kind == T_WAREKI:
                         k_wareki(bp, sp, r0, r1, f, &cols[c], &cols[c + 1], &cols[c + 2], &errs)
+                    elif f.kind == T_PACKED:
+                        k_packed(bp, sp, r0, r1, f, &cols[c], &errs)
+                    elif f.kind == T_ZONED and f.ebcdic and not f.sign_separate and not f.sign_leading:
+                        k_zoned_ebcdic(bp, sp, r0, r1, f, &cols[c], &errs)
                     else:
                         k_zoned_packed(bp, sp, r0, r1, f, &cols[c], &errs)
                 r0 = r1
