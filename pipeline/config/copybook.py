@@ -1351,6 +1351,7 @@ OPTION_KEYS = ("encoding", "pic_n", "dbcs_encoding", "record_type", "kinds", "co
 #: keys a layout may give next to ``copybook:`` (they win over the imported ones)
 _REFERENCE_KEYS = {"copybook", "copybook_options", "name", "label", "description", "encoding",
                    "record_separator", "record_format", "rdw", "bdw", "extra_bytes", "shape",
+                   "occurs_shrink",
                    "fields"}
 
 
@@ -1445,7 +1446,7 @@ def layout_from_reference(doc: dict, path: str | Path) -> dict:
                                  else None})
     imported = copybook_layout(base / ref, options)
     for key in ("label", "description", "record_separator", "record_format", "rdw", "bdw",
-                "extra_bytes", "shape"):
+                "extra_bytes", "shape", "occurs_shrink"):
         if key in doc:
             imported[key] = doc[key]
     overrides = doc.get("fields") or []

@@ -55,7 +55,7 @@ COUNT_TYPES = ("int", "digits", "zoned", "packed", "decimal", "binary")
 SEPARATORS = {"none": b"", "": b"", "\n": b"\n", "\r\n": b"\r\n", "lf": b"\n", "crlf": b"\r\n"}
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _TOP_KEYS = {"name", "label", "description", "encoding", "record_length", "record_separator",
-             "record_type", "kinds", "fields", "structure", "shape"}
+             "record_type", "kinds", "fields", "structure", "shape", "occurs_shrink"}
 #: output shapes: flat columns (what mappings and gates read) or, from a copybook's structure,
 #: groups as struct columns and OCCURS as list columns (``ikou.transforms.decode.shape``)
 SHAPES = ("flat", "nested")
@@ -135,6 +135,8 @@ class Layout:
     structure: tuple = ()
     #: ``flat`` or ``nested`` (struct / list columns rebuilt from ``structure``)
     shape: str = "flat"
+    #: V / VB records hold only the counter's elements of their OCCURS … DEPENDING ON table
+    occurs_shrink: bool = False
 
     def structure_of(self, kind: str) -> tuple:
         """The copybook tree of ``kind``'s rows (its own, or the layout's)."""
@@ -341,6 +343,7 @@ def parse_layout(doc, path: str = "<layout>") -> Layout:
         framing=_parse_record_format(doc, path, record_length, separator),
         structure=_structure(doc.get("structure"), path),
         shape=_shape(doc, path),
+        occurs_shrink=_occurs_shrink(doc, path),
     )
     _check_with_kernel(layout)
     return layout
@@ -576,6 +579,16 @@ def _check_overlaps(fields: list[Field], path: str, ctx: str) -> None:
                 f"(bytes {prev.offset}-{prev.end - 1})"
             )
         active.append(cur)
+
+
+def _occurs_shrink(doc: dict, path: str) -> bool:
+    value = doc.get("occurs_shrink", False)
+    if not isinstance(value, bool):
+        raise LayoutError(f"{where(path, doc)}: occurs_shrink must be true or false")
+    if value and str(doc.get("record_format", "F")).upper() not in ("V", "VB"):
+        raise LayoutError(f"{where(path, doc)}: occurs_shrink: records that shrink with their "
+                          f"OCCURS … DEPENDING ON counter need record_format V or VB")
+    return value
 
 
 def _shape(doc: dict, path: str) -> str:

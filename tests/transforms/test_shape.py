@@ -78,3 +78,44 @@ def test_flat_and_nested_come_from_one_decode_and_bad_counters_are_quarantined(t
         kids = [{"KID_NAME": f[f"KID_NAME_{i}"], "KID_AGE": f[f"KID_AGE_{i}"]}
                 for i in range(1, int(f["N_KIDS"]) + 1)]
         assert kids == n["PERSON"]["KID"]
+
+
+def test_records_that_shrink_with_their_counter(tmp_path):
+    """occurs_shrink (V / VB): a record holds only the counter's elements, the items after the
+    table follow them; decoded, it equals the same record written at full size."""
+    book = tmp_path / "kids.cpy"
+    book.write_text(COPYBOOK)
+    people = [(1, "HANAKO", [("TARO", 7), ("JIRO", 5)]), (2, "ICHIRO", []),
+              (3, "SABURO", [("KO", 1), ("MI", 2), ("NA", 3)])]
+    full = [_record(i, name, kids) for i, name, kids in people]
+    short = [r[:11 + 6 * len(k)] + r[-2:] for r, (_, _, k) in zip(full, people, strict=True)]
+    (tmp_path / "full.dat").write_bytes(b"".join(full))
+    (tmp_path / "short.dat").write_bytes(
+        b"".join(len(r).to_bytes(2, "big") + b"\0\0" + r for r in short))  # RDW: payload only
+    assert main(["layout", "import", str(book), "--shape", "nested",
+                 "--out", str(tmp_path / "full.yaml")]) == 0
+    text = (tmp_path / "full.yaml").read_text()
+    (tmp_path / "short.yaml").write_text(
+        text + "record_format: V\nrdw: {includes_header: false}\noccurs_shrink: true\n")
+    tables = {}
+    for name in ("full", "short"):
+        out = tmp_path / f"{name}.arrow"
+        assert main(["decode", str(tmp_path / f"{name}.dat"), "--layout",
+                     str(tmp_path / f"{name}.yaml"), "--out", str(out)]) == 0
+        tables[name] = pa.ipc.open_file(str(out)).read_all()
+    cols = ["ID", "PERSON", "CODES"]
+    assert tables["short"].select(cols).to_pylist() == tables["full"].select(cols).to_pylist()
+    assert tables["short"]["_offset"].to_pylist() == [0, 4 + len(short[0]),
+                                                      8 + len(short[0]) + len(short[1])]
+    assert [r["CODES"] for r in tables["short"].to_pylist()] == [["A", "B"]] * 3
+
+
+def test_occurs_shrink_needs_variable_length_records(tmp_path):
+    from ikou.pipeline.config.layout import LayoutError, load_layout
+
+    book = tmp_path / "kids.cpy"
+    book.write_text(COPYBOOK)
+    assert main(["layout", "import", str(book), "--out", str(tmp_path / "k.yaml")]) == 0
+    (tmp_path / "k.yaml").write_text((tmp_path / "k.yaml").read_text() + "occurs_shrink: true\n")
+    with pytest.raises(LayoutError, match="record_format V or VB"):
+        load_layout(tmp_path / "k.yaml")

@@ -190,6 +190,43 @@ def row_schema(layout, kind: str) -> pa.Schema:
     return schema
 
 
+def shrink_spec(layout, kind: str, plan):
+    """(table offset, element size, maximum, counter plan) of ``kind``'s OCCURS … DEPENDING ON
+    table, for records that hold only the counter's elements (``occurs_shrink``)."""
+    from ikou.kernels import DecodePlan
+    from ikou.transforms.decode.shape import flat_columns
+
+    tables = []
+
+    def walk(nodes, inside):
+        for node in nodes:
+            if node.get("depending_on") and not inside:
+                tables.append(node)
+            if "children" in node:
+                walk(node["children"], inside or bool(node.get("occurs")))
+
+    walk(layout.structure_of(kind), False)
+    if len(tables) != 1:
+        raise ValueError(f"occurs_shrink: kind {kind!r} needs exactly one OCCURS … DEPENDING ON "
+                         f"table outside other tables, it has {len(tables)}")
+    node = tables[0]
+    n = int(node["occurs"])
+    by_name = {f.name: f for f in plan.fields}
+    first = [by_name[c] for c in flat_columns([{**node, "occurs": 0}], (1,)) if c in by_name]
+    if not first:
+        raise ValueError(f"occurs_shrink: OCCURS {node['name']} has no fields")
+    start = min(f.offset for f in first)
+    if n > 1:
+        second = [by_name[c] for c in flat_columns([{**node, "occurs": 0}], (2,)) if c in by_name]
+        size = min(f.offset for f in second) - start
+    else:
+        size = max(f.end for f in first) - start
+    counter = by_name[node["depending_on"]]
+    if counter.offset + counter.length > start:
+        raise ValueError(f"occurs_shrink: the counter {counter.name} must precede its table")
+    return start, size, n, DecodePlan(plan.record_length, [counter])
+
+
 def occurs_nodes(structure) -> bool:
     """The structure has an OCCURS … DEPENDING ON table (whose counter must be in range)."""
     return any(n.get("depending_on") or occurs_nodes(n.get("children") or ())
@@ -380,6 +417,10 @@ class BlockDecoder:
         #: row kinds with an OCCURS … DEPENDING ON table: their counters are checked
         self.counted = {k: s for k, s in structures.items() if occurs_nodes(s)}
         self.structures = structures
+        #: V / VB with ``occurs_shrink``: per kind (table offset, element size, maximum,
+        #: counter plan): records hold only the counter's elements
+        self.shrink = ({k: shrink_spec(layout, k, self.plans[k]) for k in self.counted}
+                       if getattr(layout, "occurs_shrink", False) else {})
         self.stride = stride_of(layout)
         self.sep = np.frombuffer(bytes(layout.separator or b""), dtype=np.uint8)
         rt = layout.record_type

@@ -392,6 +392,35 @@ def _columns_of(plan) -> dict[int, list[int]]:
     return out
 
 
+def _full_size(spec, arr: np.ndarray, pbuf: bytes, starts: np.ndarray, lengths: np.ndarray,
+               rl: int):
+    """Records whose OCCURS … DEPENDING ON table holds only the counter's elements, laid out
+    at the layout's full size (the absent elements as 0x00, the items after the table moved
+    back to their place): (buffer, array, starts, lengths at full size)."""
+    from ikou.kernels import decode_block as kernel_decode_block
+
+    start, size, n, counter_plan = spec
+    m = len(starts)
+    got = kernel_decode_block(pbuf, np.ascontiguousarray(starts), counter_plan).batch.column(0)
+    if pa.types.is_decimal(got.type):
+        got = got.cast(pa.int64())
+    count = np.clip(np.asarray(got.fill_null(0).to_numpy(zero_copy_only=False),
+                               dtype=np.int64), 0, n)
+    j = np.arange(rl, dtype=np.int64)[None, :]
+    present = start + count[:, None] * size
+    shift = (n - count[:, None]) * size
+    src = np.where(j < present, j, j - shift)
+    valid = (j < present) | (j >= start + n * size)
+    mat = np.zeros((m, rl), dtype=np.uint8)
+    idx = starts[:, None] + src
+    mat[valid] = arr[np.clip(idx, 0, len(arr) - 1)[valid]]
+    full = np.minimum(lengths + (n - count) * size, rl)
+    # the bytes past each record's own end stay 0x00 (the short-record checks use ``full``)
+    mat[j >= full[:, None]] = 0
+    buf = mat.tobytes()
+    return buf, np.frombuffer(buf, dtype=np.uint8), np.arange(m, dtype=np.int64) * rl, full
+
+
 def _decode_kind(dec, block, pbuf, arr, starts, eff, kind, sel, res, q) -> None:
     """Decode the records ``sel`` (local entries) of one kind, cut to their lengths."""
     from ikou.kernels import decode_block as kernel_decode_block
@@ -406,9 +435,12 @@ def _decode_kind(dec, block, pbuf, arr, starts, eff, kind, sel, res, q) -> None:
     rl = plan.record_length
     m = len(sel)
     L = eff[sel]
-    out = kernel_decode_block(pbuf, np.ascontiguousarray(starts[sel]), plan)
+    dbuf, darr, dstarts = pbuf, arr, starts[sel]
+    if kind in dec.shrink:  # records hold only the counter's elements: laid out at full size
+        dbuf, darr, dstarts, L = _full_size(dec.shrink[kind], arr, pbuf, dstarts, L, rl)
+    out = kernel_decode_block(dbuf, np.ascontiguousarray(dstarts), plan)
     if dec.gaiji_counts:
-        mat = arr[starts[sel][:, None] + np.arange(rl)[None, :]]
+        mat = darr[dstarts[:, None] + np.arange(rl)[None, :]]
         mat[np.arange(rl)[None, :] >= L[:, None]] = 0x20
         count_gaiji(mat.ravel(), np.arange(m, dtype=np.int64) * rl, plan, res.gaiji, rl)
     f_off = np.array([f.offset for f in plan.fields], dtype=np.int64)
