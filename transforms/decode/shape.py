@@ -28,8 +28,7 @@ struct; a group left with no child is left out too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -77,16 +76,19 @@ def _counter_name(node: Mapping, indexes: tuple[int, ...], names: set[str]) -> s
     raise ShapeError(f"OCCURS {node.get('name')!r} depends on {base!r}, which is not a column")
 
 
+def _counter_values(table: pa.Table, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """(values with nulls as 0, not-null mask) of a counter column (integer or decimal)."""
+    col = table.column(name).combine_chunks()
+    valid = ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    filled = col.fill_null(0)
+    if pa.types.is_decimal(filled.type):
+        filled = filled.cast(pa.int64())
+    return np.asarray(filled.to_numpy(zero_copy_only=False), dtype=np.int64), valid
+
+
 def _counts(table: pa.Table, name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(lengths clipped to 0..n, valid mask) of a counter column."""
-    col = table.column(name).combine_chunks() if isinstance(table, pa.Table) else table.column(name)
-    valid = ~np.asarray(col.is_null().to_numpy(zero_copy_only=False), dtype=bool)
-    values = np.zeros(len(col), dtype=np.int64)
-    if len(col):
-        filled = col.fill_null(0)
-        if pa.types.is_decimal(filled.type):
-            filled = filled.cast(pa.int64())
-        values = np.asarray(filled.to_numpy(zero_copy_only=False), dtype=np.int64)
+    values, valid = _counter_values(table, name)
     return np.clip(values, 0, n), valid & (values >= 0) & (values <= n)
 
 
@@ -101,11 +103,7 @@ def occurs_errors(table: pa.Table, structure: Sequence[Mapping]) -> list[tuple[i
             n = int(node.get("occurs", 0) or 0)
             if n and node.get("depending_on"):
                 name = _counter_name(node, indexes, names)
-                col = table.column(name)
-                vals = col.fill_null(0)
-                if pa.types.is_decimal(vals.type):
-                    vals = vals.cast(pa.int64())
-                v = np.asarray(vals.to_numpy(zero_copy_only=False), dtype=np.int64)
+                v, _ = _counter_values(table, name)
                 for row in np.nonzero((v < 0) | (v > n))[0].tolist():
                     out.append((row, name, f"OCCURS {node['name']} DEPENDING ON {name}: "
                                            f"{int(v[row])} is outside 0..{n}"))
@@ -116,12 +114,6 @@ def occurs_errors(table: pa.Table, structure: Sequence[Mapping]) -> list[tuple[i
 
     walk(structure, ())
     return sorted(set(out))
-
-
-def _struct(arrays: list[pa.Array], fields: list[pa.Field], length: int) -> pa.Array:
-    if not arrays:
-        return None
-    return pa.StructArray.from_arrays(arrays, fields=fields)
 
 
 def _list(elements: list[pa.Array], lengths: np.ndarray | None, valid: np.ndarray | None,
@@ -142,8 +134,8 @@ def _list(elements: list[pa.Array], lengths: np.ndarray | None, valid: np.ndarra
     return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), flat, mask=mask)
 
 
-def _one(node: Mapping, ix: tuple[int, ...], table: pa.Table, fields: Mapping[str, pa.Field],
-         rows: int) -> tuple[pa.Field, pa.Array] | None:
+def _one(node: Mapping, ix: tuple[int, ...], table: pa.Table,
+         fields: Mapping[str, pa.Field]) -> tuple[pa.Field, pa.Array] | None:
     """One occurrence (index suffix ``ix``) of a node: a leaf's column or a group's struct."""
     name = node["name"]
     if "children" not in node:
@@ -155,7 +147,8 @@ def _one(node: Mapping, ix: tuple[int, ...], table: pa.Table, fields: Mapping[st
     if not built:
         return None
     sub_fields = [f for f, _ in built]
-    return pa.field(name, pa.struct(sub_fields)), _struct([a for _, a in built], sub_fields, rows)
+    return pa.field(name, pa.struct(sub_fields)), pa.StructArray.from_arrays(
+        [a for _, a in built], fields=sub_fields)
 
 
 def _build(nodes: Sequence[Mapping], table: pa.Table, fields: Mapping[str, pa.Field],
@@ -167,11 +160,11 @@ def _build(nodes: Sequence[Mapping], table: pa.Table, fields: Mapping[str, pa.Fi
         name = node["name"]
         n = int(node.get("occurs", 0) or 0)
         if not n:
-            got = _one(node, indexes, table, fields, rows)
+            got = _one(node, indexes, table, fields)
             if got is not None:
                 out.append(got)
             continue
-        elements = [_one(node, indexes + (i,), table, fields, rows) for i in range(1, n + 1)]
+        elements = [_one(node, indexes + (i,), table, fields) for i in range(1, n + 1)]
         if any(e is None for e in elements):
             if all(e is None for e in elements):
                 continue
@@ -204,11 +197,3 @@ def nest_schema(schema: pa.Schema, structure: Sequence[Mapping]) -> pa.Schema:
     empty = pa.Table.from_batches([], schema=schema) if len(schema) else pa.table({})
     return nest_table(empty, structure).schema
 
-
-def iter_leaves(structure: Iterable[Mapping]) -> Iterable[Mapping[str, Any]]:
-    """Every leaf node of a structure (for tools that list the copybook's items)."""
-    for node in structure:
-        if "children" in node:
-            yield from iter_leaves(node["children"])
-        else:
-            yield node
