@@ -12,7 +12,7 @@ from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.float cimport FLT_MAX
 from libc.math cimport fabs, ldexp
 from libc.stdlib cimport free, malloc, realloc
-from libc.string cimport memcmp, memcpy, memset
+from libc.string cimport memcmp, memcpy, memmove, memset
 
 import numpy as np
 import pyarrow as pa
@@ -2149,8 +2149,60 @@ cdef _CPlan _get_cplan(plan):
 
 
 # -- entry point -----------------------------------------------------------------------------
-def decode_block(buf, starts, plan) -> DecodeResult:
-    """Decode the records of ``buf`` that begin at ``starts`` with ``plan`` (compiled)."""
+cdef void compact_col(Col *c, Py_ssize_t n, Py_ssize_t width, const uint8_t *keep) noexcept nogil:
+    """Keep, in place and in order, the rows ``r`` of a column whose ``keep[r]`` is set: its
+    values (fixed ``width`` bytes, or offsets + data), validity bits and null count."""
+    cdef Py_ssize_t r, a, k = 0, nulls = 0
+    cdef int32_t *o
+    cdef int32_t s, e, pos = 0
+    cdef uint8_t *v = <uint8_t *>c.valid.ptr
+    if c.nulls:
+        # bit k is written only after bits >= k were read (k <= r)
+        for r in range(n):
+            if keep[r]:
+                if (v[r >> 3] >> (r & 7)) & 1:
+                    v[k >> 3] |= <uint8_t>(1 << (k & 7))
+                else:
+                    v[k >> 3] &= <uint8_t>~(1 << (k & 7))
+                    nulls += 1
+                k += 1
+        while k & 7:  # the last byte's bits past the rows set, as a fresh buffer has them
+            v[k >> 3] |= <uint8_t>(1 << (k & 7))
+            k += 1
+        c.nulls = nulls
+    if c.offsets.ptr != NULL:
+        o = <int32_t *>c.offsets.ptr
+        k = 0
+        for r in range(n):
+            if keep[r]:
+                s = o[r]  # rewritten only when every row before was kept: then unchanged
+                e = o[r + 1]
+                if s != pos:
+                    memmove(c.data.ptr + pos, c.data.ptr + s, e - s)
+                pos += e - s
+                k += 1
+                o[k] = pos
+        c.data.size = pos
+        return
+    k = 0
+    r = 0
+    while r < n:
+        if not keep[r]:
+            r += 1
+            continue
+        a = r
+        while r < n and keep[r]:
+            r += 1
+        if k != a:
+            memmove(c.data.ptr + k * width, c.data.ptr + a * width, (r - a) * width)
+        k += r - a
+
+
+def decode_block(buf, starts, plan, drop_rejected=False) -> DecodeResult:
+    """Decode the records of ``buf`` that begin at ``starts`` with ``plan`` (compiled).
+
+    ``drop_rejected``: the batch holds only the rows without a rejecting error (compacted in
+    place, no copy); errors and ``bad_rows`` still number the rows of ``starts``."""
     mv, st = check_block(buf, starts, plan)
     cdef _CPlan cp = _get_cplan(plan)
     cdef const uint8_t[::1] bv = mv
@@ -2170,6 +2222,9 @@ def decode_block(buf, starts, plan) -> DecodeResult:
     cdef const uint8_t *ebc_map = &emv[0]
     cdef uint8_t *ebc_buf = NULL
     cdef int64_t *ebc_starts = NULL
+    cdef Py_ssize_t m
+    cdef uint8_t[::1] kv
+    cdef Py_ssize_t[::1] wv
     if cols == NULL:
         raise MemoryError()
     for k in range(cp.nspecs):
@@ -2297,10 +2352,28 @@ def decode_block(buf, starts, plan) -> DecodeResult:
                     else:
                         k_zoned_packed(bp, sp, r0, r1, f, &cols[c], &errs)
                 r0 = r1
+        m = n
+        if drop_rejected and errs.n:
+            keep = np.ones(n, np.uint8)
+            kv = keep
+            for j in range(errs.n):
+                if errs.items[j].reject:
+                    kv[errs.items[j].row] = 0
+            m = int(keep.sum())
+            if m < n:
+                widths = np.zeros(max(1, cp.ncols), np.intp)
+                wv = widths
+                for c in range(cp.ncols):
+                    typ = cp.schema.field(c).type
+                    if cols[c].offsets.ptr == NULL:
+                        wv[c] = 1 if pa.types.is_dictionary(typ) else typ.bit_width // 8
+                with nogil:
+                    for c in range(cp.ncols):
+                        compact_col(&cols[c], n, wv[c], &kv[0])
         arrays = []
         for c in range(cp.ncols):
-            arrays.append(_to_arrow(&cols[c], cp.schema.field(c).type, n))
-        batch = make_batch(arrays, cp.schema, n)
+            arrays.append(_to_arrow(&cols[c], cp.schema.field(c).type, m))
+        batch = make_batch(arrays, cp.schema, m)
         errors = _errors(&errs)
     finally:
         for c in range(cp.ncols):

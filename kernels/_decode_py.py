@@ -850,8 +850,11 @@ _DECODERS = {
 }
 
 
-def decode_block(buf, starts, plan: DecodePlan) -> DecodeResult:
-    """Decode the records of ``buf`` that begin at ``starts`` with ``plan`` (pure Python)."""
+def decode_block(buf, starts, plan: DecodePlan, drop_rejected: bool = False) -> DecodeResult:
+    """Decode the records of ``buf`` that begin at ``starts`` with ``plan`` (pure Python).
+
+    ``drop_rejected``: the batch holds only the rows without a rejecting error; errors and
+    ``bad_rows`` still number the rows of ``starts``."""
     mv, st = check_block(buf, starts, plan)
     starts_list = st.tolist()
     sink = _Sink()
@@ -862,4 +865,9 @@ def decode_block(buf, starts, plan: DecodePlan) -> DecodeResult:
         columns.extend(_DECODERS[f.type](_FieldDecoder(plan, index, f, sink), mv, starts_list))
     batch = make_batch(columns, plan.schema, len(starts_list))
     errors = DecodeErrors(sink.rows, sink.fields, sink.codes, sink.pos, sink.values, sink.reject)
-    return DecodeResult(batch, errors)
+    result = DecodeResult(batch, errors)
+    if drop_rejected and len(result.bad_rows):
+        keep = np.ones(batch.num_rows, dtype=bool)
+        keep[result.bad_rows] = False
+        result.batch = batch.filter(pa.array(keep))
+    return result

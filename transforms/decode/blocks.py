@@ -594,7 +594,9 @@ class BlockDecoder:
             return
         plan = self.plans[kind]
         rl = self.layout.record_length
-        dec = kernel_decode_block(buf, np.ascontiguousarray(starts[sel]), plan)
+        # the rejected rows are dropped by the kernel (in place); their errors remain
+        dec = kernel_decode_block(buf, np.ascontiguousarray(starts[sel]), plan,
+                                  drop_rejected=True)
         if self.gaiji_counts:
             count_gaiji(np.frombuffer(buf, dtype=np.uint8), starts[sel], plan, res.gaiji,
                         self.stride)
@@ -617,18 +619,21 @@ class BlockDecoder:
                            names.take(pa.array(field_i)), _code_names(codes),
                            pa.array(pos, pa.int32()),
                            format_errors(plan, field_i, codes, pos, value))
-        self.emit_kept(block, buf, starts, kind, dec.batch, sel, keep, res, q)
+        self.emit_kept(block, buf, starts, kind, dec.batch, sel, keep, res, q, compacted=True)
 
     def emit_kept(self, block: Block, buf: bytes, starts: np.ndarray, kind: str,
                   batch: pa.RecordBatch, sel: np.ndarray, keep: np.ndarray, res: BlockResult,
-                  q: QuarantineBuilder) -> None:
+                  q: QuarantineBuilder, compacted: bool = False) -> None:
         """The decoded records ``sel`` of ``kind`` whose ``keep`` is set (OCCURS counters
-        checked first): rows of a row kind, or the values of a header / trailer."""
+        checked first): rows of a row kind, or the values of a header / trailer.
+        ``batch`` has a row per record of ``sel``, or (``compacted``) only those of ``keep``."""
+        present = np.flatnonzero(keep) if compacted else None  # batch row -> index in sel
         if kind in self.counted:
-            self._check_counters(buf, starts, sel, keep, batch, kind, q.put)
+            self._check_counters(buf, starts, sel, keep, batch, present, kind, q.put)
         good = sel[keep]
-        if not keep.all():
-            batch = batch.filter(pa.array(keep))
+        mask = keep if present is None else keep[present]
+        if not mask.all():
+            batch = batch.filter(pa.array(mask))
         if kind in self.schemas:
             self._emit_rows(block, buf, starts, kind, batch, good, res, q.put)
         else:
@@ -638,12 +643,15 @@ class BlockDecoder:
                                "values": {k: _jsonable(v) for k, v in row.items()}})
 
     def _check_counters(self, buf: bytes, starts: np.ndarray, sel: np.ndarray, keep: np.ndarray,
-                        batch: pa.RecordBatch, kind: str, put) -> None:
+                        batch: pa.RecordBatch, present: np.ndarray | None, kind: str,
+                        put) -> None:
         """Quarantine (and drop from ``keep``) the kept records whose OCCURS … DEPENDING ON
-        counter is outside 0..maximum: the table cannot be cut to it."""
+        counter is outside 0..maximum: the table cannot be cut to it.  ``present``: the index
+        in ``sel`` of each row of ``batch`` (None: one row per record of ``sel``)."""
         errors = occurs_errors(pa.Table.from_batches([batch]), self.counted[kind])
         by_row: dict[int, list] = {}
         for row, counter, message in errors:
+            row = int(row if present is None else present[row])
             if keep[row]:
                 by_row.setdefault(row, []).append(
                     _reason(counter, OCCURS_COUNT_OUT_OF_RANGE, message))
