@@ -15,6 +15,7 @@ keeps its traceback. Every command imports Beam and Great Expectations only when
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import os
@@ -421,8 +422,9 @@ def _cmd_decode(args) -> int:
         BlockDecoder,
         decode_blocks,
         plan_blocks,
+        row_schema,
     )
-    from ikou.transforms.decode.outputs import finalize_results, quarantine_sync_marker
+    from ikou.transforms.decode.outputs import RowWriter, finalize_results, quarantine_sync_marker
 
     layout = load_layout(args.layout)
     if args.shape and args.shape != layout.shape:
@@ -446,15 +448,26 @@ def _cmd_decode(args) -> int:
         decoder.gaiji_counts = False  # for the run report: ikou decode writes none
         blocks = plan_blocks(0, os.path.abspath(args.input), size, layout,
                              args.block_size or DEFAULT_BLOCK_SIZE)
-        results, _ = decode_blocks(decoder, blocks, workers=min(2, os.cpu_count() or 1),
-                                   digest=False)
-        ((digest, _size),) = digests.result()
         targets = decode_outputs(layout, args.out)
         tmps = {kind: os.path.join(staging, f"out-{kind}.arrow") for kind in targets}
+        with contextlib.ExitStack() as stack:
+            # each block's rows are written (and let go) while the next blocks decode
+            writers = {kind: stack.enter_context(RowWriter(path, row_schema(layout, kind)))
+                       for kind, path in tmps.items()}
+
+            def write_rows(result) -> None:
+                for kind, rows in result.tables.items():
+                    writers[kind].add(rows)
+                result.tables.clear()
+
+            results, _ = decode_blocks(decoder, blocks, workers=min(2, os.cpu_count() or 1),
+                                       digest=False, on_result=write_rows)
+        ((digest, _size),) = digests.result()
         avro_tmp = os.path.join(staging, "rejects.avro")
         summary = finalize_results(layout, results, None, staging,
                                    quarantine_sync_marker([digest]),
-                                   outputs=tmps, quarantine_path=avro_tmp)
+                                   outputs=tmps, quarantine_path=avro_tmp,
+                                   written={kind: w.rows for kind, w in writers.items()})
         for kind, target in targets.items():
             os.replace(tmps[kind], target)
         if args.rejects:

@@ -25,7 +25,7 @@ import hashlib
 import os
 import posixpath
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -298,36 +298,47 @@ def read_block(block: Block) -> bytes:
 
 
 def decode_blocks(decoder: BlockDecoder, blocks: Sequence[Block], workers: int = 2,
-                  ahead: int = 4, digest: bool = True) -> tuple[list[BlockResult], str | None]:
+                  ahead: int = 4, digest: bool = True,
+                  on_result: Callable[[BlockResult], None] | None = None,
+                  ) -> tuple[list[BlockResult], str | None]:
     """Decode ``blocks`` (consecutive, of one file, in order) with ``workers`` threads (the
     kernel releases the GIL); returns (results in block order, the sha256 hex of the bytes
     read: the file's digest when the blocks cover it; None with ``digest=False``, for a caller
     that hashed the file already).  Blocks are read one after the other and hashed while
-    earlier ones decode; at most ``ahead`` are read but not yet decoded."""
+    earlier ones decode; at most ``ahead`` are read but not yet decoded.  ``on_result`` is
+    called with each result in block order as soon as it is ready, while later blocks decode
+    (e.g. to write its rows and let them go)."""
     from concurrent.futures import ThreadPoolExecutor
 
     h = hashlib.sha256() if digest else None
     results: list[BlockResult] = []
+
+    def done(r: BlockResult) -> None:
+        if on_result is not None:
+            on_result(r)
+        results.append(r)
+
     if workers <= 1:
         for b in blocks:
             t0 = time.perf_counter()
             buf = read_block(b)
             if h is not None:
                 h.update(buf)
-            results.append(decoder.decode_read(b, buf, time.perf_counter() - t0))
+            done(decoder.decode_read(b, buf, time.perf_counter() - t0))
         return results, h.hexdigest() if h is not None else None
     pending: collections.deque = collections.deque()
     with ThreadPoolExecutor(workers) as pool:
         for b in blocks:
             while len(pending) >= ahead:
-                results.append(pending.popleft().result())
+                done(pending.popleft().result())
             t0 = time.perf_counter()
             buf = read_block(b)
             seconds = time.perf_counter() - t0
             if h is not None:
                 h.update(buf)  # hashlib releases the GIL: overlaps the workers' decoding
             pending.append(pool.submit(decoder.decode_read, b, buf, seconds))
-        results.extend(f.result() for f in pending)
+        while pending:
+            done(pending.popleft().result())
     return results, h.hexdigest() if h is not None else None
 
 

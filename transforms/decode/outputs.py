@@ -37,6 +37,7 @@ __all__ = [
     "QUARANTINE_SCHEMA",
     "SUMMARY_FILE",
     "finalize_results",
+    "RowWriter",
     "merge_parts",
     "quarantine_datums",
     "quarantine_sync_marker",
@@ -89,60 +90,93 @@ def _read_bytes(path: str) -> bytes:
     return fileio.read_bytes(path)
 
 
+class RowWriter:
+    """Rows of one output, written to an Arrow IPC file as they come, in batches of exactly
+    ``batch_rows`` (the last one shorter), so that the file's bytes depend only on the rows
+    and not on how they arrived (blocks of any size, parts or batches in memory).
+
+    A context manager: the file appears at ``out_path`` when the ``with`` block ends without an
+    error, and nothing appears otherwise; ``rows`` counts what was added."""
+
+    def __init__(self, out_path: str, schema: pa.Schema, batch_rows: int = OUTPUT_BATCH_ROWS):
+        self.out_path = out_path
+        self.schema = schema
+        self.batch_rows = batch_rows
+        self.rows = 0
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+        self._cm = None
+        self._writer = None
+
+    def __enter__(self) -> RowWriter:
+        self._cm = arrowio.writer(self.out_path, self.schema)
+        self._writer = self._cm.__enter__()
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            try:
+                self._flush(final=True)
+            except BaseException as err:  # noqa: BLE001 - the file must not appear
+                self._cm.__exit__(type(err), err, err.__traceback__)
+                raise
+        self._pending = []
+        return self._cm.__exit__(exc_type, exc, tb)
+
+    def add(self, data: pa.RecordBatch | pa.Table) -> None:
+        """Append rows (a record batch or a table of the output's columns)."""
+        for b in ([data] if isinstance(data, pa.RecordBatch) else data.to_batches()):
+            if b.num_rows == 0:
+                continue
+            self._pending.append(pa.RecordBatch.from_arrays(b.columns, schema=self.schema))
+            self._pending_rows += b.num_rows
+            self.rows += b.num_rows
+            if self._pending_rows >= self.batch_rows:
+                self._flush(final=False)
+
+    def add_part(self, path: str) -> None:
+        """Append the rows of a part file (read into memory: parts are deleted soon after)."""
+        reader = arrowio.open_reader(path, memory_map=False)
+        for i in range(reader.num_record_batches):
+            self.add(reader.get_batch(i))
+
+    def _flush(self, final: bool) -> None:
+        # Exactly batch_rows per written batch; concat_arrays copies the slices into
+        # compact buffers (a slice would carry its parent's whole data buffer).
+        batch_rows, schema = self.batch_rows, self.schema
+        while self._pending_rows >= batch_rows or (final and self._pending_rows):
+            take = min(batch_rows, self._pending_rows)
+            pieces, rest, need = [], [], take
+            for b in self._pending:
+                if need >= b.num_rows:
+                    pieces.append(b)
+                    need -= b.num_rows
+                elif need > 0:
+                    pieces.append(b.slice(0, need))
+                    rest.append(b.slice(need))
+                    need = 0
+                else:
+                    rest.append(b)
+            columns = [pa.concat_arrays([p.column(j) for p in pieces])
+                       for j in range(len(schema))]
+            self._writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
+            self._pending, self._pending_rows = rest, self._pending_rows - take
+
+
 def merge_parts(part_paths: Iterable[str | pa.RecordBatch | pa.Table], schema: pa.Schema,
                 out_path: str, batch_rows: int = OUTPUT_BATCH_ROWS) -> int:
     """Concatenate part files (in the given order) into one IPC file; returns rows.
 
     A part may also be rows in memory (a record batch or table) instead of a file's path.
-
-    Rows are re-chunked into batches of exactly ``batch_rows`` (the last one
-    shorter) so that the file's bytes depend only on the rows.
+    Rows are re-chunked into batches of exactly ``batch_rows`` (:class:`RowWriter`).
     """
-    total = 0
-    pending: list[pa.RecordBatch] = []
-    pending_rows = 0
-    with arrowio.writer(out_path, schema) as writer:
-        def flush(final: bool):
-            # Exactly batch_rows per written batch; concat_arrays copies the slices into
-            # compact buffers (a slice would carry its parent's whole data buffer).
-            nonlocal pending, pending_rows
-            while pending_rows >= batch_rows or (final and pending_rows):
-                take = min(batch_rows, pending_rows)
-                pieces, rest, need = [], [], take
-                for b in pending:
-                    if need >= b.num_rows:
-                        pieces.append(b)
-                        need -= b.num_rows
-                    elif need > 0:
-                        pieces.append(b.slice(0, need))
-                        rest.append(b.slice(need))
-                        need = 0
-                    else:
-                        rest.append(b)
-                columns = [pa.concat_arrays([p.column(j) for p in pieces])
-                           for j in range(len(schema))]
-                writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
-                pending, pending_rows = rest, pending_rows - take
-
-        for path in part_paths:
-            if isinstance(path, pa.RecordBatch):
-                batches = [path]
-            elif isinstance(path, pa.Table):
-                batches = path.to_batches()
+    with RowWriter(out_path, schema, batch_rows) as out:
+        for part in part_paths:
+            if isinstance(part, (pa.RecordBatch, pa.Table)):
+                out.add(part)
             else:
-                reader = arrowio.open_reader(path, memory_map=False)  # parts: read, then deleted
-                batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
-            for b in batches:
-                if b.num_rows == 0:
-                    continue
-                b = pa.RecordBatch.from_arrays(b.columns, schema=schema)
-                pending.append(b)
-                pending_rows += b.num_rows
-                total += b.num_rows
-                if pending_rows >= batch_rows:
-                    flush(False)
-        flush(True)
-    return total
+                out.add_part(part)
+    return out.rows
 
 
 def quarantine_datums(results: Iterable[BlockResult]) -> Iterator[pa.Array]:
@@ -246,23 +280,29 @@ def finalize_results(layout, results: Iterable[BlockResult],
                      quarantined: Iterable[dict] | None, out_dir: str, sync_marker: bytes,
                      outputs: dict[str, str] | None = None,
                      quarantine_path: str | None = None,
-                     batch_rows: int = OUTPUT_BATCH_ROWS) -> dict[str, Any]:
+                     batch_rows: int = OUTPUT_BATCH_ROWS,
+                     written: dict[str, int] | None = None) -> dict[str, Any]:
     """Merge parts, write the quarantine and return (and store) the summary.
 
     The quarantined records come from the results' quarantine parts (or in-memory tables);
     ``quarantined`` (records as dicts) replaces them when given, for callers that built the
     records themselves (the bytes are the same).  Outputs go to
     ``out_dir`` unless ``outputs`` (kind -> path) / ``quarantine_path`` say
-    otherwise; ``summary.json`` is always written to ``out_dir``.
+    otherwise; ``summary.json`` is always written to ``out_dir``.  ``written``: kind -> rows
+    of the kinds whose output a :class:`RowWriter` wrote already (at ``outputs[kind]``) while
+    the blocks were decoded.
     """
     ordered = sorted(results, key=lambda r: r.sort_key)
     summary = summarize(layout, ordered)
     for kind in data_kinds(layout):
         name = output_name(layout, kind)
         path = (outputs or {}).get(kind) or fileio.join(out_dir, name)
-        parts = [r.tables[kind] if kind in r.tables else r.parts[kind] for r in ordered
-                 if kind in r.parts or kind in r.tables]
-        rows = merge_parts(parts, row_schema(layout, kind), path, batch_rows)
+        if written is not None and kind in written:
+            rows = written[kind]
+        else:
+            parts = [r.tables[kind] if kind in r.tables else r.parts[kind] for r in ordered
+                     if kind in r.parts or kind in r.tables]
+            rows = merge_parts(parts, row_schema(layout, kind), path, batch_rows)
         summary["outputs"][name] = {"path": path, "kind": kind, "rows": rows}
     qpath = quarantine_path or fileio.join(out_dir, QUARANTINE_FILE)
     n = write_quarantine(ordered if quarantined is None else quarantined, qpath, sync_marker)
