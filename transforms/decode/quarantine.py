@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ikou.kernels._decode_common import join_columns
+from ikou.kernels._decode_common import concat_runs, join_columns
 from ikou.transforms import arrowio
 
 __all__ = [
@@ -151,7 +151,7 @@ def encode_records(source: str, input_index: int, record: np.ndarray, offset: np
     if m == n and (counts == 1).all():  # one reason each: the reasons are the items
         items = reasons
     else:
-        items = pc.binary_join(pa.ListArray.from_arrays(pa.array(offsets), reasons), _EMPTY)
+        items = concat_runs(reasons, offsets)  # each record's reasons, one after the other
     if (counts > 0).all():
         end = b"\x00"
     elif not counts.any():
