@@ -53,7 +53,7 @@ setup(
     packages=packages,
     package_dir={pkg: folder for folder, pkg in TOP.items()},
     package_data={
-        "ikou.kernels": ["*.pyx", "*.pxd", "*.pxi", "tables/*.tbl", "tables/README.md"],
+        "ikou.kernels": ["*.pyx", "*.pxd", "tables/*.tbl", "tables/README.md"],
         "ikou.pipeline": ["data/*", "data/*/*"],
         "ikou.expectations": ["suites/*.json", "suites/*/*.json"],
     },
