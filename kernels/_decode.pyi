@@ -10,4 +10,6 @@ __all__ = ["decode_block", "CYTHON_MODULE"]
 
 CYTHON_MODULE: int
 
-def decode_block(buf: Buffer, starts: npt.ArrayLike, plan: DecodePlan) -> DecodeResult: ...
+def decode_block(
+    buf: Buffer, starts: npt.ArrayLike, plan: DecodePlan, drop_rejected: bool = False
+) -> DecodeResult: ...

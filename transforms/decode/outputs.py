@@ -106,8 +106,8 @@ class RowWriter:
         self.rows = 0
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
-        self._cm = None
-        self._writer = None
+        self._cm: Any = None  # the IPC writer's context manager and writer, from __enter__
+        self._writer: Any = None
 
     def __enter__(self) -> RowWriter:
         self._cm = arrowio.writer(self.out_path, self.schema)
