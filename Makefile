@@ -65,8 +65,15 @@ debug-test: $(STAMP)
 bench: build
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
+# mypy reads kernels/ and transforms/ as the installed ikou.kernels / ikou.transforms (setup.py's
+# package_dir) through links in build/typecheck/ikou/; what it checks is set in pyproject.toml.
+TYPECHECK := build/typecheck/ikou
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	@mkdir -p $(TYPECHECK)
+	@for d in kernels transforms; do ln -sfn ../../../$$d $(TYPECHECK)/$$d; done
+	$(BIN)/mypy
 
 clean:
 	rm -rf build demo-run .pytest_cache .hypothesis

@@ -53,7 +53,10 @@ setup(
     packages=packages,
     package_dir={pkg: folder for folder, pkg in TOP.items()},
     package_data={
-        "ikou.kernels": ["*.pyx", "*.pxd", "*.pxi", "tables/*.tbl", "tables/README.md"],
+        # .pyi / py.typed: the types of the compiled kernels for type checkers (PEP 561)
+        "ikou.kernels": ["*.pyx", "*.pxd", "*.pyi", "py.typed", "tables/*.tbl",
+                         "tables/README.md"],
+        "ikou.transforms": ["py.typed"],
         "ikou.pipeline": ["data/*", "data/*/*"],
         "ikou.expectations": ["suites/*.json", "suites/*/*.json"],
     },

@@ -13,7 +13,7 @@ import numpy as np
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint64_t
 from libc.math cimport NAN
 
-include "_utf8.pxi"
+from kernels._utf8 cimport utf8_decode
 
 from ._match_common import (
     DATE_ELSE,

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from libc.stdint cimport int32_t, int64_t, uint8_t
 
-include "_utf8.pxi"
+from kernels._utf8 cimport utf8_decode
 
 from ._match_common import (
     KANA_BASE,

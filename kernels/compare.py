@@ -17,7 +17,11 @@ and ``DATE_ELSE`` (0).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
+
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from ._loader import load_kernel
@@ -39,7 +43,12 @@ from ._match_common import (
     check_thresholds,
 )
 
-_impl, KERNEL_IMPL = load_kernel("_compare")
+if TYPE_CHECKING:  # type-checked against the compiled module's stub (_compare.pyi)
+    from . import _compare as _impl
+
+    KERNEL_IMPL: str
+else:
+    _impl, KERNEL_IMPL = load_kernel("_compare")
 
 __all__ = [
     "COMPARE_METHODS",
@@ -65,8 +74,13 @@ __all__ = [
 
 _STRING_METHODS = {"exact": 0, "jaro_winkler": 1, "levenshtein": 2}
 
+# A column as the functions take it: an Arrow array, a chunked array, or Python values.
+_Values: TypeAlias = pa.Array | pa.ChunkedArray | Sequence[Any]
+_Int64s: TypeAlias = npt.NDArray[np.int64]
+_Levels: TypeAlias = npt.NDArray[np.int8]
 
-def _array(values) -> pa.Array:
+
+def _array(values: _Values) -> pa.Array:
     if isinstance(values, pa.ChunkedArray):
         return values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
     if isinstance(values, pa.Array):
@@ -74,7 +88,7 @@ def _array(values) -> pa.Array:
     return pa.array(values)
 
 
-def _string_array(values) -> pa.Array:
+def _string_array(values: _Values) -> pa.Array:
     arr = _array(values)
     if pa.types.is_large_string(arr.type) or pa.types.is_string_view(arr.type):
         arr = arr.cast(pa.string())
@@ -88,13 +102,16 @@ class StringColumn:
 
     __slots__ = ("decoded", "size")
 
-    def __init__(self, values):
+    decoded: tuple[npt.NDArray[np.int32], _Int64s, npt.NDArray[np.uint8]]
+    size: int
+
+    def __init__(self, values: _Values) -> None:
         arr = _string_array(values)
         self.decoded = _impl.utf32_column(arr)
         self.size = len(arr)
 
 
-def _indexes(li, ri) -> tuple[np.ndarray, np.ndarray]:
+def _indexes(li: npt.ArrayLike, ri: npt.ArrayLike) -> tuple[_Int64s, _Int64s]:
     li = np.ascontiguousarray(li, dtype=np.int64)
     ri = np.ascontiguousarray(ri, dtype=np.int64)
     if li.ndim != 1 or li.shape != ri.shape:
@@ -102,8 +119,10 @@ def _indexes(li, ri) -> tuple[np.ndarray, np.ndarray]:
     return li, ri
 
 
-def string_levels(left, right, li, ri, method: str = "jaro_winkler", thresholds=(1.0,),
-                  prefix_weight: float = 0.1):
+def string_levels(left: _Values | StringColumn, right: _Values | StringColumn,
+                  li: npt.ArrayLike, ri: npt.ArrayLike, method: str = "jaro_winkler",
+                  thresholds: Iterable[float] = (1.0,),
+                  prefix_weight: float = 0.1) -> tuple[npt.NDArray[np.float64], _Levels]:
     """Similarity (float64, NaN for nulls) and level (int8) of each pair of strings.
 
     ``method`` is ``exact``, ``jaro_winkler`` or ``levenshtein`` (normalised similarity), all on
@@ -124,7 +143,7 @@ def string_levels(left, right, li, ri, method: str = "jaro_winkler", thresholds=
     )
 
 
-def exact_codes(left, right) -> tuple[np.ndarray, np.ndarray]:
+def exact_codes(left: _Values, right: _Values) -> tuple[_Int64s, _Int64s]:
     """Integer codes (int64) of two columns from one shared dictionary; null → -1."""
     a, b = _array(left), _array(right)
     if a.type != b.type:
@@ -143,7 +162,8 @@ def exact_codes(left, right) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(codes[: len(a)]), np.ascontiguousarray(codes[len(a):])
 
 
-def exact_levels(left, right, li, ri):
+def exact_levels(left: _Values | _Int64s, right: _Values | _Int64s, li: npt.ArrayLike,
+                 ri: npt.ArrayLike) -> _Levels:
     """Level 1 where the values agree, 0 where not, -1 where either is null (any Arrow type).
 
     ``left``/``right`` may also be the int64 code arrays from :func:`exact_codes`.
@@ -159,7 +179,7 @@ def exact_levels(left, right, li, ri):
     return _impl.exact_levels(lc, rc, li, ri)
 
 
-def _days(values) -> tuple[np.ndarray, np.ndarray]:
+def _days(values: _Values) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.uint8]]:
     arr = _array(values)
     if pa.types.is_timestamp(arr.type) or pa.types.is_date64(arr.type):
         arr = arr.cast(pa.date32())
@@ -170,7 +190,8 @@ def _days(values) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(days, dtype=np.int32), valid
 
 
-def date_levels(left, right, li, ri, fine: bool = False):
+def date_levels(left: _Values, right: _Values, li: npt.ArrayLike, ri: npt.ArrayLike,
+                fine: bool = False) -> _Levels:
     """Date level of each pair: 3 same, 2 day/month swapped, 1 one digit off, 0 else, -1 null.
 
     ``fine=True``: 5 same, 4 day/month swapped, 3 one digit off, 2 same year and month,

@@ -3,6 +3,10 @@
 for it (:func:`ikou.kernels._loader.load_kernel`); ``KERNEL_IMPL`` says which.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from ._decode_common import (
     WAREKI_STATUSES,
     BlockError,
@@ -18,7 +22,12 @@ from ._decode_common import (
 from ._encodings import ENCODINGS, EncodingError, canonical_encoding, get_encoding
 from ._loader import load_kernel
 
-_decode_impl, KERNEL_IMPL = load_kernel("_decode")
+if TYPE_CHECKING:  # type-checked against the compiled module's stub (_decode.pyi)
+    from . import _decode as _decode_impl
+
+    KERNEL_IMPL: str
+else:
+    _decode_impl, KERNEL_IMPL = load_kernel("_decode")
 decode_block = _decode_impl.decode_block
 
 __all__ = [

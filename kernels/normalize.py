@@ -10,6 +10,9 @@ Imports the compiled kernel ``_normalize``; ``IKOU_PURE_PYTHON=1`` selects the p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, overload
+
 import pyarrow as pa
 
 from . import _normalize_py
@@ -23,7 +26,12 @@ from ._match_common import (
     load_variant_table,
 )
 
-_impl, KERNEL_IMPL = load_kernel("_normalize")
+if TYPE_CHECKING:  # type-checked against the compiled module's stub (_normalize.pyi)
+    from . import _normalize as _impl
+
+    KERNEL_IMPL: str
+else:
+    _impl, KERNEL_IMPL = load_kernel("_normalize")
 
 __all__ = [
     "KERNEL_IMPL",
@@ -43,12 +51,21 @@ class Normalizer:
 
     def __init__(
         self, options: NormalizeOptions | None = None, variants: dict[int, int] | None = None
-    ):
+    ) -> None:
         self.options = options or NormalizeOptions()
         self.plan: NormalizePlan = build_plan(self.options, variants)
-        self._py_cache = None
+        self._py_cache: dict[str, list[int]] | None = None
 
-    def __call__(self, values):
+    @overload
+    def __call__(self, values: str) -> str: ...
+    @overload
+    def __call__(
+        self, values: pa.Array | pa.ChunkedArray | Sequence[str | None]
+    ) -> pa.Array | pa.ChunkedArray: ...
+
+    def __call__(
+        self, values: str | pa.Array | pa.ChunkedArray | Sequence[str | None]
+    ) -> str | pa.Array | pa.ChunkedArray:
         if isinstance(values, str):
             return self.normalize_str(values)
         if isinstance(values, pa.ChunkedArray):

@@ -12,7 +12,11 @@ Imports the compiled kernel ``_records``; ``IKOU_PURE_PYTHON=1`` selects the pur
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 import numpy as np
+import numpy.typing as npt
 
 from ._loader import load_kernel
 from ._records_common import (
@@ -26,22 +30,29 @@ from ._records_common import (
 )
 from ._records_common import scan_records as _drive
 
-_impl, KERNEL_IMPL = load_kernel("_records")
+if TYPE_CHECKING:  # type-checked against the compiled module's stub (_records.pyi)
+    from typing_extensions import Buffer  # (collections.abc.Buffer from Python 3.12)
+
+    from . import _records as _impl
+
+    KERNEL_IMPL: str
+else:
+    _impl, KERNEL_IMPL = load_kernel("_records")
 
 __all__ = ["KERNEL_IMPL", "RESYNC_FOUND", "RESYNC_NEED_MORE", "RESYNC_NONE", "RecordFormat",
            "ScanResult", "Stop", "describe_stop", "find_resync", "scan_records"]
 
 
-def _view(buf):
+def _view(buf: Buffer) -> npt.NDArray[np.uint8] | memoryview:
     if isinstance(buf, np.ndarray):
         return buf if buf.dtype == np.uint8 and buf.flags.c_contiguous else \
             np.ascontiguousarray(buf, dtype=np.uint8)
     return memoryview(buf).cast("B")
 
 
-def scan_records(buf, start: int = 0, end: int | None = None,
+def scan_records(buf: Buffer, start: int = 0, end: int | None = None,
                  fmt: RecordFormat | None = None, at_eof: bool = True,
-                 limit: int = -1, impl=None) -> ScanResult:
+                 limit: int = -1, impl: ModuleType | None = None) -> ScanResult:
     """Scan the records of ``buf[start:end]`` (see :class:`ScanResult`).
 
     ``at_eof``: ``end`` is the end of the file (a unit crossing it is bad), else the scan stops
@@ -53,8 +64,8 @@ def scan_records(buf, start: int = 0, end: int | None = None,
     return _drive(mod.scan_chunk, _view(buf), int(start), end, fmt, at_eof, int(limit))
 
 
-def find_resync(buf, start: int, end: int | None, fmt: RecordFormat, k: int = 3,
-                at_eof: bool = True, impl=None) -> tuple[int, int]:
+def find_resync(buf: Buffer, start: int, end: int | None, fmt: RecordFormat, k: int = 3,
+                at_eof: bool = True, impl: ModuleType | None = None) -> tuple[int, int]:
     """``(offset, status)``: the first offset ``>= start`` where ``k`` units in a row chain
     (``RESYNC_FOUND``), the candidate that needs data past ``end`` (``RESYNC_NEED_MORE``), or
     ``end`` when nothing chains (``RESYNC_NONE``, at_eof only)."""

@@ -61,7 +61,7 @@ def _reuse_s3_clients() -> None:
             cache[key] = made(options=options)
         return cache[key]
 
-    boto3_client.Client = client
+    boto3_client.Client = client  # type: ignore[misc, assignment]  # Beam's class, patched
 
 
 def _uncompressed():

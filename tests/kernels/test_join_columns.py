@@ -19,7 +19,7 @@ def test_concat_runs_joins_consecutive_items(items, data):
     bounds = np.array([0, *inner, len(items)])
     got = concat_runs(arr, bounds)
     got.validate(full=True)
-    assert got.to_pylist() == [b"".join(items[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+    assert got.to_pylist() == [b"".join(items[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 @settings(max_examples=100, deadline=None)

@@ -18,6 +18,7 @@ from apache_beam.metrics import Metrics
 from ikou.transforms import METRICS_NAMESPACE
 from ikou.transforms.decode.blocks import BlockDecoder, file_size, plan_blocks
 from ikou.transforms.decode.outputs import OUTPUT_BATCH_ROWS
+from ikou.transforms.decode.protocols import LayoutLike
 from ikou.transforms.pause import pause_point
 
 __all__ = ["QUARANTINE", "RESULTS", "BlockDoFn", "GatherAndWrite", "PlanBlocksFn"]
@@ -31,7 +32,7 @@ class PlanBlocksFn(beam.DoFn):
     """(input index, path) -> ``Block``s; ``layouts`` is one layout for every input or a
     mapping input index -> layout."""
 
-    def __init__(self, layouts, block_size):
+    def __init__(self, layouts: LayoutLike | dict[int, LayoutLike], block_size: int):
         self.layouts = layouts
         self.block_size = block_size
         self.files = Metrics.counter(_NS, "input_files")

@@ -27,7 +27,7 @@ import posixpath
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 import pyarrow as pa
@@ -37,6 +37,7 @@ from ikou.kernels import decode_block as kernel_decode_block
 from ikou.kernels._decode_common import join_columns, small_unique
 from ikou.transforms import arrowio, fileio
 from ikou.transforms.decode.gaiji_count import count_gaiji
+from ikou.transforms.decode.protocols import LayoutLike
 from ikou.transforms.decode.quarantine import QuarantineBuilder, decode_datums, read_part
 from ikou.transforms.decode.quarantine import write_part as write_quarantine_part
 from ikou.transforms.decode.shape import nest_schema, nest_table, occurs_errors
@@ -156,17 +157,17 @@ class BlockResult:
         return dataclasses.replace(self, quarantine=None)
 
 
-def data_kinds(layout) -> list[str]:
+def data_kinds(layout: LayoutLike) -> list[str]:
     """Kinds whose good records become rows (every kind but header/trailer)."""
     return [k for k in layout.kinds if k not in (HEADER, TRAILER)]
 
 
-def output_name(layout, kind: str) -> str:
+def output_name(layout: LayoutLike, kind: str) -> str:
     """File name of a row kind's Arrow output: ``<name>.arrow`` for ``data``."""
     return f"{layout.name}.arrow" if kind == "data" else f"{layout.name}.{kind}.arrow"
 
 
-def flat_row_schema(layout, kind: str) -> pa.Schema:
+def flat_row_schema(layout: LayoutLike, kind: str) -> pa.Schema:
     """The layout's flat Arrow schema for ``kind`` (a column per field) plus the lineage
     columns."""
     schema = layout.arrow_schema(kind)
@@ -176,12 +177,12 @@ def flat_row_schema(layout, kind: str) -> pa.Schema:
     return schema
 
 
-def nested(layout) -> bool:
+def nested(layout: LayoutLike) -> bool:
     """Rows of this layout are written nested (groups as structs, OCCURS as lists)."""
     return getattr(layout, "shape", "flat") == "nested"
 
 
-def row_schema(layout, kind: str) -> pa.Schema:
+def row_schema(layout: LayoutLike, kind: str) -> pa.Schema:
     """The schema of ``kind``'s output rows: :func:`flat_row_schema`, nested by the copybook's
     structure when the layout's ``shape`` is ``nested``."""
     schema = flat_row_schema(layout, kind)
@@ -190,7 +191,7 @@ def row_schema(layout, kind: str) -> pa.Schema:
     return schema
 
 
-def shrink_spec(layout, kind: str, plan):
+def shrink_spec(layout: LayoutLike, kind: str, plan):
     """(table offset, element size, maximum, counter plan) of ``kind``'s OCCURS … DEPENDING ON
     table, for records that hold only the counter's elements (``occurs_shrink``)."""
     from ikou.kernels import DecodePlan
@@ -233,7 +234,7 @@ def occurs_nodes(structure) -> bool:
                for n in structure)
 
 
-def stride_of(layout) -> int:
+def stride_of(layout: LayoutLike) -> int:
     return layout.record_length + len(layout.separator or b"")
 
 
@@ -246,7 +247,7 @@ def source_name(path: str) -> str:
     return posixpath.basename(str(path).replace(os.sep, "/"))
 
 
-def plan_blocks(input_index: int, path: str, size: int, layout,
+def plan_blocks(input_index: int, path: str, size: int, layout: LayoutLike,
                 block_size: int = DEFAULT_BLOCK_SIZE) -> list[Block]:
     """Split a file of ``size`` bytes into blocks of whole records.
 
@@ -271,7 +272,7 @@ def plan_blocks(input_index: int, path: str, size: int, layout,
     else:
         tail = rem
     per_block = max(1, block_size // stride)
-    blocks = []
+    blocks: list[Block] = []
     first = 0
     while True:
         n = min(per_block, n_full - first)
@@ -412,7 +413,7 @@ class BlockDecoder:
     #: writes no report, switches it off)
     gaiji_counts = True
 
-    def __init__(self, layout, gaiji: dict | None, staging_dir: str | None,
+    def __init__(self, layout: LayoutLike, gaiji: dict | None, staging_dir: str | None,
                  gaiji_fallback: bool = False):
         self.layout = layout
         self.gaiji = dict(gaiji or {})
@@ -443,7 +444,9 @@ class BlockDecoder:
         self.codes = {}
         if self.rt is not None:
             for kind, k in layout.kinds.items():
-                code = k.code.encode("ascii") if isinstance(k.code, str) else bytes(k.code)
+                # with a record-type field every kind has a code (the layout's parser checks)
+                code = (k.code.encode("ascii") if isinstance(k.code, str)
+                        else bytes(cast(bytes, k.code)))
                 self.codes[kind] = np.frombuffer(code, dtype=np.uint8)
 
     # -- classification -------------------------------------------------
@@ -520,9 +523,9 @@ class BlockDecoder:
 
         if block.tail:
             frag = buf[len(buf) - block.tail:]
-            kind = self._kind_of_fragment(frag)
-            res.counts[kind or ""] = res.counts.get(kind or "", 0) + 1
-            q.put(block.n_records, kind, frag,
+            frag_kind = self._kind_of_fragment(frag)
+            res.counts[frag_kind or ""] = res.counts.get(frag_kind or "", 0) + 1
+            q.put(block.n_records, frag_kind, frag,
                   [_reason(None, TRUNCATED_RECORD,
                            f"record of {len(frag)} bytes at end of file, expected {rl}", None)])
         return self._finish(block, res, q)
@@ -574,6 +577,7 @@ class BlockDecoder:
         """Records whose record-type field matches no kind of the layout."""
         if not len(sel):
             return
+        assert self.rt is not None, "unknown kinds need a record-type field"
         off, ln = self.rt
         n = len(sel)
         msg = join_columns([f"record type at byte {off}: ",

@@ -29,6 +29,7 @@ from ikou.transforms.decode.blocks import (
     output_name,
     row_schema,
 )
+from ikou.transforms.decode.protocols import LayoutLike
 from ikou.transforms.decode.quarantine import write_avro_file
 
 __all__ = [
@@ -105,8 +106,8 @@ class RowWriter:
         self.rows = 0
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
-        self._cm = None
-        self._writer = None
+        self._cm: Any = None  # the IPC writer's context manager and writer, from __enter__
+        self._writer: Any = None
 
     def __enter__(self) -> RowWriter:
         self._cm = arrowio.writer(self.out_path, self.schema)
@@ -200,7 +201,7 @@ def write_quarantine(records: Iterable[dict[str, Any]] | Iterable[BlockResult],
     ``records``: block results (their quarantine parts, written in bulk), or quarantined
     records as dicts (encoded one by one with fastavro; the file's bytes are the same).
     """
-    items = list(records)
+    items: list[Any] = list(records)
     if items and not isinstance(items[0], BlockResult):
         recs = sorted(items, key=lambda r: (r["input"], r["record"]))
         buf = io.BytesIO()
@@ -212,7 +213,7 @@ def write_quarantine(records: Iterable[dict[str, Any]] | Iterable[BlockResult],
         return write_avro_file(quarantine_datums(items), f, _PARSED_SCHEMA, sync_marker)
 
 
-def summarize(layout, results: Sequence[BlockResult]) -> dict[str, Any]:
+def summarize(layout: LayoutLike, results: Sequence[BlockResult]) -> dict[str, Any]:
     """Counts per input and overall, from sorted block results (JSON-able)."""
     row_kinds = data_kinds(layout)
     inputs: dict[int, dict[str, Any]] = {}
@@ -276,7 +277,7 @@ def summarize(layout, results: Sequence[BlockResult]) -> dict[str, Any]:
     }
 
 
-def finalize_results(layout, results: Iterable[BlockResult],
+def finalize_results(layout: LayoutLike, results: Iterable[BlockResult],
                      quarantined: Iterable[dict] | None, out_dir: str, sync_marker: bytes,
                      outputs: dict[str, str] | None = None,
                      quarantine_path: str | None = None,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import fastavro
 import numpy as np
@@ -25,6 +25,9 @@ import pyarrow.compute as pc
 
 from ikou.kernels._decode_common import concat_runs, join_columns
 from ikou.transforms import arrowio
+
+if TYPE_CHECKING:
+    from ikou.transforms.decode.records import Geometry
 
 __all__ = [
     "QUARANTINE_PART_SCHEMA",
@@ -166,7 +169,8 @@ def decode_datums(datums: Iterable[bytes]) -> list[dict[str, Any]]:
     """The records (dicts, as ``fastavro`` reads them) of Avro datums."""
     from ikou.transforms.decode.outputs import _PARSED_SCHEMA
 
-    return [fastavro.schemaless_reader(io.BytesIO(d), _PARSED_SCHEMA) for d in datums]
+    return [cast("dict[str, Any]", fastavro.schemaless_reader(io.BytesIO(d), _PARSED_SCHEMA))
+            for d in datums]
 
 
 # -- one block's quarantined records --------------------------------------------------------
@@ -204,7 +208,7 @@ class QuarantineBuilder:
         self._single: list[tuple[int, str | None, bytes, list]] = []
         #: V / VB blocks: where each record lies (``ikou.transforms.decode.records.Geometry``:
         #: raw bytes and file offset per local record); None: records on a grid of ``stride``
-        self.geometry = None
+        self.geometry: Geometry | None = None
 
     def add(self, local: np.ndarray, kind, raw: pa.Array, counts: np.ndarray,
             field: pa.Array, code: pa.Array, position: pa.Array, message: pa.Array) -> None:
@@ -229,6 +233,7 @@ class QuarantineBuilder:
             reasons: Sequence[dict]) -> None:
         """One record; ``raw`` None: its bytes from the block's geometry (V / VB)."""
         if raw is None:
+            assert self.geometry is not None, "a record without bytes outside a V / VB block"
             raw = self.geometry.raw_one(int(local))
         self._single.append((int(local), kind, bytes(raw), list(reasons)))
 

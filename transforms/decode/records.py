@@ -38,6 +38,7 @@ from ikou.kernels import (
 from ikou.kernels._decode_common import join_columns
 from ikou.kernels.records import RESYNC_NEED_MORE, RESYNC_NONE
 from ikou.transforms import fileio
+from ikou.transforms.decode.protocols import LayoutLike
 
 __all__ = [
     "BAD_BDW",
@@ -65,7 +66,7 @@ HEADER = 4
 MAX_ENTRY = 8 << 20
 
 
-def kernel_format(layout) -> RecordFormat:
+def kernel_format(layout: LayoutLike) -> RecordFormat:
     return layout.framing.kernel_format()
 
 
@@ -137,7 +138,7 @@ def _span_reason(reason: Stop, found: int, fmt: RecordFormat, stop: int, size: i
     return code, f"{words}; {skipped} bytes skipped {where}"
 
 
-def plan_variable_blocks(block_cls, input_index: int, path: str, size: int, layout,
+def plan_variable_blocks(block_cls, input_index: int, path: str, size: int, layout: LayoutLike,
                          block_size: int) -> list:
     """Blocks of a V / VB file (read once, sequentially); see the module docstring."""
     fmt = kernel_format(layout)

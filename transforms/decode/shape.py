@@ -29,6 +29,7 @@ struct; a group left with no child is left out too.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -129,7 +130,7 @@ def _list(elements: list[pa.Array], lengths: np.ndarray | None, valid: np.ndarra
     indexes = take[keep]
     offsets = np.zeros(rows + 1, dtype=np.int32)
     offsets[1:] = np.cumsum(lengths)
-    flat = values.take(pa.array(indexes, type=pa.int64()))
+    flat = cast(pa.Array, values).take(pa.array(indexes, type=pa.int64()))  # _build: n > 0
     mask = None if valid is None or valid.all() else pa.array(~valid)
     return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), flat, mask=mask)
 
@@ -169,13 +170,14 @@ def _build(nodes: Sequence[Mapping], table: pa.Table, fields: Mapping[str, pa.Fi
             if all(e is None for e in elements):
                 continue
             raise ShapeError(f"OCCURS {name!r}: some elements have columns, some do not")
+        present = cast(list[tuple[pa.Field, pa.Array]], elements)  # none is None (just above)
         lengths = valid = None
         if node.get("depending_on"):
             lengths, valid = _counts(table, _counter_name(node, indexes, names), n)
-        item = elements[0][0]
+        item = present[0][0]
         list_field = pa.field(name, pa.list_(pa.field("item", item.type, metadata=item.metadata)),
                               metadata=item.metadata)
-        out.append((list_field, _list([a for _, a in elements], lengths, valid, rows)))
+        out.append((list_field, _list([a for _, a in present], lengths, valid, rows)))
     return out
 
 

@@ -17,8 +17,9 @@ source, e.g. 住登外) the decoded rows are written as they are.
 
 This module does not know how mapping works: ``mapper`` is any picklable callable
 ``mapper(table) -> (standard table, rejects)`` with a ``schema`` attribute, where ``rejects`` is
-a list of ``(row index in table, [reason dicts])`` (``ikou.pipeline.run.job.MappingStep``).
-Other per-block steps can wrap the mapper the same way.
+a list of ``(row index in table, [reason dicts])``: a
+:class:`~ikou.transforms.decode.protocols.Mapper` (``ikou.pipeline.steps.mapping.MappingStep``
+is one). Other per-block steps can wrap the mapper the same way.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from ikou.transforms.decode.outputs import (
     summarize,
     write_quarantine,
 )
+from ikou.transforms.decode.protocols import LayoutLike, Mapper
 from ikou.transforms.pause import pause_point
 
 __all__ = ["DecodeMapBlocks", "FinalizeJob", "MappingBlockDecoder", "PlanJobBlocks",
@@ -72,11 +74,11 @@ class SourceStep:
     """One legacy source of a job and what becomes of its rows."""
 
     name: str                     # the source's name in the job
-    layout: Any                   # ikou.pipeline.config.layout.Layout (one row kind: ``data``)
+    layout: LayoutLike            # ikou.pipeline.config.layout.Layout (one row kind: ``data``)
     gaiji: dict
     inputs: tuple[int, ...]       # the job's input indexes that belong to this source
     output: str                   # staged file, relative: "juki.arrow", "reference/jutogai.arrow"
-    mapper: Any = None            # see the module docstring; None: decoded rows as they are
+    mapper: Mapper | None = None  # see the module docstring; None: decoded rows as they are
     role: str = "target"          # "target", "reference" or "decoded"
     gaiji_fallback: bool = False  # write the 外字 table's fallback characters
     #: (row kind, staged file) for every kind whose rows are written; default: ``data`` only,
@@ -100,10 +102,11 @@ class SourceStep:
 class MappingBlockDecoder(BlockDecoder):
     """A :class:`BlockDecoder` that maps each block's good rows before writing them."""
 
-    def __init__(self, layout, gaiji, staging_dir, mapper, gaiji_fallback: bool = False):
+    def __init__(self, layout: LayoutLike, gaiji: dict | None, staging_dir: str | None,
+                 mapper: Mapper | None, gaiji_fallback: bool = False):
         if mapper is not None and getattr(layout, "shape", "flat") != "flat":
             # a mapping reads the flat columns (one per item), whatever the layout's shape
-            layout = dataclasses.replace(layout, shape="flat")
+            layout = dataclasses.replace(layout, shape="flat")  # type: ignore[type-var]  # a dataclass
         super().__init__(layout, gaiji, staging_dir, gaiji_fallback)
         self.mapper = mapper
 

@@ -1,5 +1,15 @@
-# UTF-8 helpers shared by the kernels that read Arrow string buffers.
-# Textually included (`include "_utf8.pxi"`) after `from libc.stdint cimport int32_t, int64_t, uint8_t`.
+# UTF-8 helpers shared by the kernels that read Arrow string buffers (``_compare``,
+# ``_normalize``): ``cdef inline`` functions, so each kernel that cimports them compiles its own
+# copy (no call across modules, and no import of ``_utf8`` at run time: there is no such module).
+#
+#     from kernels._utf8 cimport utf8_decode
+#
+# The cimport names the source folder, not ``ikou.kernels``: the folder ``kernels/`` becomes the
+# package ``ikou.kernels`` only through setup.py's ``package_dir``, while Cython looks cimports up
+# in the source tree (a relative ``from ._utf8 cimport`` would search ``ikou/kernels/_utf8.pxd``).
+
+from libc.stdint cimport int32_t, int64_t, uint8_t
+
 
 cdef inline int32_t utf8_decode(const uint8_t* s, int64_t n, int64_t* pos) noexcept nogil:
     """Code point at ``s[pos[0]]``; advances ``pos``.
