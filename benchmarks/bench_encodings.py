@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -169,11 +170,14 @@ def main(argv=None) -> None:
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args(argv)
-    print(f"kernel: {KERNEL_IMPL}; {args.records} records of {RL} bytes per encoding")
+    print(f"kernel: {KERNEL_IMPL}; {args.records} records of {RL} bytes per encoding; "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"{'encoding':10} {'MB/s':>7} {'rec/s':>10} {'2 thr MB/s':>10} {'pure MB/s':>9} {'x':>6}")
     for r in run(False, args.records, args.repeats):
         print(f"{r['encoding']:10} {r['kernel_MB_s']:>7} {r['kernel_rec_s']:>10} "
               f"{r['two_threads_MB_s']:>10} {r['pure_python_MB_s']:>9} {r['speedup']:>6}")
+    print(f"load average {os.getloadavg()[0]:.2f} at the end (a figure measured while other work "
+          "shares the cores is low; the ratio, measured in the same run, is what compares)")
 
 
 if __name__ == "__main__":

@@ -78,6 +78,18 @@ cdef extern from *:
         uint64_t lo = (uint64_t)w, hi = (uint64_t)((unsigned __int128)w >> 64);
         memcpy(o, &lo, 8); memcpy(o + 8, &hi, 8);
     }
+    /* eight bytes (a little-endian word) each through a 256-byte table */
+    static inline uint64_t ikou_map8(const unsigned char *t, uint64_t w) {
+        return (uint64_t)t[w & 0xFF] | (uint64_t)t[(w >> 8) & 0xFF] << 8
+            | (uint64_t)t[(w >> 16) & 0xFF] << 16 | (uint64_t)t[(w >> 24) & 0xFF] << 24
+            | (uint64_t)t[(w >> 32) & 0xFF] << 32 | (uint64_t)t[(w >> 40) & 0xFF] << 40
+            | (uint64_t)t[(w >> 48) & 0xFF] << 48 | (uint64_t)t[w >> 56] << 56;
+    }
+    /* how many of a word's low bytes have their top bit clear (up to the first that has it) */
+    static inline int ikou_ascii_prefix(uint64_t x) {
+        uint64_t h = x & 0x8080808080808080ULL;
+        return h ? __builtin_ctzll(h) >> 3 : 8;
+    }
     /* 1 + index of the last byte of a little-endian word that is not an ASCII space (0: none) */
     static inline int ikou_last_nonspace(uint64_t w) {
         uint64_t x = w ^ 0x2020202020202020ULL;
@@ -94,6 +106,8 @@ cdef extern from *:
     void ikou_store128(char *o, ikou_i128 w) noexcept nogil
     int64_t ikou_ebcdic8(uint64_t x) noexcept nogil
     int ikou_last_nonspace(uint64_t w) noexcept nogil
+    uint64_t ikou_map8(const uint8_t *t, uint64_t w) noexcept nogil
+    int ikou_ascii_prefix(uint64_t x) noexcept nogil
 
 # -- constants shared with _decode_common (checked at import) ---------------------------------
 cdef enum: E_INVALID_BYTES = 1
@@ -171,6 +185,9 @@ cdef enum: F_SPACE = 0x08000000
 cdef enum: F_LONG = 0x10000000
 cdef enum: F_ERROR = 0x20000000
 cdef enum: F_LEAD = 0x40000000
+# In the double-byte table of a mixed encoding (which has no lead-byte entries), bit 30 marks a
+# code whose first byte may begin a shift sequence: the fast loop leaves it to the full check.
+cdef enum: F_SHIFT = 0x40000000
 
 cdef enum: INT32_MAX = 2147483647
 cdef enum: CHUNK_ROWS = 256        # most rows a chunk
@@ -240,6 +257,10 @@ cdef struct TTable:
     uint8_t so_l[4]
     int mark0                   # bytes of ﾞ / ﾟ (-1: none) for merging widened kana
     int mark1
+    const uint8_t *plain        # 256: the ASCII byte of a single byte that decodes to one
+                                # ASCII character with no other handling, else 0x80
+    uint64_t space8             # eight single-byte spaces (a byte whose `plain` is 0x20)
+    int has_space8
 
 cdef struct FSpec:
     int kind
@@ -684,19 +705,35 @@ cdef inline int64_t seq_value(const uint8_t *p, int k) noexcept nogil:
 
 cdef int k_mixed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ssize_t r1,
                  FSpec *f, TTable *t, Col *col, Errs *errs) except -1 nogil:
-    """text / dbcs in an encoding other than CP932: single-byte and shift-coded double-byte."""
-    cdef Py_ssize_t row, idx, i, L = f.length, shift_at
+    """text / dbcs in an encoding other than CP932: single-byte and shift-coded double-byte.
+
+    Two fast loops do the common work: in single-byte state, eight bytes at a time while they
+    decode to plain ASCII (``t.plain``); in double-byte state, codes whose entry holds its UTF-8
+    (one flag test: not an error, a long string or a possible shift code). Everything else goes
+    through the byte-by-byte code, the only one that reports errors.
+    """
+    cdef Py_ssize_t row, idx, i, L = f.length, shift_at, retry
     cdef const uint8_t *p0
     cdef uint8_t *o
     cdef uint8_t *base
     cdef uint8_t *last
     cdef uint8_t c
     cdef uint32_t e, e2
-    cdef int nerr, policy, code = 0, byte = 0, k
+    cdef uint64_t w, x, m
+    cdef int nerr, policy, code = 0, byte = 0, k, j
     cdef bint dstate, emit
     cdef bint trim_left = f.trim_left, trim_right = f.trim_right
     cdef bint replace = f.on_error == OE_REPLACE
     cdef bint dbcs = f.dbcs_only
+    cdef bint start_double = f.start_double
+    cdef bint has_space8 = t.has_space8
+    cdef uint64_t space8 = t.space8
+    # the tables in locals: a store through `o` (bytes) may alias anything, so what is read
+    # through `t` would be loaded again after every store
+    cdef const uint32_t *single = t.single
+    cdef const uint32_t *dbl = t.dbl
+    cdef const uint8_t *plain = t.plain
+    cdef const uint8_t *shift_first = t.shift_first
     cdef Py_ssize_t maxout = <Py_ssize_t>f.length * (
         t.max_exp if t.max_exp > f.repl_len else f.repl_len) + 8
     cdef int32_t *offs = <int32_t *>col.offsets.ptr
@@ -713,14 +750,40 @@ cdef int k_mixed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ss
         o = base
         last = base
         nerr = 0
-        dstate = f.start_double
+        dstate = start_double
         shift_at = -1
+        retry = 0
         i = 0
         while i < L:
-            c = p0[i]
             emit = False
             if not dstate:
-                e = t.single[c]
+                # plain single-byte characters, up to eight at a time (eight ASCII bytes out)
+                if i + 8 <= L and i >= retry:
+                    w = ikou_load64(p0 + i)
+                    if has_space8 and w == space8:
+                        if not (trim_left and o == base):
+                            ikou_store64(o, 0x2020202020202020ULL)
+                            o += 8
+                        i += 8
+                        continue
+                    if not (trim_left and o == base):
+                        x = ikou_map8(plain, w)
+                        k = ikou_ascii_prefix(x)
+                        if k:
+                            ikou_store64(o, x)  # the bytes past the k-th are scratch
+                            if k < 8:
+                                # ... and count as spaces when looking for the last non-space
+                                m = (1ULL << (8 * k)) - 1
+                                x = (x & m) | (0x2020202020202020ULL & ~m)
+                            j = ikou_last_nonspace(x)
+                            if j:
+                                last = o + j
+                            o += k
+                            i += k
+                            continue
+                        retry = i + 8  # not plain: the next eight bytes one by one
+                c = p0[i]
+                e = single[c]
                 if (e & (F_LEAD | F_ERROR | F_MERGE | F_LONG)) == 0:
                     i += 1
                     if (e & F_SPACE) == 0:
@@ -760,7 +823,23 @@ cdef int k_mixed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ss
                     i += 1
                     emit = True
             else:
-                if t.shift_first[c]:
+                # double-byte characters whose entry holds their UTF-8 (padding U+3000 included)
+                while i + 1 < L:
+                    e = dbl[(<Py_ssize_t>p0[i] << 8) | p0[i + 1]]
+                    if e & (F_ERROR | F_LONG | F_SHIFT):
+                        break
+                    i += 2
+                    if (e & F_SPACE) == 0:
+                        ikou_store32(o, e)
+                        o += (e >> 24) & 3
+                        last = o
+                    elif not (trim_left and o == base):
+                        ikou_store32(o, e)
+                        o += (e >> 24) & 3
+                if i >= L:
+                    break
+                c = p0[i]
+                if shift_first[c]:
                     k = match_seq(t.si_b, t.si_l, t.n_si, p0, i, L)
                     if k:
                         if dbcs:
@@ -783,6 +862,7 @@ cdef int k_mixed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ss
                                 last = o
                         else:
                             dstate = False
+                            retry = 0
                         i += k
                         continue
                 if i + 1 >= L:
@@ -791,7 +871,7 @@ cdef int k_mixed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ss
                     e = 0
                     i += 1
                 else:
-                    e = t.dbl[(<Py_ssize_t>c << 8) | p0[i + 1]]
+                    e = dbl[(<Py_ssize_t>c << 8) | p0[i + 1]]
                     if (e & (F_ERROR | F_LONG)) == 0:
                         i += 2
                         if (e & F_SPACE) == 0:
@@ -803,7 +883,7 @@ cdef int k_mixed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ss
                             o += (e >> 24) & 3
                         continue
                     if e & F_ERROR:
-                        if (not dbcs and t.shift_first[p0[i + 1]]
+                        if (not dbcs and shift_first[p0[i + 1]]
                                 and match_seq(t.so_b, t.so_l, t.n_so, p0, i + 1, L)):
                             add_err(errs, row, f, E_ODD_DBCS_BYTES, i, c)
                             i += 1
@@ -834,7 +914,7 @@ cdef int k_mixed(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_ss
                 o += (e >> 24) & 3
             if not (e & F_SPACE):
                 last = o
-        if dstate and not f.start_double and shift_at >= 0:
+        if dstate and not start_double and shift_at >= 0:
             k = match_seq(t.si_b, t.si_l, t.n_si, p0, shift_at, L)
             add_err(errs, row, f, E_UNTERMINATED_SHIFT, shift_at, seq_value(p0 + shift_at, k))
             nerr += 1
@@ -2041,6 +2121,9 @@ cdef class _CPlan:
         lead_idx = np.zeros(256, np.uint8)
         mixed = hasattr(table, "shift_in")
         t.mixed = mixed
+        t.plain = NULL
+        t.has_space8 = 0
+        t.space8 = 0
         if mixed:
             lead_idx = np.arange(256, dtype=np.uint8)
             leads = list(range(256))
@@ -2057,6 +2140,8 @@ cdef class _CPlan:
                         if v is None:
                             v = cache[s] = _entry(s, bl, bi)
                         bdbl[code] = v
+                for lead in table.shift_first:
+                    bdbl[lead << 8:(lead + 1) << 8] |= F_SHIFT
                 base = _MIXED_C[table.base_key] = (bdbl, bl, bi)
             # the shared double-byte entries first (their long strings keep their indexes)
             longs.extend(base[1])
@@ -2099,7 +2184,20 @@ cdef class _CPlan:
                 t.so_b[2 * k + 1] = q[-1]
             dbl = base[0].copy() if table.gaiji else base[0]
             for code, s in table.gaiji.items():
-                dbl[code] = _entry(s, longs, long_index)
+                dbl[code] = _entry(s, longs, long_index) | (
+                    F_SHIFT if code >> 8 in table.shift_first else 0)
+            # single bytes that decode to one ASCII byte with nothing else to do
+            plain = np.full(256, 0x80, np.uint8)
+            for b in range(256):
+                e = int(single[b])
+                if (e & (F_LEAD | F_ERROR | F_MERGE | F_LONG)) == 0 and (e >> 24) & 3 == 1:
+                    plain[b] = e & 0xFF
+            self.keep.append(plain)
+            u8 = plain
+            t.plain = &u8[0]
+            spaces = [b for b in range(256) if plain[b] == 0x20]
+            t.has_space8 = bool(spaces)
+            t.space8 = spaces[0] * 0x0101010101010101 if spaces else 0
         else:
             merge = np.zeros(128, np.uint32)
             for key, s in table.merge.items():
