@@ -2177,11 +2177,11 @@ cdef class _CPlan:
             for k, q in enumerate(table.shift_in):
                 t.si_l[k] = len(q)
                 t.si_b[2 * k] = q[0]
-                t.si_b[2 * k + 1] = q[-1]
+                t.si_b[2 * k + 1] = q[len(q) - 1]
             for k, q in enumerate(table.shift_out):
                 t.so_l[k] = len(q)
                 t.so_b[2 * k] = q[0]
-                t.so_b[2 * k + 1] = q[-1]
+                t.so_b[2 * k + 1] = q[len(q) - 1]
             dbl = base[0].copy() if table.gaiji else base[0]
             for code, s in table.gaiji.items():
                 dbl[code] = _entry(s, longs, long_index) | (
