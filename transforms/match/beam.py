@@ -237,7 +237,8 @@ def _rule_key(rule, cols, table: pa.Table, side: str) -> pa.Array:
 
 def _cols(table: pa.Table, cfg) -> dict[str, pa.Array]:
     """The normalised columns of a prepared table, by field name."""
-    return {f.name: table.column(NORM + f.name).combine_chunks() for f in cfg.fields}
+    return {name[len(NORM):]: table.column(name).combine_chunks()
+            for name in table.column_names if name.startswith(NORM)}
 
 
 def _concat(tables):
@@ -298,8 +299,8 @@ class _PrepareFn(beam.DoFn):
         out = {ROW: pa.array(np.arange(sl.start, sl.start + sl.rows, dtype=np.int64))}
         for name in _carried_columns(cfg, sl.side):
             out[name] = table.column(name).combine_chunks()
-        for f in cfg.fields:
-            out[NORM + f.name] = cols[f.name]
+        for name, col in cols.items():
+            out[NORM + name] = col
         if sl.side == RIGHT:
             for name, type_ in self.casts.items():
                 try:
@@ -364,7 +365,7 @@ class _ShardFn(beam.DoFn):
         if wanted is not None:
             hit = np.flatnonzero(np.isin(rows, wanted))
             if len(hit):
-                keep = [ROW] + [NORM + f.name for f in cfg.fields]
+                keep = [ROW] + [c for c in table.column_names if c.startswith(NORM)]
                 yield pvalue.TaggedOutput(SAMPLE, (side, table.select(keep).take(
                     pa.array(hit, pa.int64()))))
 

@@ -21,6 +21,8 @@ functions on Beam, one shard of records at a time. Steps (details in the pipelin
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -30,11 +32,12 @@ import pyarrow.compute as pc
 
 from ikou.kernels._match_common import LEVEL_NULL, MatchConfigError, NormalizeOptions
 from ikou.kernels.compare import (
-    StringColumn,
+    CodedStrings,
+    DateColumn,
+    coded_levels,
     date_levels,
     exact_codes,
     exact_levels,
-    string_levels,
 )
 from ikou.kernels.normalize import Normalizer
 from ikou.transforms import arrowio
@@ -49,6 +52,7 @@ __all__ = [
     "MatchConfig",
     "MatchResult",
     "Model",
+    "FULL_NAME",
     "Prepared",
     "block",
     "comparison_levels",
@@ -71,6 +75,7 @@ __all__ = [
     "review_table",
     "side_ids",
     "split_names",
+    "split_positions",
     "term_frequencies",
     "tf_weights",
     "unmatched_table",
@@ -159,8 +164,9 @@ class Prepared:
     n_right: int
     left: dict[str, pa.Array]  # field name → normalised (or raw) column
     right: dict[str, pa.Array]
-    strings: dict[str, tuple[StringColumn, StringColumn]] = field(default_factory=dict)
+    strings: dict[str, CodedStrings] = field(default_factory=dict)
     codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    dates: dict[str, tuple[DateColumn, DateColumn]] = field(default_factory=dict)
     tf: dict[str, np.ndarray] = field(default_factory=dict)  # per left row: its value's share
 
 
@@ -187,6 +193,58 @@ def make_normalizers(cfg: MatchConfig, variants: dict[int, int]) -> dict:
 
 _SPACED = r"^(?P<s>[^ ]+) (?P<g>.+)$"
 
+#: Suffix of the normalised whole name of a ``part`` field in :func:`normalize_side`'s output
+#: (the field's own name holds the part): the comparison splits the whole name per pair.
+FULL_NAME = "~name"
+
+
+def split_positions(names: pa.Array, surnames: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Per normalised name (spaces collapsed): the code-point index of its first space and,
+    for a name without one, the index after the longest of ``surnames`` it starts with that
+    leaves at least one character (int32, -1 where none; null names -1). Computed on the
+    distinct names only (Arrow compute), then spread to the rows."""
+    names = _as_string(names, "name")
+    encoded = names.dictionary_encode()
+    values = encoded.dictionary
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    spaced = pc.extract_regex(values, _SPACED)
+    has_space = pc.fill_null(pc.is_valid(spaced), False).to_numpy(zero_copy_only=False)
+    sur_len = pc.utf8_length(pc.struct_field(spaced, "s")).fill_null(-1).to_numpy(
+        zero_copy_only=False).astype(np.int32)
+    space = np.where(has_space, sur_len, -1).astype(np.int32)
+    listed_pos = np.full(len(values), -1, np.int32)
+    listed = pc.unique(surnames.filter(pc.is_valid(surnames)))
+    longest = int(pc.max(pc.utf8_length(listed)).as_py() or 0) if len(listed) else 0
+    length = pc.utf8_length(values).to_numpy(zero_copy_only=False)
+    for n in range(1, longest + 1):  # longest last: the longest listed prefix wins
+        pre = pc.utf8_slice_codeunits(values, 0, n)
+        hit = pc.fill_null(pc.is_in(pre, value_set=listed), False).to_numpy(
+            zero_copy_only=False)
+        listed_pos[hit & (length > n) & ~has_space] = n
+    if len(values) == 0:
+        none = np.full(len(codes), -1, np.int32)
+        return none, none.copy()
+    code = np.maximum(codes, 0)
+    sp, lp = space[code], listed_pos[code]
+    sp[codes < 0] = -1
+    lp[codes < 0] = -1
+    return sp, lp
+
+
+def _part_of(names: pa.Array, space: np.ndarray, listed: np.ndarray, part: str) -> pa.Array:
+    """The ``part`` of each name from its own split positions (:func:`split_positions`):
+    null where the name has neither. One Arrow slice per distinct position (few, for names)."""
+    names = _as_string(names, part)
+    cut = np.where(space >= 0, space, listed)
+    begin = np.where(space >= 0, space + 1, listed)
+    pos = cut if part == "surname" else begin
+    out = pa.nulls(len(names), pa.string())
+    for p in np.unique(pos[cut >= 0]).tolist():
+        piece = (pc.utf8_slice_codeunits(names, 0, p) if part == "surname"
+                 else pc.utf8_slice_codeunits(names, p))
+        out = pc.if_else(pa.array((pos == p) & (cut >= 0)), piece, out)
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+
 
 def split_names(names: pa.Array, surnames: pa.Array, part: str) -> pa.Array:
     """The ``part`` (``"surname"`` or ``"given"``) of each normalised name (spaces collapsed).
@@ -194,43 +252,40 @@ def split_names(names: pa.Array, surnames: pa.Array, part: str) -> pa.Array:
     Split at the first space; a name without one is split after the longest of ``surnames``
     (normalised alike) it starts with, leaving at least one character for the given name;
     a name without a space and without a listed surname gives null for both parts (no
-    evidence either way). Vectorised (Arrow compute), row by row."""
+    evidence of its own: the comparison then splits it as the other name of the pair is
+    split, :func:`ikou.kernels.compare.coded_levels`). Vectorised over the distinct names."""
     names = _as_string(names, part)
-    spaced = pc.extract_regex(names, _SPACED)
-    sur = pc.struct_field(spaced, "s")
-    giv = pc.struct_field(spaced, "g")
-    has_space = pc.fill_null(pc.is_valid(spaced), False)
-    length = pc.utf8_length(names)
-    listed = pc.unique(surnames.filter(pc.is_valid(surnames)))
-    longest = int(pc.max(pc.utf8_length(listed)).as_py() or 0) if len(listed) else 0
-    null = pa.nulls(len(names), pa.string())
-    sur_u, giv_u = null, null
-    for n in range(1, longest + 1):
-        pre = pc.utf8_slice_codeunits(names, 0, n)
-        hit = pc.fill_null(pc.and_(pc.is_in(pre, value_set=listed), pc.greater(length, n)), False)
-        sur_u = pc.if_else(hit, pre, sur_u)
-        giv_u = pc.if_else(hit, pc.utf8_slice_codeunits(names, n), giv_u)
-    out = pc.if_else(has_space, sur, sur_u) if part == "surname" else pc.if_else(
-        has_space, giv, giv_u)
-    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+    space, listed = split_positions(names, surnames)
+    return _part_of(names, space, listed, part)
 
 
 def normalize_side(cfg: MatchConfig, table: pa.Table, side: str,
                    normalizers: dict) -> dict[str, pa.Array]:
-    """The compared columns of one side (``"left"``/``"right"``), normalised, by field name.
+    """The compared columns of one side (``"left"``/``"right"``), normalised, by field name;
+    a ``part`` field also gives its whole normalised name (``name + FULL_NAME``).
 
     Row by row: any slice of a table gives the slice of the whole table's result.
     """
     out = {}
+    done: dict = {}  # (column, remove, options) → normalised column (shared by name parts)
     for f in cfg.fields:
-        col = _column(table, f.left if side == "left" else f.right, side)
-        if f.remove is not None:
-            col = pc.replace_substring_regex(_as_string(col, f.name), f.remove, "")
-        opts = f.options
-        if opts is not None:
-            col = normalizers[opts](_as_string(col, f.name))
+        name = f.left if side == "left" else f.right
+        key = (name, f.remove, f.options)
+        if key not in done:
+            col = _column(table, name, side)
+            if f.remove is not None:
+                col = pc.replace_substring_regex(_as_string(col, f.name), f.remove, "")
+            opts = f.options
+            if opts is not None:
+                col = normalizers[opts](_as_string(col, f.name))
+            done[key] = col
+        col = done[key]
         if f.part is not None:
-            col = split_names(col, normalizers[("surnames", opts)], f.part)
+            skey = (key, "split")
+            if skey not in done:
+                done[skey] = split_positions(col, normalizers[("surnames", f.options)])
+            out[f.name + FULL_NAME] = col
+            col = _part_of(col, *done[skey], f.part)
         out[f.name] = col
     return out
 
@@ -241,16 +296,48 @@ def prepared_from(cfg: MatchConfig, left: dict[str, pa.Array],
     n_left = len(next(iter(left.values()))) if left else 0
     n_right = len(next(iter(right.values()))) if right else 0
     prep = Prepared(n_left, n_right, dict(left), dict(right))
+    coded: dict = {}  # one dictionary per pair of columns (a name's surname and given parts)
     for f in cfg.fields:
         a, b = left[f.name], right[f.name]
         if f.method in ("jaro_winkler", "levenshtein"):
-            prep.strings[f.name] = (StringColumn(_as_string(a, f.name)),
-                                    StringColumn(_as_string(b, f.name)))
+            whole_a, whole_b = ((a, b) if f.part is None else
+                                (left[f.name + FULL_NAME], right[f.name + FULL_NAME]))
+            key = (id(whole_a), id(whole_b))
+            if key not in coded:
+                coded[key] = CodedStrings(_as_string(whole_a, f.name),
+                                          _as_string(whole_b, f.name))
+            strings = prep.strings[f.name] = coded[key]
+            if f.part is not None and strings.space is None:
+                strings.set_parts(*_dictionary_splits(strings, a, b, f.part))
         elif f.method == "exact":
             prep.codes[f.name] = exact_codes(_blank_to_null(a), _blank_to_null(b))
+        elif f.method == "date":
+            prep.dates[f.name] = (DateColumn(a), DateColumn(b))
         if f.tf:
             prep.tf[f.name] = term_frequencies(a)
     return prep
+
+
+def _dictionary_splits(strings: CodedStrings, part_left: pa.Array, part_right: pa.Array,
+                       part: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per dictionary name: its space and listed-surname positions (:func:`split_positions`),
+    the latter read off the rows' own parts (no surname list needed here)."""
+    values = strings.values
+    spaced = pc.extract_regex(values, _SPACED)
+    has_space = pc.fill_null(pc.is_valid(spaced), False).to_numpy(zero_copy_only=False)
+    sur_len = pc.utf8_length(pc.struct_field(spaced, "s")).fill_null(-1).to_numpy(
+        zero_copy_only=False)
+    space = np.where(has_space, sur_len, -1).astype(np.int32)
+    listed = np.full(len(values), -1, np.int32)
+    length = pc.utf8_length(values).to_numpy(zero_copy_only=False).astype(np.int64)
+    for codes, own in ((strings.codes_left, part_left), (strings.codes_right, part_right)):
+        own_len = pc.utf8_length(_as_string(own, part)).fill_null(-1).to_numpy(
+            zero_copy_only=False).astype(np.int64)
+        ok = (codes >= 0) & (own_len >= 0)
+        ok[ok] = ~has_space[codes[ok]]
+        c = codes[ok]
+        listed[c] = own_len[ok] if part == "surname" else length[c] - own_len[ok]
+    return space, listed
 
 
 def term_frequencies(values: pa.Array) -> np.ndarray:
@@ -428,19 +515,49 @@ def block(cfg: MatchConfig, prep: Prepared, left: pa.Table, right: pa.Table,
 # --- comparison and the Fellegi–Sunter model --------------------------------------------------
 
 
-def comparison_levels(cfg: MatchConfig, prep: Prepared, li, ri) -> np.ndarray:
-    """Comparison vectors: an int8 matrix (pairs × fields) of levels, -1 where a value is null."""
+COMPARE_CHUNK_PAIRS = 1 << 19  # pairs per task of the comparison threads
+
+
+def compare_workers() -> int:
+    """Threads comparing pairs (the kernels release the GIL): ``IKOU_MATCH_THREADS`` or the
+    number of cores. The levels do not depend on it."""
+    value = os.environ.get("IKOU_MATCH_THREADS", "")
+    return max(1, int(value)) if value.strip() else max(1, os.cpu_count() or 1)
+
+
+def comparison_levels(cfg: MatchConfig, prep: Prepared, li, ri,
+                      workers: int | None = None) -> np.ndarray:
+    """Comparison vectors: an int8 matrix (pairs × fields) of levels, -1 where a value is null.
+
+    Ranges of ``COMPARE_CHUNK_PAIRS`` pairs are compared on ``workers`` threads (default
+    :func:`compare_workers`), each range by the GIL-free kernels; every pair's levels depend on
+    that pair alone, so the result does not depend on the threads."""
+    li = np.ascontiguousarray(li, dtype=np.int64)
+    ri = np.ascontiguousarray(ri, dtype=np.int64)
     out = np.empty((len(li), len(cfg.fields)), dtype=np.int8)
-    for j, f in enumerate(cfg.fields):
-        if f.method in ("jaro_winkler", "levenshtein"):
-            a, b = prep.strings[f.name]
-            out[:, j] = string_levels(a, b, li, ri, f.method, f.thresholds)[1]
-        elif f.method == "exact":
-            a, b = prep.codes[f.name]
-            out[:, j] = exact_levels(a, b, li, ri)
-        else:
-            out[:, j] = date_levels(prep.left[f.name], prep.right[f.name], li, ri,
-                                    fine=f.date_levels == "fine")
+
+    def chunk(lo: int) -> None:
+        hi = min(lo + COMPARE_CHUNK_PAIRS, len(li))
+        a, b = li[lo:hi], ri[lo:hi]
+        for j, f in enumerate(cfg.fields):
+            if f.method in ("jaro_winkler", "levenshtein"):
+                out[lo:hi, j] = coded_levels(prep.strings[f.name], a, b, f.method,
+                                             f.thresholds, part=f.part)
+            elif f.method == "exact":
+                lc, rc = prep.codes[f.name]
+                out[lo:hi, j] = exact_levels(lc, rc, a, b)
+            else:
+                ld, rd = prep.dates[f.name]
+                out[lo:hi, j] = date_levels(ld, rd, a, b, fine=f.date_levels == "fine")
+
+    starts = range(0, len(li), COMPARE_CHUNK_PAIRS)
+    workers = compare_workers() if workers is None else workers
+    if workers <= 1 or len(starts) <= 1:
+        for lo in starts:
+            chunk(lo)
+    else:
+        with ThreadPoolExecutor(min(workers, len(starts))) as pool:
+            list(pool.map(chunk, starts))
     return out
 
 
