@@ -428,8 +428,9 @@ def test_best_candidate_per_right_record():
 
     ri = np.array([0, 0, 0, 2, 2, 5])
     score = np.array([1.0, 3.0, 3.0, 2.0, 1.0, 0.0])
-    best, group_r, top, runner = _best_per_run(ri, score)
+    best, group_r, top, runner, second = _best_per_run(ri, score)
     assert best.tolist() == [1, 3, 5]  # ties: the first (lowest left row)
+    assert second.tolist() == [2, 4, -1]  # the runner-up's index, -1 when alone
     assert group_r.tolist() == [0, 2, 5]
     assert top.tolist() == [3.0, 2.0, 0.0]
     assert runner.tolist() == [3.0, 1.0, -np.inf]  # a tie makes the runner-up equal

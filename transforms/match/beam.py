@@ -473,22 +473,8 @@ def _pre_model(key_batches, sample_tables, cfg, n_left, n_right):
 def _final_model(pre, patterns, cfg, n_left, n_right):
     if pre["model"] is not None:
         return pre["model"]
-    total: dict[bytes, list] = {}
-    for pat, counts in patterns:
-        for row, c in zip(pat, counts, strict=True):
-            key = row.tobytes()
-            if key in total:
-                total[key][1] += int(c)
-            else:
-                total[key] = [row, int(c)]
-    if total:
-        pat = np.stack([v[0] for v in total.values()])
-        counts = np.array([v[1] for v in total.values()], np.int64)
-        levels = np.repeat(pat, counts, axis=0)
-    else:
-        levels = np.zeros((0, len(cfg.fields)), np.int8)
     return lk.model_from_levels(cfg, n_left, n_right, pre["rand"], "em",
-                                candidate_levels=levels)
+                                candidate_patterns=lk.merge_patterns(patterns))
 
 
 class EstimateModel(beam.PTransform):

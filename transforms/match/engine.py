@@ -604,18 +604,64 @@ def _initial_m(n: int) -> np.ndarray:
     return _normalise(4.0 ** np.arange(n))
 
 
+DENSE_PATTERNS = 1 << 22  # at most this many possible comparison vectors: counted densely
+
+
+def _radices(levels: np.ndarray) -> np.ndarray | None:
+    """Per field, the number of codes its levels take (level + 1, null → 0): the mixed radix
+    of :func:`pattern_codes`, or None when the vectors' code space is too large to count."""
+    if levels.shape[1] == 0 or (len(levels) and levels.min() < LEVEL_NULL):
+        return None
+    radix = levels.max(axis=0).astype(np.int64) + 2 if len(levels) else np.ones(
+        levels.shape[1], np.int64)
+    size = 1
+    for r in radix.tolist():
+        size *= r
+        if size > DENSE_PATTERNS:
+            return None
+    return radix
+
+
+def pattern_codes(levels: np.ndarray, radix: np.ndarray) -> np.ndarray:
+    """One int64 per comparison vector, ordered as the vectors are lexicographically."""
+    code = np.zeros(len(levels), np.int64)
+    for j, r in enumerate(radix.tolist()):
+        code *= r
+        code += levels[:, j] + 1
+    return code
+
+
 def _patterns(levels: np.ndarray):
-    """Unique comparison vectors and their counts."""
+    """Unique comparison vectors (in lexicographic order) and their counts: a bincount of the
+    vectors' codes (``np.unique`` when the code space is too large)."""
     if len(levels) == 0:
         return levels, np.zeros(0, np.int64)
-    if levels.shape[1] <= 15:
-        code = np.zeros(len(levels), np.int64)
-        for j in range(levels.shape[1]):
-            code = code * 16 + (levels[:, j].astype(np.int64) + 1)
-        uniq, first, counts = np.unique(code, return_index=True, return_counts=True)
-        return levels[first], counts
-    uniq, counts = np.unique(levels, axis=0, return_counts=True)
-    return uniq, counts
+    radix = _radices(levels)
+    if radix is None:
+        return merge_patterns([(levels, np.ones(len(levels), np.int64))])
+    counts = np.bincount(pattern_codes(levels, radix), minlength=int(np.prod(radix)))
+    code = np.flatnonzero(counts)
+    pat = np.empty((len(code), levels.shape[1]), np.int8)
+    rest = code.copy()
+    for j in range(levels.shape[1] - 1, -1, -1):
+        pat[:, j] = rest % radix[j] - 1
+        rest //= radix[j]
+    return pat, counts[code].astype(np.int64)
+
+
+def merge_patterns(parts) -> tuple[np.ndarray, np.ndarray]:
+    """Patterns and counts of several sets (``(patterns, counts)`` each) added up, in
+    lexicographic order (as :func:`_patterns`): the same whatever the sets and their order."""
+    parts = [(p, c) for p, c in parts if len(p)]
+    if not parts:
+        return np.zeros((0, 0), np.int8), np.zeros(0, np.int64)
+    pat = np.concatenate([p for p, _ in parts])
+    counts = np.concatenate([c for _, c in parts]).astype(np.int64)
+    order = np.lexsort(pat.T[::-1])
+    pat, counts = pat[order], counts[order]
+    new = np.concatenate([[True], np.any(pat[1:] != pat[:-1], axis=1)])
+    starts = np.flatnonzero(new)
+    return pat[starts], np.add.reduceat(counts, starts)
 
 
 def _log_probs(pat: np.ndarray, probs: list[np.ndarray]) -> np.ndarray:
@@ -626,14 +672,15 @@ def _log_probs(pat: np.ndarray, probs: list[np.ndarray]) -> np.ndarray:
     return total
 
 
-def _em(levels, m, u, free_m, lam, max_iter, tol):
-    """EM over comparison vectors (splink's expectation–maximisation, on unique patterns).
+def _em(pat, counts, m, u, free_m, lam, max_iter, tol):
+    """EM over comparison vectors (splink's expectation–maximisation), on the counts of the
+    distinct vectors ``pat`` (:func:`_patterns`): each iteration is a pass over the patterns,
+    never over the pairs.
 
     Updates m of the ``free_m`` fields, u of every field and the match share ``lam``. u here
     describes the non-matches *among the candidates* (blocking makes them agree more often than
     random pairs); the caller scores with the u of random pairs.
     """
-    pat, counts = _patterns(levels)
     if len(pat) == 0:
         return m, u, lam, 0
     counts = counts.astype(np.float64)
@@ -702,10 +749,11 @@ def random_pairs(cfg: MatchConfig, n_left: int, n_right: int):
 
 
 def model_from_levels(cfg: MatchConfig, n_left: int, n_right: int, rand_levels, mode: str,
-                      key_levels=None, candidate_levels=None) -> Model:
+                      key_levels=None, candidate_levels=None, candidate_patterns=None) -> Model:
     """The model from comparison vectors: of the random pairs (u), of the pairs linked by key
     (``mode == "keys"``) or of the candidate pairs EM runs on (``mode == "em"``, all of
-    them). Row order does not matter."""
+    them: their vectors, or ``candidate_patterns`` = their distinct vectors and counts, as
+    :func:`merge_patterns` gives). Row order does not matter."""
     names = tuple(f.name for f in cfg.fields)
     notes: list[str] = []
     u = []
@@ -736,18 +784,21 @@ def model_from_levels(cfg: MatchConfig, n_left: int, n_right: int, rand_levels, 
         model.m = _m_from_pairs(key_levels[keep], cfg.fields, m0)
         notes.append(f"m from {int(keep.sum())} of {n_key} pairs linked by key")
         return model
-    levels = candidate_levels
-    if levels is None or len(levels) == 0:
+    if candidate_patterns is None and candidate_levels is not None:
+        candidate_patterns = _patterns(candidate_levels)
+    if candidate_patterns is None or int(candidate_patterns[1].sum()) == 0:
         notes.append("no candidate pairs: m not estimated (default)")
         return Model(names, m0, u, prior, notes)
+    pat, counts = candidate_patterns
+    n_pairs = int(counts.sum())
     free = [j for j, f in enumerate(cfg.fields) if f.m is None]
-    lam0 = float(np.clip(min(n_left, n_right) / len(levels), 1e-6, 0.5))
-    per_rule = _rule_em(cfg, levels, m0, u, free, notes)
+    lam0 = float(np.clip(min(n_left, n_right) / n_pairs, 1e-6, 0.5))
+    per_rule = _rule_em(cfg, pat, counts, m0, u, free, notes)
     if per_rule is not None:
         m, it = per_rule
         return Model(names, m, u, prior, notes, it)
-    m, _, lam, it = _em(levels, m0, u, free, lam0, cfg.max_iterations, cfg.tolerance)
-    notes.append(f"EM: {len(levels)} candidate pairs, {it} iterations, match share {lam:.4f}")
+    m, _, lam, it = _em(pat, counts, m0, u, free, lam0, cfg.max_iterations, cfg.tolerance)
+    notes.append(f"EM: {n_pairs} candidate pairs, {it} iterations, match share {lam:.4f}")
     return Model(names, m, u, prior, notes, it)
 
 
@@ -766,7 +817,7 @@ def _rule_fields(cfg: MatchConfig, rule) -> list[int] | None:
     return out
 
 
-def _rule_em(cfg: MatchConfig, levels: np.ndarray, m0, u, free, notes):
+def _rule_em(cfg: MatchConfig, pat: np.ndarray, counts: np.ndarray, m0, u, free, notes):
     """splink's estimation: EM on each blocking rule's pairs (the candidates at the top level of
     every field the rule is made of) with that rule's fields held fixed — they agree by
     construction, so they cannot tell matches from non-matches there — and each field's m the
@@ -778,14 +829,14 @@ def _rule_em(cfg: MatchConfig, levels: np.ndarray, m0, u, free, notes):
     estimates: dict[int, list[np.ndarray]] = {j: [] for j in free}
     total_it = 0
     for r, fixed in enumerate(rules):
-        sel = np.ones(len(levels), bool)
+        sel = np.ones(len(pat), bool)
         for j in fixed:
-            sel &= levels[:, j] == cfg.fields[j].n_levels - 1
-        n_sel = int(sel.sum())
+            sel &= pat[:, j] == cfg.fields[j].n_levels - 1
+        n_sel = int(counts[sel].sum())
         rule_free = [j for j in free if j not in fixed]
         if n_sel < MIN_RULE_PAIRS or not rule_free:
             continue
-        m, _, lam, it = _em(levels[sel], m0, u, rule_free, 0.5, cfg.max_iterations,
+        m, _, lam, it = _em(pat[sel], counts[sel], m0, u, rule_free, 0.5, cfg.max_iterations,
                             cfg.tolerance)
         total_it += it
         notes.append(f"EM rule {r + 1}: {n_sel} pairs, {it} iterations, match share {lam:.4f}")
@@ -853,10 +904,20 @@ def _field_weights(model: Model, levels: np.ndarray) -> np.ndarray:
 
 
 def _score(model: Model, levels: np.ndarray):
-    """Match weight of each pair: log2 prior odds + the sum of the field weights."""
+    """Match weight of each pair: log2 prior odds + the sum of the field weights. Read from a
+    table of the weights of every possible comparison vector (one lookup per pair) when there
+    are few enough of them; the same sums in the same order either way."""
+    weights = [np.append(wj, 0.0) for wj in model.weights()]  # index -1 (null) reads 0
+    radix = _radices(levels) if len(levels) > DENSE_PATTERNS // 4 else None
+    if radix is not None:
+        grid = np.indices(tuple(radix.tolist())).reshape(len(radix), -1).T - 1
+        table = np.full(len(grid), model.prior_weight)
+        for j, wj in enumerate(weights):
+            table += wj[grid[:, j]]
+        return table[pattern_codes(levels, radix)], None
     total = np.full(len(levels), model.prior_weight)
-    for j, wj in enumerate(model.weights()):
-        total += np.append(wj, 0.0)[levels[:, j]]
+    for j, wj in enumerate(weights):
+        total += wj[levels[:, j]]
     return total, None
 
 
@@ -908,8 +969,20 @@ def left_term_frequencies(cfg: MatchConfig, left: pa.Table, normalizers: dict) -
 def _scores(cfg: MatchConfig, model: Model, levels: np.ndarray, li: np.ndarray,
             tf: dict[str, np.ndarray] | None) -> np.ndarray:
     score, _ = _score(model, levels)
-    adj = tf_weights(cfg, model, tf, levels, li)
-    return score if adj is None else score + adj.sum(axis=1)
+    if not tf:
+        return score
+    for j, f in enumerate(cfg.fields):
+        if not f.tf or f.name not in tf:
+            continue
+        top = f.n_levels - 1
+        u_top = model.u[j][top]
+        freq = tf[f.name]
+        per_row = np.where(np.isnan(freq), 0.0,
+                           np.log2(u_top / np.maximum(np.nan_to_num(freq, nan=1.0),
+                                                      max(f.tf_minimum, 1e-12))))
+        at_top = levels[:, j] == top
+        score[at_top] += per_row[li[at_top]]
+    return score
 
 
 def side_ids(table: pa.Table, column: str | None, rows: np.ndarray, side: str) -> pa.Array:
@@ -921,36 +994,25 @@ def side_ids(table: pa.Table, column: str | None, rows: np.ndarray, side: str) -
 
 def _best_per_run(ri: np.ndarray, score: np.ndarray):
     """For each run of equal ``ri`` (sorted): index of the best score (first on ties), the run's
-    right row, the best score and the runner-up score (-inf when the run has one pair)."""
+    right row, the best score, the runner-up score (-inf when the run has one pair) and the
+    runner-up's index (the best pair other than the best; first on ties; -1 when none)."""
     if len(ri) == 0:
         empty = np.zeros(0, np.int64)
-        return empty, empty, np.zeros(0), np.zeros(0)
-    starts = np.flatnonzero(np.concatenate([[True], ri[1:] != ri[:-1]]))
-    run = np.cumsum(np.concatenate([[False], ri[1:] != ri[:-1]]))
+        return empty, empty, np.zeros(0), np.zeros(0), empty
+    change = ri[1:] != ri[:-1]
+    starts = np.flatnonzero(np.concatenate([[True], change]))
+    lengths = np.diff(np.append(starts, len(ri)))
     top = np.maximum.reduceat(score, starts)
-    idx = np.arange(len(ri))
-    best = np.minimum.reduceat(np.where(score == top[run], idx, len(ri)), starts)
+    big = len(ri)
+    idx = np.arange(big, dtype=np.int64)
+    best = np.minimum.reduceat(np.where(score == np.repeat(top, lengths), idx, big), starts)
     rest = score.copy()
     rest[best] = -np.inf
     runner = np.maximum.reduceat(rest, starts)
-    return best, ri[starts], top, runner
-
-
-def _runner_up(ri: np.ndarray, score: np.ndarray, best: np.ndarray) -> np.ndarray:
-    """Per run of equal ``ri`` (as :func:`_best_per_run`, ``best`` its result): the index of
-    the runner-up (the best pair other than ``best``; first on ties), -1 when the run has one
-    pair."""
-    if len(ri) == 0:
-        return np.zeros(0, np.int64)
-    starts = np.flatnonzero(np.concatenate([[True], ri[1:] != ri[:-1]]))
-    run = np.cumsum(np.concatenate([[False], ri[1:] != ri[:-1]]))
-    rest = score.copy()
-    rest[best] = -np.inf
-    second = np.maximum.reduceat(rest, starts)
-    idx = np.arange(len(ri))
-    pick = (rest == second[run]) & np.isfinite(rest)
-    runner = np.minimum.reduceat(np.where(pick, idx, len(ri)), starts)
-    return np.where(runner < len(ri), runner, -1).astype(np.int64)
+    pick = (rest == np.repeat(runner, lengths)) & (rest > -np.inf)
+    second = np.minimum.reduceat(np.where(pick, idx, big), starts)
+    second = np.where(second < big, second, -1).astype(np.int64)
+    return best, ri[starts], top, runner, second
 
 
 def key_pairs(cfg: MatchConfig, left: pa.Table, right: pa.Table):
@@ -1019,6 +1081,15 @@ class Decisions:
         }
 
 
+def _positions(right_rows: np.ndarray):
+    """A function giving the positions of rows in the sorted ``right_rows`` (an offset when
+    they are a range, as in one process; a binary search otherwise)."""
+    if len(right_rows) and int(right_rows[-1]) - int(right_rows[0]) + 1 == len(right_rows):
+        first = int(right_rows[0])
+        return lambda rows: np.asarray(rows, np.int64) - first
+    return lambda rows: np.searchsorted(right_rows, rows)
+
+
 def decide(cfg: MatchConfig, model: Model, right_rows: np.ndarray,
            key_l: np.ndarray, key_r: np.ndarray, key_levels: np.ndarray,
            li: np.ndarray, ri: np.ndarray, levels, tf=None) -> Decisions:
@@ -1041,17 +1112,17 @@ def decide(cfg: MatchConfig, model: Model, right_rows: np.ndarray,
     key_rejected = int((~ok).sum())
     key_l, key_r, key_levels, key_score = key_l[ok], key_r[ok], key_levels[ok], key_score[ok]
     resolved = np.zeros(n_r, bool)
-    resolved[np.searchsorted(right_rows, key_r)] = True
+    pos = _positions(right_rows)
+    resolved[pos(key_r)] = True
 
     # fuzzy linkage for the rest: best candidate per right record
-    keep = ~resolved[np.searchsorted(right_rows, ri)]
+    keep = ~resolved[pos(ri)]
     li, ri = li[keep], ri[keep]
     levels = levels(li, ri) if callable(levels) else levels[keep]
     score = _scores(cfg, model, levels, li, tf)
     # Pairs are sorted by (right, left): per right record (a run), the best score (ties: the
     # lowest left row) and the runner-up, by segment reductions instead of a sort.
-    best, group_r, top, runner = _best_per_run(ri, score)
-    second = _runner_up(ri, score, best)
+    best, group_r, top, runner, second = _best_per_run(ri, score)
     keep_best = top >= w_possible
     best, b_top, b_runner, second = best[keep_best], top[keep_best], runner[keep_best], \
         second[keep_best]
@@ -1067,9 +1138,9 @@ def decide(cfg: MatchConfig, model: Model, right_rows: np.ndarray,
 
     all_r = np.concatenate([key_r, b_ri])
     linked = np.zeros(n_r, bool)
-    linked[np.searchsorted(right_rows, all_r)] = True
+    linked[pos(all_r)] = True
     best_any = np.full(n_r, np.nan)
-    best_any[np.searchsorted(right_rows, group_r)] = top
+    best_any[pos(group_r)] = top
     return Decisions(
         right=all_r,
         left=np.concatenate([key_l, b_li]),
