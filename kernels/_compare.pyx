@@ -195,8 +195,9 @@ cdef double _levenshtein(const int32_t* a, int64_t la, const int32_t* b, int64_t
     return 1.0 - <double>row[lb] / (la if la > lb else lb)
 
 
-cdef inline int8_t _level(double sim, const double[::1] thresholds) noexcept nogil:
-    cdef Py_ssize_t i, k = thresholds.shape[0]
+cdef inline int8_t _level(double sim, const double* thresholds, Py_ssize_t k) noexcept nogil:
+    """Level of a similarity (a pointer, not a memoryview: no reference counting per call)."""
+    cdef Py_ssize_t i
     for i in range(k):
         if sim >= thresholds[i]:
             return <int8_t>(k - i)
@@ -261,7 +262,7 @@ def string_levels(left, right, const int64_t[::1] li, const int64_t[::1] ri, int
             else:
                 s = _levenshtein(ap + aoff[a], la, bp + boff[b], lb, &row[0])
             sim[k] = s
-            lvl[k] = _level(s, thresholds)
+            lvl[k] = _level(s, &thresholds[0], thresholds.shape[0])
     return sim_np, lvl_np
 
 
@@ -359,7 +360,7 @@ def coded_levels(dictionary, const int32_t[::1] left_codes, const int32_t[::1] r
                     lvl[k] = C_NULL
                     continue
                 if x == y:
-                    lvl[k] = _level(1.0, thresholds)
+                    lvl[k] = _level(1.0, &thresholds[0], thresholds.shape[0])
                     continue
                 if part == 1:
                     la = sa
@@ -370,7 +371,7 @@ def coded_levels(dictionary, const int32_t[::1] left_codes, const int32_t[::1] r
                     la -= ga
                     lb -= gb
             elif x == y:
-                lvl[k] = _level(1.0, thresholds)
+                lvl[k] = _level(1.0, &thresholds[0], thresholds.shape[0])
                 continue
             if method == 0:
                 same = la == lb
@@ -384,7 +385,7 @@ def coded_levels(dictionary, const int32_t[::1] left_codes, const int32_t[::1] r
                                   prefix_weight)
             else:
                 s = _levenshtein(base + pa_, la, base + pb_, lb, &row[0])
-            lvl[k] = _level(s, thresholds)
+            lvl[k] = _level(s, &thresholds[0], thresholds.shape[0])
     return lvl_np
 
 
