@@ -662,7 +662,7 @@ def term_frequencies_of(cfg, variants, left_path: str) -> dict | None:
 
 def _write(parts: list[LinkPart], model, pre, cfg, n_left, n_right, paths, out_dir,
            tf=None) -> dict:
-    d = lk.Decisions.concat([p.decisions for p in parts], len(cfg.fields))
+    d = lk.contest(cfg, lk.Decisions.concat([p.decisions for p in parts], len(cfg.fields)))
     left_path, right_path = paths
     links = lk.links_table(cfg, model, d, _read_ids(right_path, cfg.right_id, d.right, RIGHT),
                            _read_ids(left_path, cfg.left_id, d.left, LEFT),

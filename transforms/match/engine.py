@@ -56,6 +56,7 @@ __all__ = [
     "Prepared",
     "block",
     "comparison_levels",
+    "contest",
     "decide",
     "estimate_model",
     "key_pairs",
@@ -98,7 +99,7 @@ class FieldSpec:
     part: str | None = None  # "surname" / "given": compare that part of a name (split)
     tf: bool = False  # term-frequency adjustment of the exact level (left-side frequencies)
     tf_minimum: float = 0.0  # floor of a value's frequency in the adjustment
-    required: bool = False  # a pair at level 0 of this field is at most `possible`
+    required: bool = False  # `match` only where this field speaks for it (weight > 0)
     remove: str | None = None  # a regular expression removed from both sides' values first
 
     @property
@@ -150,6 +151,7 @@ class MatchConfig:
     seed: int = 0
     m_from: str = "auto"  # "keys" (pairs linked by key), "em", or "auto" (keys when enough)
     margin: float = 5.0  # bits: a match is ambiguous when the runner-up is within this of it
+    one_to_one: bool = False  # a left record two matches take within margin: both possible
     surnames: tuple[str, ...] = ()  # listed surnames (kanji and readings) for unspaced names
 
 
@@ -1103,7 +1105,10 @@ def decide(cfg: MatchConfig, model: Model, right_rows: np.ndarray,
 
     A fuzzy best candidate at or above ``match`` is a ``match`` unless the runner-up's weight
     is within ``cfg.margin`` bits of it (ambiguous → ``possible``), or a ``required`` field
-    disagrees (its level 0 → ``possible``). Each link records its runner-up and weight."""
+    does not speak for it: its level's weight is not positive (→ ``possible``: agreement
+    elsewhere cannot make up for a disagreement there; a missing value is no evidence either
+    way). Each link records its runner-up and weight. With ``cfg.one_to_one`` the right
+    records' links are then checked against each other (:func:`contest`) once all are made."""
     w_match = _logit2(cfg.match_probability)
     w_possible = _logit2(cfg.possible_probability)
     n_r = len(right_rows)
@@ -1129,9 +1134,9 @@ def decide(cfg: MatchConfig, model: Model, right_rows: np.ndarray,
     b_li, b_ri, b_lv, b_sc = li[best], ri[best], levels[best], b_top
     ambiguous = (b_sc >= w_match) & (b_sc - b_runner < cfg.margin)
     blocked = np.zeros(len(b_sc), bool)
-    for j, f in enumerate(cfg.fields):
-        if f.required:
-            blocked |= b_lv[:, j] == 0
+    for j, (f, wj) in enumerate(zip(cfg.fields, model.weights(), strict=True)):
+        if f.required:  # a level that speaks against a match, however weakly (null: no)
+            blocked |= ~np.append(wj > 0, True)[b_lv[:, j]]
     decision_fuzzy = np.where((b_sc >= w_match) & ~ambiguous & ~blocked, 0, 1).astype(np.int8)
     r_left = np.where(second >= 0, li[np.maximum(second, 0)], -1).astype(np.int64)
     r_score = np.where(second >= 0, b_runner, np.nan)
@@ -1155,6 +1160,38 @@ def decide(cfg: MatchConfig, model: Model, right_rows: np.ndarray,
         runner=np.concatenate([np.full(len(key_r), -1, np.int64), r_left]),
         runner_score=np.concatenate([np.full(len(key_r), np.nan), r_score]),
     )
+
+
+def contest(cfg: MatchConfig, d: Decisions) -> Decisions:
+    """With ``cfg.one_to_one``: a fuzzy ``match`` whose left record another ``match`` of ``d``
+    also takes, and whose weight is not ``cfg.margin`` bits above every other such claim,
+    becomes ``possible`` (``ambiguous`` stays about its own runner-up). A 住登外 namesake of a resident whose birth date is
+    missing agrees with that resident as well as the resident's own tax record does: neither
+    is a ``match``. Depends only on the set of links (any shard order gives the same)."""
+    if not cfg.one_to_one or len(d.left) == 0:
+        return d
+    claim = np.flatnonzero(d.decision == 0)
+    order = claim[np.lexsort((d.right[claim], d.left[claim]))]
+    lefts, scores = d.left[order], d.score[order]
+    new = np.concatenate([[True], lefts[1:] != lefts[:-1]])
+    starts = np.flatnonzero(new)
+    size = np.diff(np.append(starts, len(order)))
+    many = np.repeat(size > 1, size)
+    if not many.any():
+        return d
+    # per claim, the best other claim on its left record: the group's best, or its second
+    top = np.maximum.reduceat(scores, starts)
+    group = np.repeat(np.arange(len(starts)), size)
+    first = np.minimum.reduceat(np.where(scores == top[group], np.arange(len(order)),
+                                         len(order)), starts)
+    rest = scores.copy()
+    rest[first] = -np.inf
+    second = np.maximum.reduceat(rest, starts)
+    other = np.where(np.arange(len(order)) == first[group], second[group], top[group])
+    lose = many & (d.method[order] == 1) & (scores - other < cfg.margin)
+    decision = d.decision.copy()
+    decision[order[lose]] = 1
+    return replace(d, decision=decision)
 
 
 def links_table(cfg: MatchConfig, model: Model, d: Decisions, right_ids: pa.Array,
@@ -1260,8 +1297,8 @@ def link(cfg: MatchConfig, left: pa.Table, right: pa.Table, variants: dict[int, 
     if levels is None:
         def levels(li, ri):
             return comparison_levels(cfg, prep, li, ri)
-    d = decide(cfg, model, np.arange(prep.n_right, dtype=np.int64), key_l, key_r, key_levels,
-               blocks.li, blocks.ri, levels, prep.tf)
+    d = contest(cfg, decide(cfg, model, np.arange(prep.n_right, dtype=np.int64), key_l, key_r,
+                            key_levels, blocks.li, blocks.ri, levels, prep.tf))
     links = links_table(cfg, model, d, side_ids(right, cfg.right_id, d.right, "right"),
                         side_ids(left, cfg.left_id, d.left, "left"),
                         side_ids(left, cfg.left_id, np.maximum(d.runner, 0), "left"),
