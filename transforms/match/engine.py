@@ -406,10 +406,12 @@ def _rule_codes(rule, prep: Prepared, left: pa.Table, right: pa.Table):
             continue
         width = int(max(a.max(initial=-1), b.max(initial=-1))) + 1
         bad_l, bad_r = (lc < 0) | (a < 0), (rc < 0) | (b < 0)
-        both = np.concatenate([lc * width + a, rc * width + b])
-        _, inv = np.unique(both, return_inverse=True)  # compact before the next part
-        inv = inv.astype(np.int64)
-        lc, rc = inv[: len(lc)], inv[len(lc):]
+        span = (int(max(lc.max(initial=-1), rc.max(initial=-1))) + 1) * width
+        lc, rc = lc * width + a, rc * width + b
+        if span > 4 * (len(lc) + len(rc)) + 1024:  # compact before the next part
+            _, inv = np.unique(np.concatenate([lc, rc]), return_inverse=True)
+            inv = inv.astype(np.int64)
+            lc, rc = inv[: len(lc)], inv[len(lc):]
         lc[bad_l] = -1
         rc[bad_r] = -1
     return lc, rc
@@ -451,7 +453,7 @@ class _RuleJoin:
         first = np.repeat(self.start_l[self.rc[rows_r]], reps)
         within = np.arange(len(ri), dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
         li = self.order_l[first + within]
-        return li.astype(np.int64), ri.astype(np.int64)
+        return li.astype(np.int64, copy=False), ri.astype(np.int64, copy=False)
 
 
 def _join_codes(lc: np.ndarray, rc: np.ndarray, max_block_pairs: int):
@@ -633,12 +635,16 @@ def pattern_codes(levels: np.ndarray, radix: np.ndarray) -> np.ndarray:
     return code
 
 
-def _patterns(levels: np.ndarray):
+def _patterns(levels: np.ndarray, n_levels=None):
     """Unique comparison vectors (in lexicographic order) and their counts: a bincount of the
-    vectors' codes (``np.unique`` when the code space is too large)."""
+    vectors' codes (a sort when the code space is too large). ``n_levels``: per field its
+    number of levels, when known (else read off the levels)."""
     if len(levels) == 0:
         return levels, np.zeros(0, np.int64)
-    radix = _radices(levels)
+    radix = (_radices(levels) if n_levels is None
+             else np.array([n + 1 for n in n_levels], np.int64))
+    if radix is not None and np.prod(radix.astype(float)) > DENSE_PATTERNS:
+        radix = None
     if radix is None:
         return merge_patterns([(levels, np.ones(len(levels), np.int64))])
     counts = np.bincount(pattern_codes(levels, radix), minlength=int(np.prod(radix)))
@@ -787,7 +793,7 @@ def model_from_levels(cfg: MatchConfig, n_left: int, n_right: int, rand_levels, 
         notes.append(f"m from {int(keep.sum())} of {n_key} pairs linked by key")
         return model
     if candidate_patterns is None and candidate_levels is not None:
-        candidate_patterns = _patterns(candidate_levels)
+        candidate_patterns = _patterns(candidate_levels, [f.n_levels for f in cfg.fields])
     if candidate_patterns is None or int(candidate_patterns[1].sum()) == 0:
         notes.append("no candidate pairs: m not estimated (default)")
         return Model(names, m0, u, prior, notes)
@@ -910,8 +916,8 @@ def _score(model: Model, levels: np.ndarray):
     table of the weights of every possible comparison vector (one lookup per pair) when there
     are few enough of them; the same sums in the same order either way."""
     weights = [np.append(wj, 0.0) for wj in model.weights()]  # index -1 (null) reads 0
-    radix = _radices(levels) if len(levels) > DENSE_PATTERNS // 4 else None
-    if radix is not None:
+    radix = np.array([len(wj) for wj in weights], np.int64)  # levels -1 .. n-1
+    if len(levels) > 4096 and int(np.prod(radix.astype(float))) <= DENSE_PATTERNS:
         grid = np.indices(tuple(radix.tolist())).reshape(len(radix), -1).T - 1
         table = np.full(len(grid), model.prior_weight)
         for j, wj in enumerate(weights):
@@ -1122,8 +1128,10 @@ def decide(cfg: MatchConfig, model: Model, right_rows: np.ndarray,
 
     # fuzzy linkage for the rest: best candidate per right record
     keep = ~resolved[pos(ri)]
-    li, ri = li[keep], ri[keep]
-    levels = levels(li, ri) if callable(levels) else levels[keep]
+    if not keep.all():
+        li, ri = li[keep], ri[keep]
+        levels = levels if callable(levels) else levels[keep]
+    levels = levels(li, ri) if callable(levels) else levels
     score = _scores(cfg, model, levels, li, tf)
     # Pairs are sorted by (right, left): per right record (a run), the best score (ties: the
     # lowest left row) and the runner-up, by segment reductions instead of a sort.
