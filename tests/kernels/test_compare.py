@@ -322,7 +322,7 @@ def test_coded_compiled_equals_twin(left, right, pairs, method, part, cuts):
     values = s.values.to_pylist()
     # positions within each string (as a split of collapsed names gives: space not first)
     space = [v.find(" ") if v.find(" ") > 0 else -1 for v in values]
-    listed = [c if 0 < c < len(v) else -1 for c, v in zip(cuts, values)]
+    listed = [c if 0 < c < len(v) else -1 for c, v in zip(cuts, values, strict=False)]
     args = (s.codes_left, s.codes_right, li, ri, _CODES[method], th, 0.1, part,
             np.array(space, np.int32), np.array(listed, np.int32))
     want = _compare_py.coded_levels(_compare_py.utf32_column(s.values), *args)
