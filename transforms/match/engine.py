@@ -358,8 +358,11 @@ def prepare(cfg: MatchConfig, left: pa.Table, right: pa.Table,
             variants: dict[int, int]) -> Prepared:
     """Normalise the compared columns of both tables (``variants``: the variant map)."""
     normalizers = make_normalizers(cfg, variants)
-    return prepared_from(cfg, normalize_side(cfg, left, "left", normalizers),
-                         normalize_side(cfg, right, "right", normalizers))
+    # the two sides on two threads (the normalisation kernel and Arrow release the GIL)
+    with ThreadPoolExecutor(2) as pool:
+        sides = list(pool.map(lambda ts: normalize_side(cfg, ts[0], ts[1], normalizers),
+                              [(left, "left"), (right, "right")]))
+    return prepared_from(cfg, *sides)
 
 
 def _as_string(arr: pa.Array, name: str) -> pa.Array:
