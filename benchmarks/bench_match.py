@@ -14,7 +14,8 @@ Measured in the same run:
 * the best pure-Python implementation with rapidfuzz: a loop calling rapidfuzz's Jaro-Winkler
   and Python date/exact logic per pair, and the batch variant that hands rapidfuzz's ``cpdist``
   (one worker) the string lists; their levels are checked equal to the kernel's;
-* the kernel on two threads (the GIL is released in the loops);
+* the kernel on two threads (``comparison_levels(..., workers=2)``: ranges of pairs on two
+  threads, the GIL released in the loops);
 * seconds to link N tax records to N residents end to end (normalise, block, estimate, score,
   build the output tables), with precision / recall / F1 against the generator's truth;
 * (full mode) the same linkage through the Beam path (``ikou.transforms.match.beam.MatchRecords`` via
@@ -34,7 +35,6 @@ import json
 import resource
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -331,16 +331,9 @@ def measure_comparisons(n_people: int, n_pairs: int, n_python: int, repeats: int
     rng = np.random.default_rng(SEED)
     pick = np.sort(rng.choice(len(blocks.li), min(n_pairs, len(blocks.li)), replace=False))
     li, ri = blocks.li[pick], blocks.ri[pick]
-    t_kernel, c_kernel, levels = _best(lambda: comparison_levels(cfg, prep, li, ri), repeats)
-    half = len(li) // 2
-
-    def two_threads():
-        with ThreadPoolExecutor(2) as pool:
-            parts = list(pool.map(lambda s: comparison_levels(cfg, prep, li[s], ri[s]),
-                                  [slice(0, half), slice(half, None)]))
-        return np.concatenate(parts)
-
-    t_two, _, levels2 = _best(two_threads, repeats)
+    t_kernel, c_kernel, levels = _best(lambda: comparison_levels(cfg, prep, li, ri, workers=1),
+                                       repeats)
+    t_two, _, levels2 = _best(lambda: comparison_levels(cfg, prep, li, ri, workers=2), repeats)
     assert np.array_equal(levels, levels2)
     sub = slice(0, min(n_python, len(li)))
     n_sub = sub.stop

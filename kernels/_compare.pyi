@@ -7,7 +7,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-__all__ = ["utf32_column", "string_levels", "exact_levels", "date_levels"]
+__all__ = ["utf32_column", "string_levels", "coded_levels", "exact_levels", "date_levels"]
 
 CYTHON_MODULE: int
 
@@ -26,6 +26,19 @@ def string_levels(
     thresholds: npt.NDArray[np.float64],
     prefix_weight: float = 0.1,
 ) -> tuple[npt.NDArray[np.float64], _Levels]: ...
+def coded_levels(
+    dictionary: _Utf32Column,
+    left_codes: npt.NDArray[np.int32],
+    right_codes: npt.NDArray[np.int32],
+    li: _Int64s,
+    ri: _Int64s,
+    method: int,
+    thresholds: npt.NDArray[np.float64],
+    prefix_weight: float = 0.1,
+    part: int = 0,
+    space: npt.NDArray[np.int32] | None = None,
+    listed: npt.NDArray[np.int32] | None = None,
+) -> _Levels: ...
 def exact_levels(left_codes: _Int64s, right_codes: _Int64s, li: _Int64s, ri: _Int64s) -> _Levels: ...
 def date_levels(
     left_days: npt.NDArray[np.int32],

@@ -31,7 +31,7 @@ from ._match_common import (
 
 CYTHON_MODULE = 1
 
-__all__ = ["utf32_column", "string_levels", "exact_levels", "date_levels"]
+__all__ = ["utf32_column", "string_levels", "coded_levels", "exact_levels", "date_levels"]
 
 cdef int8_t C_NULL = LEVEL_NULL
 cdef int8_t C_DATE_SAME = DATE_SAME
@@ -47,6 +47,8 @@ cdef int8_t C_FINE_ELSE = FINE_ELSE
 
 # method codes shared with the twin
 M_EXACT, M_JARO_WINKLER, M_LEVENSHTEIN = 0, 1, 2
+# name parts of coded_levels
+PART_WHOLE, PART_SURNAME, PART_GIVEN = 0, 1, 2
 
 
 cdef void _utf32_loop(const uint8_t* data, const int32_t[::1] offsets, int32_t[::1] cps,
@@ -193,8 +195,9 @@ cdef double _levenshtein(const int32_t* a, int64_t la, const int32_t* b, int64_t
     return 1.0 - <double>row[lb] / (la if la > lb else lb)
 
 
-cdef inline int8_t _level(double sim, const double[::1] thresholds) noexcept nogil:
-    cdef Py_ssize_t i, k = thresholds.shape[0]
+cdef inline int8_t _level(double sim, const double* thresholds, Py_ssize_t k) noexcept nogil:
+    """Level of a similarity (a pointer, not a memoryview: no reference counting per call)."""
+    cdef Py_ssize_t i
     for i in range(k):
         if sim >= thresholds[i]:
             return <int8_t>(k - i)
@@ -259,8 +262,131 @@ def string_levels(left, right, const int64_t[::1] li, const int64_t[::1] ri, int
             else:
                 s = _levenshtein(ap + aoff[a], la, bp + boff[b], lb, &row[0])
             sim[k] = s
-            lvl[k] = _level(s, thresholds)
+            lvl[k] = _level(s, &thresholds[0], thresholds.shape[0])
     return sim_np, lvl_np
+
+
+cdef inline bint _split(int32_t own, int32_t other, int64_t own_len, const int32_t* space,
+                        const int32_t* listed, int64_t* s_end, int64_t* g_start) noexcept nogil:
+    """Where the name ``own`` divides into surname ``[0, s_end)`` and given name
+    ``[g_start, len)``: at its space; else where the other side's name has its space; else
+    after its listed surname; else as the other side's listed surname; False when none."""
+    cdef int64_t p = space[own]
+    if p >= 0:
+        s_end[0] = p
+        g_start[0] = p + 1
+        return True
+    p = space[other]
+    if 0 < p < own_len:
+        s_end[0] = p
+        g_start[0] = p
+        return True
+    p = listed[own]
+    if p >= 0:
+        s_end[0] = p
+        g_start[0] = p
+        return True
+    p = listed[other]
+    if 0 < p < own_len:
+        s_end[0] = p
+        g_start[0] = p
+        return True
+    return False
+
+
+def coded_levels(dictionary, const int32_t[::1] left_codes, const int32_t[::1] right_codes,
+                 const int64_t[::1] li, const int64_t[::1] ri, int method,
+                 const double[::1] thresholds, double prefix_weight=0.1, int part=0,
+                 space=None, listed=None):
+    """Level (int8) of every pair of dictionary-coded strings.
+
+    ``dictionary``: one :func:`utf32_column` of distinct strings shared by both sides (equal
+    codes are equal strings: similarity 1 without comparing); ``left_codes``/``right_codes``:
+    per row its string's index, -1 for null. ``part`` 1 (surname) or 2 (given name) compares
+    that part of each name, split per pair by :func:`_split` from ``space`` (per dictionary
+    string: code-point index of its space, -1 none) and ``listed`` (index after its listed
+    surname, -1 none); a pair neither of whose names can be split gets ``LEVEL_NULL``."""
+    cdef const int32_t[::1] cp = dictionary[0] if dictionary[0].size else np.zeros(1, np.int32)
+    cdef const int64_t[::1] off = dictionary[1]
+    cdef Py_ssize_t k, n = li.shape[0]
+    cdef Py_ssize_t nd = off.shape[0] - 1
+    if ri.shape[0] != n:
+        raise ValueError("index arrays differ in length")
+    if n and (np.min(li) < 0 or np.max(li) >= left_codes.shape[0] or np.min(ri) < 0
+              or np.max(ri) >= right_codes.shape[0]):
+        raise IndexError("pair index out of range")
+    if (left_codes.shape[0] and np.max(left_codes) >= nd) or (
+            right_codes.shape[0] and np.max(right_codes) >= nd):
+        raise IndexError("string code out of range")
+    if part not in (0, 1, 2):
+        raise ValueError("part must be 0 (whole), 1 (surname) or 2 (given name)")
+    if part:
+        space = np.ascontiguousarray(space, dtype=np.int32)
+        listed = np.ascontiguousarray(listed, dtype=np.int32)
+        if space.shape[0] != nd or listed.shape[0] != nd:
+            raise ValueError("space and listed need one position per dictionary string")
+    else:
+        space = listed = np.zeros(1, np.int32)
+    cdef const int32_t[::1] sp = space if space.size else np.zeros(1, np.int32)
+    cdef const int32_t[::1] ls = listed if listed.size else np.zeros(1, np.int32)
+    maxlen = int(np.max(np.diff(dictionary[1]))) if nd else 0
+    lvl_np = np.empty(n, dtype=np.int8)
+    fa_np = np.zeros(maxlen + 1, dtype=np.uint8)
+    fb_np = np.zeros(maxlen + 1, dtype=np.uint8)
+    row_np = np.zeros(maxlen + 1, dtype=np.int64)
+    cdef int8_t[::1] lvl = lvl_np
+    cdef uint8_t[::1] fa = fa_np
+    cdef uint8_t[::1] fb = fb_np
+    cdef int64_t[::1] row = row_np
+    cdef int32_t x, y
+    cdef int64_t la, lb, j, sa, ga, sb, gb, pa_, pb_
+    cdef double s
+    cdef bint same
+    cdef const int32_t *base = &cp[0]
+    with nogil:
+        for k in range(n):
+            x = left_codes[li[k]]
+            y = right_codes[ri[k]]
+            if x < 0 or y < 0:
+                lvl[k] = C_NULL
+                continue
+            la = off[x + 1] - off[x]
+            lb = off[y + 1] - off[y]
+            pa_ = off[x]
+            pb_ = off[y]
+            if part:
+                if not _split(x, y, la, &sp[0], &ls[0], &sa, &ga) or not _split(
+                        y, x, lb, &sp[0], &ls[0], &sb, &gb):
+                    lvl[k] = C_NULL
+                    continue
+                if x == y:
+                    lvl[k] = _level(1.0, &thresholds[0], thresholds.shape[0])
+                    continue
+                if part == 1:
+                    la = sa
+                    lb = sb
+                else:
+                    pa_ += ga
+                    pb_ += gb
+                    la -= ga
+                    lb -= gb
+            elif x == y:
+                lvl[k] = _level(1.0, &thresholds[0], thresholds.shape[0])
+                continue
+            if method == 0:
+                same = la == lb
+                j = 0
+                while same and j < la:
+                    same = base[pa_ + j] == base[pb_ + j]
+                    j += 1
+                s = 1.0 if same else 0.0
+            elif method == 1:
+                s = _jaro_winkler(base + pa_, la, base + pb_, lb, &fa[0], &fb[0],
+                                  prefix_weight)
+            else:
+                s = _levenshtein(base + pa_, la, base + pb_, lb, &row[0])
+            lvl[k] = _level(s, &thresholds[0], thresholds.shape[0])
+    return lvl_np
 
 
 def exact_levels(const int64_t[::1] left_codes, const int64_t[::1] right_codes,

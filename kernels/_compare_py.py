@@ -20,6 +20,7 @@ from ._match_common import (
 )
 
 __all__ = [
+    "coded_levels",
     "date_levels",
     "exact_levels",
     "jaro_winkler",
@@ -29,6 +30,7 @@ __all__ = [
 ]
 
 M_EXACT, M_JARO_WINKLER, M_LEVENSHTEIN = 0, 1, 2
+PART_WHOLE, PART_SURNAME, PART_GIVEN = 0, 1, 2
 
 
 def utf32_column(arr: pa.Array):
@@ -141,6 +143,73 @@ def string_levels(left, right, li, ri, method: int, thresholds, prefix_weight: f
         sim[k] = s
         lvl[k] = _level(s, thresholds)
     return sim, lvl
+
+
+def _split(own: int, other: int, own_len: int, space, listed):
+    """``(surname end, given start)`` of the name ``own``: at its space; else where the other
+    side's name has its space; else after its listed surname; else as the other side's listed
+    surname; None when none applies."""
+    if space[own] >= 0:
+        return space[own], space[own] + 1
+    if 0 < space[other] < own_len:
+        return space[other], space[other]
+    if listed[own] >= 0:
+        return listed[own], listed[own]
+    if 0 < listed[other] < own_len:
+        return listed[other], listed[other]
+    return None
+
+
+def coded_levels(dictionary, left_codes, right_codes, li, ri, method: int, thresholds,
+                 prefix_weight: float = 0.1, part: int = 0, space=None, listed=None):
+    """Level (int8) of every pair of dictionary-coded strings (see the compiled kernel)."""
+    li = np.asarray(li, dtype=np.int64)
+    ri = np.asarray(ri, dtype=np.int64)
+    if len(li) != len(ri):
+        raise ValueError("index arrays differ in length")
+    lc = np.asarray(left_codes, dtype=np.int32).tolist()
+    rc = np.asarray(right_codes, dtype=np.int32).tolist()
+    nd = len(dictionary[1]) - 1
+    if len(li) and (li.min() < 0 or li.max() >= len(lc) or ri.min() < 0 or ri.max() >= len(rc)):
+        raise IndexError("pair index out of range")
+    if (lc and max(lc) >= nd) or (rc and max(rc) >= nd):
+        raise IndexError("string code out of range")
+    if part not in (0, 1, 2):
+        raise ValueError("part must be 0 (whole), 1 (surname) or 2 (given name)")
+    if part:
+        space = np.asarray(space, dtype=np.int32).tolist()
+        listed = np.asarray(listed, dtype=np.int32).tolist()
+        if len(space) != nd or len(listed) != nd:
+            raise ValueError("space and listed need one position per dictionary string")
+    cps, off = dictionary[0].tolist(), dictionary[1].tolist()
+    thresholds = [float(t) for t in thresholds]
+    out = np.empty(len(li), dtype=np.int8)
+    for k, (a, b) in enumerate(zip(li.tolist(), ri.tolist(), strict=True)):
+        x, y = lc[a], rc[b]
+        if x < 0 or y < 0:
+            out[k] = LEVEL_NULL
+            continue
+        sx, sy = cps[off[x] : off[x + 1]], cps[off[y] : off[y + 1]]
+        if part:
+            cut_x = _split(x, y, len(sx), space, listed)
+            cut_y = _split(y, x, len(sy), space, listed)
+            if cut_x is None or cut_y is None:
+                out[k] = LEVEL_NULL
+                continue
+            if part == PART_SURNAME:
+                sx, sy = sx[: cut_x[0]], sy[: cut_y[0]]
+            else:
+                sx, sy = sx[cut_x[1] :], sy[cut_y[1] :]
+        if x == y:
+            s = 1.0
+        elif method == M_EXACT:
+            s = 1.0 if sx == sy else 0.0
+        elif method == M_JARO_WINKLER:
+            s = jaro_winkler(sx, sy, prefix_weight)
+        else:
+            s = levenshtein(sx, sy)
+        out[k] = _level(s, thresholds)
+    return out
 
 
 def exact_levels(left_codes, right_codes, li, ri):

@@ -65,7 +65,11 @@ __all__ = [
     "FINE_YEAR_MONTH",
     "KERNEL_IMPL",
     "LEVEL_NULL",
+    "CodedStrings",
+    "DateColumn",
+    "PARTS",
     "StringColumn",
+    "coded_levels",
     "date_levels",
     "exact_codes",
     "exact_levels",
@@ -143,6 +147,62 @@ def string_levels(left: _Values | StringColumn, right: _Values | StringColumn,
     )
 
 
+PARTS = {None: 0, "surname": 1, "given": 2}
+
+
+class CodedStrings:
+    """Two string columns coded by one dictionary of their distinct values, decoded once.
+
+    ``codes_left`` / ``codes_right`` (int32, -1 null) index ``dictionary`` (the distinct
+    strings, :func:`utf32_column` form): a pair's comparison reads its two dictionary strings —
+    few and close together in memory — and equal codes are equal strings. ``space`` /
+    ``listed`` (int32 per dictionary string, -1 none): where a name's space is and where its
+    listed surname ends (code points), for comparing name parts (:func:`coded_levels`)."""
+
+    __slots__ = ("dictionary", "codes_left", "codes_right", "space", "listed", "values")
+
+    def __init__(self, left, right):
+        a, b = _string_array(left), _string_array(right)
+        encoded = pa.chunked_array([a, b], type=pa.string()).dictionary_encode()
+        chunks = encoded.chunks
+        self.values = chunks[0].dictionary if chunks else pa.array([], pa.string())
+        codes = [c.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int32)
+                 for c in chunks]
+        both = np.concatenate(codes) if codes else np.zeros(0, np.int32)
+        self.codes_left = np.ascontiguousarray(both[: len(a)])
+        self.codes_right = np.ascontiguousarray(both[len(a):])
+        self.dictionary = _impl.utf32_column(_string_array(self.values))
+        self.space = self.listed = None
+
+    def set_parts(self, space, listed) -> None:
+        """The split positions of the dictionary's names (see the class)."""
+        self.space = np.ascontiguousarray(space, dtype=np.int32)
+        self.listed = np.ascontiguousarray(listed, dtype=np.int32)
+
+
+def coded_levels(strings: CodedStrings, li, ri, method: str = "jaro_winkler",
+                 thresholds=(1.0,), prefix_weight: float = 0.1, part: str | None = None):
+    """Level (int8) of each pair of :class:`CodedStrings` (as :func:`string_levels`' levels).
+
+    ``part="surname"`` / ``"given"`` compares that part of the names: each name is split at
+    its space; a name without one is split where the other name of the pair has its space
+    (佐藤太郎 against 佐藤 一郎: 佐藤 | 太郎), else after its listed surname, else as the other
+    name's listed surname; a pair where neither applies to a name gets ``LEVEL_NULL``."""
+    if method not in _STRING_METHODS:
+        raise MatchConfigError(
+            f"unknown string comparison {method!r}; known: {sorted(_STRING_METHODS)}"
+        )
+    if part not in PARTS:
+        raise MatchConfigError(f"unknown name part {part!r}; known: surname, given")
+    if part is not None and strings.space is None:
+        raise MatchConfigError("comparing name parts needs the split positions (set_parts)")
+    th = check_thresholds(thresholds)
+    li, ri = _indexes(li, ri)
+    return _impl.coded_levels(strings.dictionary, strings.codes_left, strings.codes_right,
+                              li, ri, _STRING_METHODS[method], th, prefix_weight, PARTS[part],
+                              strings.space, strings.listed)
+
+
 def exact_codes(left: _Values, right: _Values) -> tuple[_Int64s, _Int64s]:
     """Integer codes (int64) of two columns from one shared dictionary; null → -1."""
     a, b = _array(left), _array(right)
@@ -190,14 +250,24 @@ def _days(values: _Values) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.uint8]
     return np.ascontiguousarray(days, dtype=np.int32), valid
 
 
+class DateColumn:
+    """A date column as days since 1970 (int32) and validity, converted once."""
+
+    __slots__ = ("days", "valid")
+
+    def __init__(self, values):
+        self.days, self.valid = _days(values)
+
+
 def date_levels(left: _Values, right: _Values, li: npt.ArrayLike, ri: npt.ArrayLike,
                 fine: bool = False) -> _Levels:
     """Date level of each pair: 3 same, 2 day/month swapped, 1 one digit off, 0 else, -1 null.
 
     ``fine=True``: 5 same, 4 day/month swapped, 3 one digit off, 2 same year and month,
-    1 within a year (365 days), 0 else (``FINE_*``)."""
-    ld, lv = _days(left)
-    rd, rv = _days(right)
+    1 within a year (365 days), 0 else (``FINE_*``). ``left``/``right``: date arrays or
+    :class:`DateColumn`."""
+    ld, lv = (left.days, left.valid) if isinstance(left, DateColumn) else _days(left)
+    rd, rv = (right.days, right.valid) if isinstance(right, DateColumn) else _days(right)
     li, ri = _indexes(li, ri)
     if len(li) and (li.min() < 0 or li.max() >= len(ld) or ri.min() < 0 or ri.max() >= len(rd)):
         raise IndexError("pair index out of range")

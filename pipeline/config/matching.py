@@ -34,10 +34,13 @@ Configuration (YAML; nothing is tied to particular column names):
     surnames: default                               # list splitting unspaced names (part:)
 
 Household options of a field (docs/architecture.md §6.1): ``part: surname|given`` (compare that
-part of a name: split at the space, else by the surname list), ``date_levels: fine`` (six
+part of a name: split at the space, else as the other name of the pair, else by the
+surname list), ``date_levels: fine`` (six
 levels: same, swapped, one digit, same year and month, within a year, else), ``tf: true``
 (term-frequency adjustment of the exact level from the left side, ``tf_minimum``),
-``required: true`` (level 0 is never a ``match``), ``remove: REGEX`` (removed from both sides
+``required: true`` (a ``match`` needs a level of positive weight on this field: a
+disagreement, however weak, is never outweighed by the other fields; a missing value is no
+evidence either way), ``remove: REGEX`` (removed from both sides
 first, e.g. the prefecture a tax file omits).
 
 Methods: ``exact`` (2 levels), ``jaro_winkler`` / ``levenshtein`` (k thresholds → k+1
@@ -62,7 +65,9 @@ Steps:
    take their best fuzzy candidate. The match weight is ``log2(prior odds) + Σ log2(m/u)``;
    probability thresholds give ``match``/``possible``; a ``match`` whose runner-up's weight is
    within ``margin`` bits is downgraded to ``possible`` (ambiguous); each link names its
-   runner-up and the gap.
+   runner-up and the gap. ``one_to_one: true`` (one right record per left record, as one tax
+   record per resident and year): fuzzy ``match`` links to a left record that another
+   ``match`` also takes, not ``margin`` bits ahead of it, are ``possible`` too.
 """
 
 from __future__ import annotations
@@ -323,7 +328,10 @@ def config_from_mapping(data, source: str = "<config>") -> MatchConfig:
             raise MatchConfigFileError(f"{where(source, rules_node)}: empty blocking rule")
         rules.append(tuple(_key_part(p, by_name, source) for p in parts))
     th = data.get("thresholds", {}) or {}
-    _check_keys(th, {"match", "possible", "margin"}, source, "thresholds")
+    _check_keys(th, {"match", "possible", "margin", "one_to_one"}, source, "thresholds")
+    one_to_one = th.get("one_to_one", False)
+    if not isinstance(one_to_one, bool):
+        raise MatchConfigFileError(f"{where(source, th)}: one_to_one is true or false")
     match_p = float(th.get("match", 0.99))
     possible_p = float(th.get("possible", 0.5))
     margin = th.get("margin", 5.0)
@@ -373,6 +381,7 @@ def config_from_mapping(data, source: str = "<config>") -> MatchConfig:
             seed=int(est.get("seed", 0)),
             m_from=str(est.get("m_from", "auto")),
             margin=float(margin),
+            one_to_one=one_to_one,
             surnames=surnames,
         )
     except (TypeError, ValueError) as exc:

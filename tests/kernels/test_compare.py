@@ -25,7 +25,9 @@ from ikou.kernels.compare import (
     FINE_WITHIN_YEAR,
     FINE_YEAR_MONTH,
     LEVEL_NULL,
+    CodedStrings,
     StringColumn,
+    coded_levels,
     date_levels,
     exact_codes,
     exact_levels,
@@ -269,3 +271,64 @@ def test_empty_string_at_the_end_of_the_column():
         np.testing.assert_array_equal(sim, sim2)
         np.testing.assert_array_equal(lvl, lvl2)
         assert lvl[1] == 0
+
+
+# --- dictionary-coded strings and name parts split per pair ----------------------------------
+
+def _coded(left, right):
+    strings = CodedStrings(pa.array(left, pa.string()), pa.array(right, pa.string()))
+    values = strings.values.to_pylist()
+    space = [v.find(" ") for v in values]
+    # listed surnames: the first two code points of names starting with 佐藤 / 高橋
+    listed = [2 if " " not in v and v[:2] in ("佐藤", "高橋") and len(v) > 2 else -1
+              for v in values]
+    strings.set_parts(space, listed)
+    return strings
+
+
+def test_coded_levels_split_as_the_other_name_is_split():
+    left = ["佐藤 一郎", "高橋 一郎", "鈴木 花子", "ABCDEF", None]
+    right = ["佐藤太郎", "高橋一郎", "鈴木花子", "ABCDEF", "佐藤"]
+    s = _coded(left, right)
+    li = np.array([0, 1, 2, 3, 4, 0], np.int64)
+    ri = np.array([0, 1, 2, 3, 0, 4], np.int64)
+    sur = coded_levels(s, li, ri, "jaro_winkler", [1.0, 0.75], part="surname")
+    giv = coded_levels(s, li, ri, "jaro_winkler", [1.0, 0.75], part="given")
+    # 佐藤太郎 split as 佐藤 一郎 is: one surname, two given names (no listed surname needed:
+    # 鈴木花子 is split by 鈴木 花子's space); ABCDEF on both sides cannot be split (null);
+    # 佐藤 (no space, nothing listed, too short for 佐藤 一郎's split) has no parts
+    assert sur.tolist() == [2, 2, 2, LEVEL_NULL, LEVEL_NULL, LEVEL_NULL]
+    assert giv.tolist()[:4] == [0, 2, 2, LEVEL_NULL]
+    whole = coded_levels(s, li, ri, "jaro_winkler", [1.0, 0.75])
+    assert whole.tolist()[3:5] == [2, LEVEL_NULL]  # equal codes: equal strings
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    left=st.lists(st.none() | _TEXT, min_size=1, max_size=6),
+    right=st.lists(st.none() | _TEXT, min_size=1, max_size=6),
+    pairs=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), max_size=12),
+    method=st.sampled_from(sorted(_CODES)),
+    part=st.sampled_from([0, 1, 2]),
+    cuts=st.lists(st.integers(-1, 4), min_size=12, max_size=12),
+)
+def test_coded_compiled_equals_twin(left, right, pairs, method, part, cuts):
+    from ikou.kernels import _compare
+
+    li = np.array([p[0] % len(left) for p in pairs], dtype=np.int64)
+    ri = np.array([p[1] % len(right) for p in pairs], dtype=np.int64)
+    th = np.array([1.0, 0.9, 0.75])
+    s = CodedStrings(pa.array(left, pa.string()), pa.array(right, pa.string()))
+    values = s.values.to_pylist()
+    # positions within each string (as a split of collapsed names gives: space not first)
+    space = [v.find(" ") if v.find(" ") > 0 else -1 for v in values]
+    listed = [c if 0 < c < len(v) else -1 for c, v in zip(cuts, values, strict=False)]
+    args = (s.codes_left, s.codes_right, li, ri, _CODES[method], th, 0.1, part,
+            np.array(space, np.int32), np.array(listed, np.int32))
+    want = _compare_py.coded_levels(_compare_py.utf32_column(s.values), *args)
+    got = _compare.coded_levels(_compare.utf32_column(s.values), *args)
+    np.testing.assert_array_equal(got, want)
+    if part == 0:  # the same levels as comparing the strings themselves
+        _, lvl = string_levels(pa.array(left, pa.string()), pa.array(right, pa.string()), li,
+                               ri, method, th)
+        np.testing.assert_array_equal(got, lvl)

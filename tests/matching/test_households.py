@@ -18,10 +18,13 @@ from ikou.pipeline.cli import main
 from ikou.pipeline.config.matching import (
     DEFAULT_SURNAMES,
     MatchConfigFileError,
+    comparison_levels,
     config_from_mapping,
     link,
     load_config,
     load_surnames,
+    prepare,
+    variant_map,
 )
 from ikou.pipeline.synth.municipality import (
     HOUSEHOLD_CASES,
@@ -293,3 +296,64 @@ def test_generate_command_household_options(tmp_path):
     # every household (1–6 people: at least 50 of them) got a 住登外 namesake of its 世帯主,
     # besides the 2 % who moved away
     assert sum(t["population"] == "jutogai" for t in zei) >= 50 + round(300 * 0.02)
+
+
+def _pairs_cfg(**extra):
+    """The household config with given m/u (agreement for, disagreement against) and no term
+    frequencies: a few records are no population to learn from."""
+    cfg = load_config(CONFIG)
+
+    def fixed(f):
+        m = 4.0 ** np.arange(f.n_levels)
+        m = tuple((m / m.sum()).tolist())
+        return replace(f, tf=False, m=m, u=m[::-1])
+
+    return replace(cfg, fields=tuple(fixed(f) for f in cfg.fields), **extra)
+
+
+def _people(names, kana, births, ids):
+    n = len(names)
+    return pa.table({"atena_no": ids, "_record": list(range(n)), "name_kanji": names,
+                     "name_kana": kana,
+                     "birth": pa.array(births, pa.int32()).cast(pa.date32()),
+                     "sex": ["1"] * n, "postal_code": ["4380001"] * n,
+                     "address": ["青葉県若葉市本町１番地"] * n})
+
+
+def test_an_unspaced_name_is_split_as_the_other_name_of_the_pair():
+    # 無名 is no listed surname: 無名太郎 is split where 無名 一郎 has its space
+    left = _people(["無名　一郎", "髙橋　一郎"], ["ﾑﾒｲ ｲﾁﾛｳ", "ﾀｶﾊｼ ｲﾁﾛｳ"], [3650, 9000],
+                   ["1", "2"])
+    right = _people(["無名太郎", "高橋一郎"], ["ﾑﾒｲﾀﾛｳ", "ﾀｶﾊｼｲﾁﾛｳ"], [3650, 9000],
+                    ["x", "y"])
+    cfg = _pairs_cfg()
+    prep = prepare(cfg, left, right, variant_map(cfg))
+    levels = comparison_levels(cfg, prep, np.array([0, 1]), np.array([0, 1]))
+    col = {f.name: j for j, f in enumerate(cfg.fields)}
+    assert levels[0, col["surname"]] == 2 and levels[0, col["given"]] == 0  # 太郎 ≠ 一郎
+    assert levels[0, col["given_kana"]] == 0
+    assert levels[1, col["surname"]] == 2 and levels[1, col["given"]] == 2  # 髙橋 = 高橋
+
+
+def test_a_required_field_that_speaks_against_is_never_outweighed():
+    # a birth date within a year but not the same (negative weight) is no match, whatever the
+    # agreement of names and address; a missing one is no evidence either way
+    left = _people(["佐藤　太郎", "林　和夫"], ["ｻﾄｳ ﾀﾛｳ", "ﾊﾔｼ ｶｽﾞｵ"], [3650, 4000], ["1", "2"])
+    right = _people(["佐藤　太郎", "林　和夫"], ["ｻﾄｳ ﾀﾛｳ", "ﾊﾔｼ ｶｽﾞｵ"], [3650 + 200, 4000],
+                    ["x", "y"])
+    rows = link(_pairs_cfg(), left, right).links.to_pylist()
+    assert [(r["left_id"], r["decision"]) for r in rows] == [("1", "possible"), ("2", "match")]
+    assert rows[0]["score"] > rows[0]["weight_birth"] + 20  # the score alone said match
+
+
+def test_one_to_one_two_records_taking_one_resident_are_both_reviewed():
+    # the resident's birth date is unknown: its own tax record and a 住登外 namesake agree with
+    # it alike; without one_to_one both would be matches
+    left = _people(["林　和夫"], ["ﾊﾔｼ ｶｽﾞｵ"], [None], ["1"])
+    right = _people(["林　和夫", "林　和夫"], ["ﾊﾔｼ ｶｽﾞｵ", "ﾊﾔｼ ｶｽﾞｵ"], [-15000, -4000],
+                    ["x", "y"])
+    both = link(_pairs_cfg(one_to_one=False), left, right).links
+    assert both["decision"].to_pylist() == ["match", "match"]
+    one = link(_pairs_cfg(), left, right)
+    assert one.links["decision"].to_pylist() == ["possible", "possible"]
+    assert one.counts["match"] == 0 and one.counts["possible"] == 2

@@ -299,6 +299,22 @@ def test_given_m_u_without_em_is_deterministic(data):
     assert a.model.u[3].tolist() == pytest.approx([0.5, 0.5])
 
 
+def test_links_do_not_depend_on_the_comparison_threads(data, monkeypatch):
+    from ikou.transforms.match import engine
+
+    residents, tax, _ = data
+    cfg = config_from_mapping({**CONFIG, "left": {"id": CONFIG["left"]["id"]},
+                               "right": {"id": CONFIG["right"]["id"]}})  # no keys: EM
+    monkeypatch.setattr(engine, "COMPARE_CHUNK_PAIRS", 997)  # many ranges of pairs
+    out = []
+    for threads in ("1", "3"):
+        monkeypatch.setenv("IKOU_MATCH_THREADS", threads)
+        r = link(cfg, residents.slice(0, 3000), tax.slice(0, 3000))
+        out.append((r.links, r.model.to_dict()))
+    assert out[0][0].equals(out[1][0]) and out[0][1] == out[1][1]
+    assert out[0][0].num_rows > 1000
+
+
 def test_comparison_levels_matrix(data):
     residents, tax, _ = data
     cfg = config_from_mapping(CONFIG)
@@ -428,8 +444,9 @@ def test_best_candidate_per_right_record():
 
     ri = np.array([0, 0, 0, 2, 2, 5])
     score = np.array([1.0, 3.0, 3.0, 2.0, 1.0, 0.0])
-    best, group_r, top, runner = _best_per_run(ri, score)
+    best, group_r, top, runner, second = _best_per_run(ri, score)
     assert best.tolist() == [1, 3, 5]  # ties: the first (lowest left row)
+    assert second.tolist() == [2, 4, -1]  # the runner-up's index, -1 when alone
     assert group_r.tolist() == [0, 2, 5]
     assert top.tolist() == [3.0, 2.0, 0.0]
     assert runner.tolist() == [3.0, 1.0, -np.inf]  # a tie makes the runner-up equal

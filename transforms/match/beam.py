@@ -237,7 +237,8 @@ def _rule_key(rule, cols, table: pa.Table, side: str) -> pa.Array:
 
 def _cols(table: pa.Table, cfg) -> dict[str, pa.Array]:
     """The normalised columns of a prepared table, by field name."""
-    return {f.name: table.column(NORM + f.name).combine_chunks() for f in cfg.fields}
+    return {name[len(NORM):]: table.column(name).combine_chunks()
+            for name in table.column_names if name.startswith(NORM)}
 
 
 def _concat(tables):
@@ -298,8 +299,8 @@ class _PrepareFn(beam.DoFn):
         out = {ROW: pa.array(np.arange(sl.start, sl.start + sl.rows, dtype=np.int64))}
         for name in _carried_columns(cfg, sl.side):
             out[name] = table.column(name).combine_chunks()
-        for f in cfg.fields:
-            out[NORM + f.name] = cols[f.name]
+        for name, col in cols.items():
+            out[NORM + name] = col
         if sl.side == RIGHT:
             for name, type_ in self.casts.items():
                 try:
@@ -364,7 +365,7 @@ class _ShardFn(beam.DoFn):
         if wanted is not None:
             hit = np.flatnonzero(np.isin(rows, wanted))
             if len(hit):
-                keep = [ROW] + [NORM + f.name for f in cfg.fields]
+                keep = [ROW] + [c for c in table.column_names if c.startswith(NORM)]
                 yield pvalue.TaggedOutput(SAMPLE, (side, table.select(keep).take(
                     pa.array(hit, pa.int64()))))
 
@@ -472,22 +473,8 @@ def _pre_model(key_batches, sample_tables, cfg, n_left, n_right):
 def _final_model(pre, patterns, cfg, n_left, n_right):
     if pre["model"] is not None:
         return pre["model"]
-    total: dict[bytes, list] = {}
-    for pat, counts in patterns:
-        for row, c in zip(pat, counts, strict=True):
-            key = row.tobytes()
-            if key in total:
-                total[key][1] += int(c)
-            else:
-                total[key] = [row, int(c)]
-    if total:
-        pat = np.stack([v[0] for v in total.values()])
-        counts = np.array([v[1] for v in total.values()], np.int64)
-        levels = np.repeat(pat, counts, axis=0)
-    else:
-        levels = np.zeros((0, len(cfg.fields)), np.int8)
     return lk.model_from_levels(cfg, n_left, n_right, pre["rand"], "em",
-                                candidate_levels=levels)
+                                candidate_patterns=lk.merge_patterns(patterns))
 
 
 class EstimateModel(beam.PTransform):
@@ -675,7 +662,7 @@ def term_frequencies_of(cfg, variants, left_path: str) -> dict | None:
 
 def _write(parts: list[LinkPart], model, pre, cfg, n_left, n_right, paths, out_dir,
            tf=None) -> dict:
-    d = lk.Decisions.concat([p.decisions for p in parts], len(cfg.fields))
+    d = lk.contest(cfg, lk.Decisions.concat([p.decisions for p in parts], len(cfg.fields)))
     left_path, right_path = paths
     links = lk.links_table(cfg, model, d, _read_ids(right_path, cfg.right_id, d.right, RIGHT),
                            _read_ids(left_path, cfg.left_id, d.left, LEFT),

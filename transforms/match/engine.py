@@ -21,6 +21,8 @@ functions on Beam, one shard of records at a time. Steps (details in the pipelin
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -30,11 +32,12 @@ import pyarrow.compute as pc
 
 from ikou.kernels._match_common import LEVEL_NULL, MatchConfigError, NormalizeOptions
 from ikou.kernels.compare import (
-    StringColumn,
+    CodedStrings,
+    DateColumn,
+    coded_levels,
     date_levels,
     exact_codes,
     exact_levels,
-    string_levels,
 )
 from ikou.kernels.normalize import Normalizer
 from ikou.transforms import arrowio
@@ -49,9 +52,11 @@ __all__ = [
     "MatchConfig",
     "MatchResult",
     "Model",
+    "FULL_NAME",
     "Prepared",
     "block",
     "comparison_levels",
+    "contest",
     "decide",
     "estimate_model",
     "key_pairs",
@@ -71,6 +76,7 @@ __all__ = [
     "review_table",
     "side_ids",
     "split_names",
+    "split_positions",
     "term_frequencies",
     "tf_weights",
     "unmatched_table",
@@ -93,7 +99,7 @@ class FieldSpec:
     part: str | None = None  # "surname" / "given": compare that part of a name (split)
     tf: bool = False  # term-frequency adjustment of the exact level (left-side frequencies)
     tf_minimum: float = 0.0  # floor of a value's frequency in the adjustment
-    required: bool = False  # a pair at level 0 of this field is at most `possible`
+    required: bool = False  # `match` only where this field speaks for it (weight > 0)
     remove: str | None = None  # a regular expression removed from both sides' values first
 
     @property
@@ -145,6 +151,7 @@ class MatchConfig:
     seed: int = 0
     m_from: str = "auto"  # "keys" (pairs linked by key), "em", or "auto" (keys when enough)
     margin: float = 5.0  # bits: a match is ambiguous when the runner-up is within this of it
+    one_to_one: bool = False  # a left record two matches take within margin: both possible
     surnames: tuple[str, ...] = ()  # listed surnames (kanji and readings) for unspaced names
 
 
@@ -159,8 +166,9 @@ class Prepared:
     n_right: int
     left: dict[str, pa.Array]  # field name → normalised (or raw) column
     right: dict[str, pa.Array]
-    strings: dict[str, tuple[StringColumn, StringColumn]] = field(default_factory=dict)
+    strings: dict[str, CodedStrings] = field(default_factory=dict)
     codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    dates: dict[str, tuple[DateColumn, DateColumn]] = field(default_factory=dict)
     tf: dict[str, np.ndarray] = field(default_factory=dict)  # per left row: its value's share
 
 
@@ -187,6 +195,58 @@ def make_normalizers(cfg: MatchConfig, variants: dict[int, int]) -> dict:
 
 _SPACED = r"^(?P<s>[^ ]+) (?P<g>.+)$"
 
+#: Suffix of the normalised whole name of a ``part`` field in :func:`normalize_side`'s output
+#: (the field's own name holds the part): the comparison splits the whole name per pair.
+FULL_NAME = "~name"
+
+
+def split_positions(names: pa.Array, surnames: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Per normalised name (spaces collapsed): the code-point index of its first space and,
+    for a name without one, the index after the longest of ``surnames`` it starts with that
+    leaves at least one character (int32, -1 where none; null names -1). Computed on the
+    distinct names only (Arrow compute), then spread to the rows."""
+    names = _as_string(names, "name")
+    encoded = names.dictionary_encode()
+    values = encoded.dictionary
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    spaced = pc.extract_regex(values, _SPACED)
+    has_space = pc.fill_null(pc.is_valid(spaced), False).to_numpy(zero_copy_only=False)
+    sur_len = pc.utf8_length(pc.struct_field(spaced, "s")).fill_null(-1).to_numpy(
+        zero_copy_only=False).astype(np.int32)
+    space = np.where(has_space, sur_len, -1).astype(np.int32)
+    listed_pos = np.full(len(values), -1, np.int32)
+    listed = pc.unique(surnames.filter(pc.is_valid(surnames)))
+    longest = int(pc.max(pc.utf8_length(listed)).as_py() or 0) if len(listed) else 0
+    length = pc.utf8_length(values).to_numpy(zero_copy_only=False)
+    for n in range(1, longest + 1):  # longest last: the longest listed prefix wins
+        pre = pc.utf8_slice_codeunits(values, 0, n)
+        hit = pc.fill_null(pc.is_in(pre, value_set=listed), False).to_numpy(
+            zero_copy_only=False)
+        listed_pos[hit & (length > n) & ~has_space] = n
+    if len(values) == 0:
+        none = np.full(len(codes), -1, np.int32)
+        return none, none.copy()
+    code = np.maximum(codes, 0)
+    sp, lp = space[code], listed_pos[code]
+    sp[codes < 0] = -1
+    lp[codes < 0] = -1
+    return sp, lp
+
+
+def _part_of(names: pa.Array, space: np.ndarray, listed: np.ndarray, part: str) -> pa.Array:
+    """The ``part`` of each name from its own split positions (:func:`split_positions`):
+    null where the name has neither. One Arrow slice per distinct position (few, for names)."""
+    names = _as_string(names, part)
+    cut = np.where(space >= 0, space, listed)
+    begin = np.where(space >= 0, space + 1, listed)
+    pos = cut if part == "surname" else begin
+    out = pa.nulls(len(names), pa.string())
+    for p in np.unique(pos[cut >= 0]).tolist():
+        piece = (pc.utf8_slice_codeunits(names, 0, p) if part == "surname"
+                 else pc.utf8_slice_codeunits(names, p))
+        out = pc.if_else(pa.array((pos == p) & (cut >= 0)), piece, out)
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+
 
 def split_names(names: pa.Array, surnames: pa.Array, part: str) -> pa.Array:
     """The ``part`` (``"surname"`` or ``"given"``) of each normalised name (spaces collapsed).
@@ -194,43 +254,40 @@ def split_names(names: pa.Array, surnames: pa.Array, part: str) -> pa.Array:
     Split at the first space; a name without one is split after the longest of ``surnames``
     (normalised alike) it starts with, leaving at least one character for the given name;
     a name without a space and without a listed surname gives null for both parts (no
-    evidence either way). Vectorised (Arrow compute), row by row."""
+    evidence of its own: the comparison then splits it as the other name of the pair is
+    split, :func:`ikou.kernels.compare.coded_levels`). Vectorised over the distinct names."""
     names = _as_string(names, part)
-    spaced = pc.extract_regex(names, _SPACED)
-    sur = pc.struct_field(spaced, "s")
-    giv = pc.struct_field(spaced, "g")
-    has_space = pc.fill_null(pc.is_valid(spaced), False)
-    length = pc.utf8_length(names)
-    listed = pc.unique(surnames.filter(pc.is_valid(surnames)))
-    longest = int(pc.max(pc.utf8_length(listed)).as_py() or 0) if len(listed) else 0
-    null = pa.nulls(len(names), pa.string())
-    sur_u, giv_u = null, null
-    for n in range(1, longest + 1):
-        pre = pc.utf8_slice_codeunits(names, 0, n)
-        hit = pc.fill_null(pc.and_(pc.is_in(pre, value_set=listed), pc.greater(length, n)), False)
-        sur_u = pc.if_else(hit, pre, sur_u)
-        giv_u = pc.if_else(hit, pc.utf8_slice_codeunits(names, n), giv_u)
-    out = pc.if_else(has_space, sur, sur_u) if part == "surname" else pc.if_else(
-        has_space, giv, giv_u)
-    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+    space, listed = split_positions(names, surnames)
+    return _part_of(names, space, listed, part)
 
 
 def normalize_side(cfg: MatchConfig, table: pa.Table, side: str,
                    normalizers: dict) -> dict[str, pa.Array]:
-    """The compared columns of one side (``"left"``/``"right"``), normalised, by field name.
+    """The compared columns of one side (``"left"``/``"right"``), normalised, by field name;
+    a ``part`` field also gives its whole normalised name (``name + FULL_NAME``).
 
     Row by row: any slice of a table gives the slice of the whole table's result.
     """
     out = {}
+    done: dict = {}  # (column, remove, options) → normalised column (shared by name parts)
     for f in cfg.fields:
-        col = _column(table, f.left if side == "left" else f.right, side)
-        if f.remove is not None:
-            col = pc.replace_substring_regex(_as_string(col, f.name), f.remove, "")
-        opts = f.options
-        if opts is not None:
-            col = normalizers[opts](_as_string(col, f.name))
+        name = f.left if side == "left" else f.right
+        key = (name, f.remove, f.options)
+        if key not in done:
+            col = _column(table, name, side)
+            if f.remove is not None:
+                col = pc.replace_substring_regex(_as_string(col, f.name), f.remove, "")
+            opts = f.options
+            if opts is not None:
+                col = normalizers[opts](_as_string(col, f.name))
+            done[key] = col
+        col = done[key]
         if f.part is not None:
-            col = split_names(col, normalizers[("surnames", opts)], f.part)
+            skey = (key, "split")
+            if skey not in done:
+                done[skey] = split_positions(col, normalizers[("surnames", f.options)])
+            out[f.name + FULL_NAME] = col
+            col = _part_of(col, *done[skey], f.part)
         out[f.name] = col
     return out
 
@@ -241,16 +298,48 @@ def prepared_from(cfg: MatchConfig, left: dict[str, pa.Array],
     n_left = len(next(iter(left.values()))) if left else 0
     n_right = len(next(iter(right.values()))) if right else 0
     prep = Prepared(n_left, n_right, dict(left), dict(right))
+    coded: dict = {}  # one dictionary per pair of columns (a name's surname and given parts)
     for f in cfg.fields:
         a, b = left[f.name], right[f.name]
         if f.method in ("jaro_winkler", "levenshtein"):
-            prep.strings[f.name] = (StringColumn(_as_string(a, f.name)),
-                                    StringColumn(_as_string(b, f.name)))
+            whole_a, whole_b = ((a, b) if f.part is None else
+                                (left[f.name + FULL_NAME], right[f.name + FULL_NAME]))
+            key = (id(whole_a), id(whole_b))
+            if key not in coded:
+                coded[key] = CodedStrings(_as_string(whole_a, f.name),
+                                          _as_string(whole_b, f.name))
+            strings = prep.strings[f.name] = coded[key]
+            if f.part is not None and strings.space is None:
+                strings.set_parts(*_dictionary_splits(strings, a, b, f.part))
         elif f.method == "exact":
             prep.codes[f.name] = exact_codes(_blank_to_null(a), _blank_to_null(b))
+        elif f.method == "date":
+            prep.dates[f.name] = (DateColumn(a), DateColumn(b))
         if f.tf:
             prep.tf[f.name] = term_frequencies(a)
     return prep
+
+
+def _dictionary_splits(strings: CodedStrings, part_left: pa.Array, part_right: pa.Array,
+                       part: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per dictionary name: its space and listed-surname positions (:func:`split_positions`),
+    the latter read off the rows' own parts (no surname list needed here)."""
+    values = strings.values
+    spaced = pc.extract_regex(values, _SPACED)
+    has_space = pc.fill_null(pc.is_valid(spaced), False).to_numpy(zero_copy_only=False)
+    sur_len = pc.utf8_length(pc.struct_field(spaced, "s")).fill_null(-1).to_numpy(
+        zero_copy_only=False)
+    space = np.where(has_space, sur_len, -1).astype(np.int32)
+    listed = np.full(len(values), -1, np.int32)
+    length = pc.utf8_length(values).to_numpy(zero_copy_only=False).astype(np.int64)
+    for codes, own in ((strings.codes_left, part_left), (strings.codes_right, part_right)):
+        own_len = pc.utf8_length(_as_string(own, part)).fill_null(-1).to_numpy(
+            zero_copy_only=False).astype(np.int64)
+        ok = (codes >= 0) & (own_len >= 0)
+        ok[ok] = ~has_space[codes[ok]]
+        c = codes[ok]
+        listed[c] = own_len[ok] if part == "surname" else length[c] - own_len[ok]
+    return space, listed
 
 
 def term_frequencies(values: pa.Array) -> np.ndarray:
@@ -269,8 +358,11 @@ def prepare(cfg: MatchConfig, left: pa.Table, right: pa.Table,
             variants: dict[int, int]) -> Prepared:
     """Normalise the compared columns of both tables (``variants``: the variant map)."""
     normalizers = make_normalizers(cfg, variants)
-    return prepared_from(cfg, normalize_side(cfg, left, "left", normalizers),
-                         normalize_side(cfg, right, "right", normalizers))
+    # the two sides on two threads (the normalisation kernel and Arrow release the GIL)
+    with ThreadPoolExecutor(2) as pool:
+        sides = list(pool.map(lambda ts: normalize_side(cfg, ts[0], ts[1], normalizers),
+                              [(left, "left"), (right, "right")]))
+    return prepared_from(cfg, *sides)
 
 
 def _as_string(arr: pa.Array, name: str) -> pa.Array:
@@ -317,10 +409,12 @@ def _rule_codes(rule, prep: Prepared, left: pa.Table, right: pa.Table):
             continue
         width = int(max(a.max(initial=-1), b.max(initial=-1))) + 1
         bad_l, bad_r = (lc < 0) | (a < 0), (rc < 0) | (b < 0)
-        both = np.concatenate([lc * width + a, rc * width + b])
-        _, inv = np.unique(both, return_inverse=True)  # compact before the next part
-        inv = inv.astype(np.int64)
-        lc, rc = inv[: len(lc)], inv[len(lc):]
+        span = (int(max(lc.max(initial=-1), rc.max(initial=-1))) + 1) * width
+        lc, rc = lc * width + a, rc * width + b
+        if span > 4 * (len(lc) + len(rc)) + 1024:  # compact before the next part
+            _, inv = np.unique(np.concatenate([lc, rc]), return_inverse=True)
+            inv = inv.astype(np.int64)
+            lc, rc = inv[: len(lc)], inv[len(lc):]
         lc[bad_l] = -1
         rc[bad_r] = -1
     return lc, rc
@@ -362,7 +456,7 @@ class _RuleJoin:
         first = np.repeat(self.start_l[self.rc[rows_r]], reps)
         within = np.arange(len(ri), dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
         li = self.order_l[first + within]
-        return li.astype(np.int64), ri.astype(np.int64)
+        return li.astype(np.int64, copy=False), ri.astype(np.int64, copy=False)
 
 
 def _join_codes(lc: np.ndarray, rc: np.ndarray, max_block_pairs: int):
@@ -428,19 +522,49 @@ def block(cfg: MatchConfig, prep: Prepared, left: pa.Table, right: pa.Table,
 # --- comparison and the Fellegi–Sunter model --------------------------------------------------
 
 
-def comparison_levels(cfg: MatchConfig, prep: Prepared, li, ri) -> np.ndarray:
-    """Comparison vectors: an int8 matrix (pairs × fields) of levels, -1 where a value is null."""
+COMPARE_CHUNK_PAIRS = 1 << 19  # pairs per task of the comparison threads
+
+
+def compare_workers() -> int:
+    """Threads comparing pairs (the kernels release the GIL): ``IKOU_MATCH_THREADS`` or the
+    number of cores. The levels do not depend on it."""
+    value = os.environ.get("IKOU_MATCH_THREADS", "")
+    return max(1, int(value)) if value.strip() else max(1, os.cpu_count() or 1)
+
+
+def comparison_levels(cfg: MatchConfig, prep: Prepared, li, ri,
+                      workers: int | None = None) -> np.ndarray:
+    """Comparison vectors: an int8 matrix (pairs × fields) of levels, -1 where a value is null.
+
+    Ranges of ``COMPARE_CHUNK_PAIRS`` pairs are compared on ``workers`` threads (default
+    :func:`compare_workers`), each range by the GIL-free kernels; every pair's levels depend on
+    that pair alone, so the result does not depend on the threads."""
+    li = np.ascontiguousarray(li, dtype=np.int64)
+    ri = np.ascontiguousarray(ri, dtype=np.int64)
     out = np.empty((len(li), len(cfg.fields)), dtype=np.int8)
-    for j, f in enumerate(cfg.fields):
-        if f.method in ("jaro_winkler", "levenshtein"):
-            a, b = prep.strings[f.name]
-            out[:, j] = string_levels(a, b, li, ri, f.method, f.thresholds)[1]
-        elif f.method == "exact":
-            a, b = prep.codes[f.name]
-            out[:, j] = exact_levels(a, b, li, ri)
-        else:
-            out[:, j] = date_levels(prep.left[f.name], prep.right[f.name], li, ri,
-                                    fine=f.date_levels == "fine")
+
+    def chunk(lo: int) -> None:
+        hi = min(lo + COMPARE_CHUNK_PAIRS, len(li))
+        a, b = li[lo:hi], ri[lo:hi]
+        for j, f in enumerate(cfg.fields):
+            if f.method in ("jaro_winkler", "levenshtein"):
+                out[lo:hi, j] = coded_levels(prep.strings[f.name], a, b, f.method,
+                                             f.thresholds, part=f.part)
+            elif f.method == "exact":
+                lc, rc = prep.codes[f.name]
+                out[lo:hi, j] = exact_levels(lc, rc, a, b)
+            else:
+                ld, rd = prep.dates[f.name]
+                out[lo:hi, j] = date_levels(ld, rd, a, b, fine=f.date_levels == "fine")
+
+    starts = range(0, len(li), COMPARE_CHUNK_PAIRS)
+    workers = compare_workers() if workers is None else workers
+    if workers <= 1 or len(starts) <= 1:
+        for lo in starts:
+            chunk(lo)
+    else:
+        with ThreadPoolExecutor(min(workers, len(starts))) as pool:
+            list(pool.map(chunk, starts))
     return out
 
 
@@ -487,18 +611,68 @@ def _initial_m(n: int) -> np.ndarray:
     return _normalise(4.0 ** np.arange(n))
 
 
-def _patterns(levels: np.ndarray):
-    """Unique comparison vectors and their counts."""
+DENSE_PATTERNS = 1 << 22  # at most this many possible comparison vectors: counted densely
+
+
+def _radices(levels: np.ndarray) -> np.ndarray | None:
+    """Per field, the number of codes its levels take (level + 1, null → 0): the mixed radix
+    of :func:`pattern_codes`, or None when the vectors' code space is too large to count."""
+    if levels.shape[1] == 0 or (len(levels) and levels.min() < LEVEL_NULL):
+        return None
+    radix = levels.max(axis=0).astype(np.int64) + 2 if len(levels) else np.ones(
+        levels.shape[1], np.int64)
+    size = 1
+    for r in radix.tolist():
+        size *= r
+        if size > DENSE_PATTERNS:
+            return None
+    return radix
+
+
+def pattern_codes(levels: np.ndarray, radix: np.ndarray) -> np.ndarray:
+    """One int64 per comparison vector, ordered as the vectors are lexicographically."""
+    code = np.zeros(len(levels), np.int64)
+    for j, r in enumerate(radix.tolist()):
+        code *= r
+        code += levels[:, j] + 1
+    return code
+
+
+def _patterns(levels: np.ndarray, n_levels=None):
+    """Unique comparison vectors (in lexicographic order) and their counts: a bincount of the
+    vectors' codes (a sort when the code space is too large). ``n_levels``: per field its
+    number of levels, when known (else read off the levels)."""
     if len(levels) == 0:
         return levels, np.zeros(0, np.int64)
-    if levels.shape[1] <= 15:
-        code = np.zeros(len(levels), np.int64)
-        for j in range(levels.shape[1]):
-            code = code * 16 + (levels[:, j].astype(np.int64) + 1)
-        uniq, first, counts = np.unique(code, return_index=True, return_counts=True)
-        return levels[first], counts
-    uniq, counts = np.unique(levels, axis=0, return_counts=True)
-    return uniq, counts
+    radix = (_radices(levels) if n_levels is None
+             else np.array([n + 1 for n in n_levels], np.int64))
+    if radix is not None and np.prod(radix.astype(float)) > DENSE_PATTERNS:
+        radix = None
+    if radix is None:
+        return merge_patterns([(levels, np.ones(len(levels), np.int64))])
+    counts = np.bincount(pattern_codes(levels, radix), minlength=int(np.prod(radix)))
+    code = np.flatnonzero(counts)
+    pat = np.empty((len(code), levels.shape[1]), np.int8)
+    rest = code.copy()
+    for j in range(levels.shape[1] - 1, -1, -1):
+        pat[:, j] = rest % radix[j] - 1
+        rest //= radix[j]
+    return pat, counts[code].astype(np.int64)
+
+
+def merge_patterns(parts) -> tuple[np.ndarray, np.ndarray]:
+    """Patterns and counts of several sets (``(patterns, counts)`` each) added up, in
+    lexicographic order (as :func:`_patterns`): the same whatever the sets and their order."""
+    parts = [(p, c) for p, c in parts if len(p)]
+    if not parts:
+        return np.zeros((0, 0), np.int8), np.zeros(0, np.int64)
+    pat = np.concatenate([p for p, _ in parts])
+    counts = np.concatenate([c for _, c in parts]).astype(np.int64)
+    order = np.lexsort(pat.T[::-1])
+    pat, counts = pat[order], counts[order]
+    new = np.concatenate([[True], np.any(pat[1:] != pat[:-1], axis=1)])
+    starts = np.flatnonzero(new)
+    return pat[starts], np.add.reduceat(counts, starts)
 
 
 def _log_probs(pat: np.ndarray, probs: list[np.ndarray]) -> np.ndarray:
@@ -509,14 +683,15 @@ def _log_probs(pat: np.ndarray, probs: list[np.ndarray]) -> np.ndarray:
     return total
 
 
-def _em(levels, m, u, free_m, lam, max_iter, tol):
-    """EM over comparison vectors (splink's expectation–maximisation, on unique patterns).
+def _em(pat, counts, m, u, free_m, lam, max_iter, tol):
+    """EM over comparison vectors (splink's expectation–maximisation), on the counts of the
+    distinct vectors ``pat`` (:func:`_patterns`): each iteration is a pass over the patterns,
+    never over the pairs.
 
     Updates m of the ``free_m`` fields, u of every field and the match share ``lam``. u here
     describes the non-matches *among the candidates* (blocking makes them agree more often than
     random pairs); the caller scores with the u of random pairs.
     """
-    pat, counts = _patterns(levels)
     if len(pat) == 0:
         return m, u, lam, 0
     counts = counts.astype(np.float64)
@@ -585,10 +760,11 @@ def random_pairs(cfg: MatchConfig, n_left: int, n_right: int):
 
 
 def model_from_levels(cfg: MatchConfig, n_left: int, n_right: int, rand_levels, mode: str,
-                      key_levels=None, candidate_levels=None) -> Model:
+                      key_levels=None, candidate_levels=None, candidate_patterns=None) -> Model:
     """The model from comparison vectors: of the random pairs (u), of the pairs linked by key
     (``mode == "keys"``) or of the candidate pairs EM runs on (``mode == "em"``, all of
-    them). Row order does not matter."""
+    them: their vectors, or ``candidate_patterns`` = their distinct vectors and counts, as
+    :func:`merge_patterns` gives). Row order does not matter."""
     names = tuple(f.name for f in cfg.fields)
     notes: list[str] = []
     u = []
@@ -619,18 +795,21 @@ def model_from_levels(cfg: MatchConfig, n_left: int, n_right: int, rand_levels, 
         model.m = _m_from_pairs(key_levels[keep], cfg.fields, m0)
         notes.append(f"m from {int(keep.sum())} of {n_key} pairs linked by key")
         return model
-    levels = candidate_levels
-    if levels is None or len(levels) == 0:
+    if candidate_patterns is None and candidate_levels is not None:
+        candidate_patterns = _patterns(candidate_levels, [f.n_levels for f in cfg.fields])
+    if candidate_patterns is None or int(candidate_patterns[1].sum()) == 0:
         notes.append("no candidate pairs: m not estimated (default)")
         return Model(names, m0, u, prior, notes)
+    pat, counts = candidate_patterns
+    n_pairs = int(counts.sum())
     free = [j for j, f in enumerate(cfg.fields) if f.m is None]
-    lam0 = float(np.clip(min(n_left, n_right) / len(levels), 1e-6, 0.5))
-    per_rule = _rule_em(cfg, levels, m0, u, free, notes)
+    lam0 = float(np.clip(min(n_left, n_right) / n_pairs, 1e-6, 0.5))
+    per_rule = _rule_em(cfg, pat, counts, m0, u, free, notes)
     if per_rule is not None:
         m, it = per_rule
         return Model(names, m, u, prior, notes, it)
-    m, _, lam, it = _em(levels, m0, u, free, lam0, cfg.max_iterations, cfg.tolerance)
-    notes.append(f"EM: {len(levels)} candidate pairs, {it} iterations, match share {lam:.4f}")
+    m, _, lam, it = _em(pat, counts, m0, u, free, lam0, cfg.max_iterations, cfg.tolerance)
+    notes.append(f"EM: {n_pairs} candidate pairs, {it} iterations, match share {lam:.4f}")
     return Model(names, m, u, prior, notes, it)
 
 
@@ -649,7 +828,7 @@ def _rule_fields(cfg: MatchConfig, rule) -> list[int] | None:
     return out
 
 
-def _rule_em(cfg: MatchConfig, levels: np.ndarray, m0, u, free, notes):
+def _rule_em(cfg: MatchConfig, pat: np.ndarray, counts: np.ndarray, m0, u, free, notes):
     """splink's estimation: EM on each blocking rule's pairs (the candidates at the top level of
     every field the rule is made of) with that rule's fields held fixed — they agree by
     construction, so they cannot tell matches from non-matches there — and each field's m the
@@ -661,14 +840,14 @@ def _rule_em(cfg: MatchConfig, levels: np.ndarray, m0, u, free, notes):
     estimates: dict[int, list[np.ndarray]] = {j: [] for j in free}
     total_it = 0
     for r, fixed in enumerate(rules):
-        sel = np.ones(len(levels), bool)
+        sel = np.ones(len(pat), bool)
         for j in fixed:
-            sel &= levels[:, j] == cfg.fields[j].n_levels - 1
-        n_sel = int(sel.sum())
+            sel &= pat[:, j] == cfg.fields[j].n_levels - 1
+        n_sel = int(counts[sel].sum())
         rule_free = [j for j in free if j not in fixed]
         if n_sel < MIN_RULE_PAIRS or not rule_free:
             continue
-        m, _, lam, it = _em(levels[sel], m0, u, rule_free, 0.5, cfg.max_iterations,
+        m, _, lam, it = _em(pat[sel], counts[sel], m0, u, rule_free, 0.5, cfg.max_iterations,
                             cfg.tolerance)
         total_it += it
         notes.append(f"EM rule {r + 1}: {n_sel} pairs, {it} iterations, match share {lam:.4f}")
@@ -736,10 +915,20 @@ def _field_weights(model: Model, levels: np.ndarray) -> np.ndarray:
 
 
 def _score(model: Model, levels: np.ndarray):
-    """Match weight of each pair: log2 prior odds + the sum of the field weights."""
+    """Match weight of each pair: log2 prior odds + the sum of the field weights. Read from a
+    table of the weights of every possible comparison vector (one lookup per pair) when there
+    are few enough of them; the same sums in the same order either way."""
+    weights = [np.append(wj, 0.0) for wj in model.weights()]  # index -1 (null) reads 0
+    radix = np.array([len(wj) for wj in weights], np.int64)  # levels -1 .. n-1
+    if len(levels) > 4096 and int(np.prod(radix.astype(float))) <= DENSE_PATTERNS:
+        grid = np.indices(tuple(radix.tolist())).reshape(len(radix), -1).T - 1
+        table = np.full(len(grid), model.prior_weight)
+        for j, wj in enumerate(weights):
+            table += wj[grid[:, j]]
+        return table[pattern_codes(levels, radix)], None
     total = np.full(len(levels), model.prior_weight)
-    for j, wj in enumerate(model.weights()):
-        total += np.append(wj, 0.0)[levels[:, j]]
+    for j, wj in enumerate(weights):
+        total += wj[levels[:, j]]
     return total, None
 
 
@@ -791,8 +980,20 @@ def left_term_frequencies(cfg: MatchConfig, left: pa.Table, normalizers: dict) -
 def _scores(cfg: MatchConfig, model: Model, levels: np.ndarray, li: np.ndarray,
             tf: dict[str, np.ndarray] | None) -> np.ndarray:
     score, _ = _score(model, levels)
-    adj = tf_weights(cfg, model, tf, levels, li)
-    return score if adj is None else score + adj.sum(axis=1)
+    if not tf:
+        return score
+    for j, f in enumerate(cfg.fields):
+        if not f.tf or f.name not in tf:
+            continue
+        top = f.n_levels - 1
+        u_top = model.u[j][top]
+        freq = tf[f.name]
+        per_row = np.where(np.isnan(freq), 0.0,
+                           np.log2(u_top / np.maximum(np.nan_to_num(freq, nan=1.0),
+                                                      max(f.tf_minimum, 1e-12))))
+        at_top = levels[:, j] == top
+        score[at_top] += per_row[li[at_top]]
+    return score
 
 
 def side_ids(table: pa.Table, column: str | None, rows: np.ndarray, side: str) -> pa.Array:
@@ -804,36 +1005,25 @@ def side_ids(table: pa.Table, column: str | None, rows: np.ndarray, side: str) -
 
 def _best_per_run(ri: np.ndarray, score: np.ndarray):
     """For each run of equal ``ri`` (sorted): index of the best score (first on ties), the run's
-    right row, the best score and the runner-up score (-inf when the run has one pair)."""
+    right row, the best score, the runner-up score (-inf when the run has one pair) and the
+    runner-up's index (the best pair other than the best; first on ties; -1 when none)."""
     if len(ri) == 0:
         empty = np.zeros(0, np.int64)
-        return empty, empty, np.zeros(0), np.zeros(0)
-    starts = np.flatnonzero(np.concatenate([[True], ri[1:] != ri[:-1]]))
-    run = np.cumsum(np.concatenate([[False], ri[1:] != ri[:-1]]))
+        return empty, empty, np.zeros(0), np.zeros(0), empty
+    change = ri[1:] != ri[:-1]
+    starts = np.flatnonzero(np.concatenate([[True], change]))
+    lengths = np.diff(np.append(starts, len(ri)))
     top = np.maximum.reduceat(score, starts)
-    idx = np.arange(len(ri))
-    best = np.minimum.reduceat(np.where(score == top[run], idx, len(ri)), starts)
+    big = len(ri)
+    idx = np.arange(big, dtype=np.int64)
+    best = np.minimum.reduceat(np.where(score == np.repeat(top, lengths), idx, big), starts)
     rest = score.copy()
     rest[best] = -np.inf
     runner = np.maximum.reduceat(rest, starts)
-    return best, ri[starts], top, runner
-
-
-def _runner_up(ri: np.ndarray, score: np.ndarray, best: np.ndarray) -> np.ndarray:
-    """Per run of equal ``ri`` (as :func:`_best_per_run`, ``best`` its result): the index of
-    the runner-up (the best pair other than ``best``; first on ties), -1 when the run has one
-    pair."""
-    if len(ri) == 0:
-        return np.zeros(0, np.int64)
-    starts = np.flatnonzero(np.concatenate([[True], ri[1:] != ri[:-1]]))
-    run = np.cumsum(np.concatenate([[False], ri[1:] != ri[:-1]]))
-    rest = score.copy()
-    rest[best] = -np.inf
-    second = np.maximum.reduceat(rest, starts)
-    idx = np.arange(len(ri))
-    pick = (rest == second[run]) & np.isfinite(rest)
-    runner = np.minimum.reduceat(np.where(pick, idx, len(ri)), starts)
-    return np.where(runner < len(ri), runner, -1).astype(np.int64)
+    pick = (rest == np.repeat(runner, lengths)) & (rest > -np.inf)
+    second = np.minimum.reduceat(np.where(pick, idx, big), starts)
+    second = np.where(second < big, second, -1).astype(np.int64)
+    return best, ri[starts], top, runner, second
 
 
 def key_pairs(cfg: MatchConfig, left: pa.Table, right: pa.Table):
@@ -902,6 +1092,15 @@ class Decisions:
         }
 
 
+def _positions(right_rows: np.ndarray):
+    """A function giving the positions of rows in the sorted ``right_rows`` (an offset when
+    they are a range, as in one process; a binary search otherwise)."""
+    if len(right_rows) and int(right_rows[-1]) - int(right_rows[0]) + 1 == len(right_rows):
+        first = int(right_rows[0])
+        return lambda rows: np.asarray(rows, np.int64) - first
+    return lambda rows: np.searchsorted(right_rows, rows)
+
+
 def decide(cfg: MatchConfig, model: Model, right_rows: np.ndarray,
            key_l: np.ndarray, key_r: np.ndarray, key_levels: np.ndarray,
            li: np.ndarray, ri: np.ndarray, levels, tf=None) -> Decisions:
@@ -915,7 +1114,10 @@ def decide(cfg: MatchConfig, model: Model, right_rows: np.ndarray,
 
     A fuzzy best candidate at or above ``match`` is a ``match`` unless the runner-up's weight
     is within ``cfg.margin`` bits of it (ambiguous → ``possible``), or a ``required`` field
-    disagrees (its level 0 → ``possible``). Each link records its runner-up and weight."""
+    does not speak for it: its level's weight is not positive (→ ``possible``: agreement
+    elsewhere cannot make up for a disagreement there; a missing value is no evidence either
+    way). Each link records its runner-up and weight. With ``cfg.one_to_one`` the right
+    records' links are then checked against each other (:func:`contest`) once all are made."""
     w_match = _logit2(cfg.match_probability)
     w_possible = _logit2(cfg.possible_probability)
     n_r = len(right_rows)
@@ -924,35 +1126,37 @@ def decide(cfg: MatchConfig, model: Model, right_rows: np.ndarray,
     key_rejected = int((~ok).sum())
     key_l, key_r, key_levels, key_score = key_l[ok], key_r[ok], key_levels[ok], key_score[ok]
     resolved = np.zeros(n_r, bool)
-    resolved[np.searchsorted(right_rows, key_r)] = True
+    pos = _positions(right_rows)
+    resolved[pos(key_r)] = True
 
     # fuzzy linkage for the rest: best candidate per right record
-    keep = ~resolved[np.searchsorted(right_rows, ri)]
-    li, ri = li[keep], ri[keep]
-    levels = levels(li, ri) if callable(levels) else levels[keep]
+    keep = ~resolved[pos(ri)]
+    if not keep.all():
+        li, ri = li[keep], ri[keep]
+        levels = levels if callable(levels) else levels[keep]
+    levels = levels(li, ri) if callable(levels) else levels
     score = _scores(cfg, model, levels, li, tf)
     # Pairs are sorted by (right, left): per right record (a run), the best score (ties: the
     # lowest left row) and the runner-up, by segment reductions instead of a sort.
-    best, group_r, top, runner = _best_per_run(ri, score)
-    second = _runner_up(ri, score, best)
+    best, group_r, top, runner, second = _best_per_run(ri, score)
     keep_best = top >= w_possible
     best, b_top, b_runner, second = best[keep_best], top[keep_best], runner[keep_best], \
         second[keep_best]
     b_li, b_ri, b_lv, b_sc = li[best], ri[best], levels[best], b_top
     ambiguous = (b_sc >= w_match) & (b_sc - b_runner < cfg.margin)
     blocked = np.zeros(len(b_sc), bool)
-    for j, f in enumerate(cfg.fields):
-        if f.required:
-            blocked |= b_lv[:, j] == 0
+    for j, (f, wj) in enumerate(zip(cfg.fields, model.weights(), strict=True)):
+        if f.required:  # a level that speaks against a match, however weakly (null: no)
+            blocked |= ~np.append(wj > 0, True)[b_lv[:, j]]
     decision_fuzzy = np.where((b_sc >= w_match) & ~ambiguous & ~blocked, 0, 1).astype(np.int8)
     r_left = np.where(second >= 0, li[np.maximum(second, 0)], -1).astype(np.int64)
     r_score = np.where(second >= 0, b_runner, np.nan)
 
     all_r = np.concatenate([key_r, b_ri])
     linked = np.zeros(n_r, bool)
-    linked[np.searchsorted(right_rows, all_r)] = True
+    linked[pos(all_r)] = True
     best_any = np.full(n_r, np.nan)
-    best_any[np.searchsorted(right_rows, group_r)] = top
+    best_any[pos(group_r)] = top
     return Decisions(
         right=all_r,
         left=np.concatenate([key_l, b_li]),
@@ -967,6 +1171,38 @@ def decide(cfg: MatchConfig, model: Model, right_rows: np.ndarray,
         runner=np.concatenate([np.full(len(key_r), -1, np.int64), r_left]),
         runner_score=np.concatenate([np.full(len(key_r), np.nan), r_score]),
     )
+
+
+def contest(cfg: MatchConfig, d: Decisions) -> Decisions:
+    """With ``cfg.one_to_one``: a fuzzy ``match`` whose left record another ``match`` of ``d``
+    also takes, and whose weight is not ``cfg.margin`` bits above every other such claim,
+    becomes ``possible`` (``ambiguous`` stays about its own runner-up). A 住登外 namesake of a resident whose birth date is
+    missing agrees with that resident as well as the resident's own tax record does: neither
+    is a ``match``. Depends only on the set of links (any shard order gives the same)."""
+    if not cfg.one_to_one or len(d.left) == 0:
+        return d
+    claim = np.flatnonzero(d.decision == 0)
+    order = claim[np.lexsort((d.right[claim], d.left[claim]))]
+    lefts, scores = d.left[order], d.score[order]
+    new = np.concatenate([[True], lefts[1:] != lefts[:-1]])
+    starts = np.flatnonzero(new)
+    size = np.diff(np.append(starts, len(order)))
+    many = np.repeat(size > 1, size)
+    if not many.any():
+        return d
+    # per claim, the best other claim on its left record: the group's best, or its second
+    top = np.maximum.reduceat(scores, starts)
+    group = np.repeat(np.arange(len(starts)), size)
+    first = np.minimum.reduceat(np.where(scores == top[group], np.arange(len(order)),
+                                         len(order)), starts)
+    rest = scores.copy()
+    rest[first] = -np.inf
+    second = np.maximum.reduceat(rest, starts)
+    other = np.where(np.arange(len(order)) == first[group], second[group], top[group])
+    lose = many & (d.method[order] == 1) & (scores - other < cfg.margin)
+    decision = d.decision.copy()
+    decision[order[lose]] = 1
+    return replace(d, decision=decision)
 
 
 def links_table(cfg: MatchConfig, model: Model, d: Decisions, right_ids: pa.Array,
@@ -1072,8 +1308,8 @@ def link(cfg: MatchConfig, left: pa.Table, right: pa.Table, variants: dict[int, 
     if levels is None:
         def levels(li, ri):
             return comparison_levels(cfg, prep, li, ri)
-    d = decide(cfg, model, np.arange(prep.n_right, dtype=np.int64), key_l, key_r, key_levels,
-               blocks.li, blocks.ri, levels, prep.tf)
+    d = contest(cfg, decide(cfg, model, np.arange(prep.n_right, dtype=np.int64), key_l, key_r,
+                            key_levels, blocks.li, blocks.ri, levels, prep.tf))
     links = links_table(cfg, model, d, side_ids(right, cfg.right_id, d.right, "right"),
                         side_ids(left, cfg.left_id, d.left, "left"),
                         side_ids(left, cfg.left_id, np.maximum(d.runner, 0), "left"),
