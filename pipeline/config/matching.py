@@ -40,7 +40,8 @@ levels: same, swapped, one digit, same year and month, within a year, else), ``t
 (term-frequency adjustment of the exact level from the left side, ``tf_minimum``),
 ``required: true`` (a ``match`` needs a level of positive weight on this field: a
 disagreement, however weak, is never outweighed by the other fields; a missing value is no
-evidence either way), ``remove: REGEX`` (removed from both sides
+evidence either way; ``required: strict``: a missing value keeps the link at ``possible`` too),
+``remove: REGEX`` (removed from both sides
 first, e.g. the prefecture a tax file omits).
 
 Methods: ``exact`` (2 levels), ``jaro_winkler`` / ``levenshtein`` (k thresholds → k+1
@@ -245,9 +246,11 @@ def _field(node, source) -> FieldSpec:
         raise MatchConfigFileError(
             f"{where(source, node)}: field {name}: part is 'surname' or 'given' (string fields)")
     tf, required = node.get("tf", False), node.get("required", False)
-    if not isinstance(tf, bool) or not isinstance(required, bool):
-        raise MatchConfigFileError(f"{where(source, node)}: field {name}: tf and required are "
-                                   "true or false")
+    if not isinstance(tf, bool):
+        raise MatchConfigFileError(f"{where(source, node)}: field {name}: tf is true or false")
+    if not isinstance(required, bool) and required != "strict":
+        raise MatchConfigFileError(f"{where(source, node)}: field {name}: required is true, "
+                                   "false or strict")
     try:
         tf_minimum = float(node.get("tf_minimum", 0.0))
     except (TypeError, ValueError):

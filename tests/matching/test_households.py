@@ -357,3 +357,26 @@ def test_one_to_one_two_records_taking_one_resident_are_both_reviewed():
     one = link(_pairs_cfg(), left, right)
     assert one.links["decision"].to_pylist() == ["possible", "possible"]
     assert one.counts["match"] == 0 and one.counts["possible"] == 2
+
+
+def test_a_strictly_required_field_keeps_a_link_without_it_at_possible():
+    # the resident's birth date is unknown: `required: true` lets names and address decide,
+    # `required: strict` sends the link to review
+    left = _people(["林　和夫"], ["ﾊﾔｼ ｶｽﾞｵ"], [None], ["1"])
+    right = _people(["林　和夫"], ["ﾊﾔｼ ｶｽﾞｵ"], [-4000], ["x"])
+    cfg = _pairs_cfg()
+    assert link(cfg, left, right).links["decision"].to_pylist() == ["match"]
+    strict = replace(cfg, fields=tuple(replace(f, required="strict") if f.required else f
+                                       for f in cfg.fields))
+    assert link(strict, left, right).links["decision"].to_pylist() == ["possible"]
+
+
+def test_required_accepts_true_false_or_strict(tmp_path):
+    text = Path(CONFIG).read_text(encoding="utf-8").replace("required: true", "required: maybe")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text, encoding="utf-8")
+    with pytest.raises(MatchConfigFileError, match="required is true, false or strict"):
+        load_config(bad)
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(text.replace("required: maybe", "required: strict"), encoding="utf-8")
+    assert [f.required for f in load_config(strict).fields if f.required] == ["strict"]

@@ -99,7 +99,9 @@ class FieldSpec:
     part: str | None = None  # "surname" / "given": compare that part of a name (split)
     tf: bool = False  # term-frequency adjustment of the exact level (left-side frequencies)
     tf_minimum: float = 0.0  # floor of a value's frequency in the adjustment
-    required: bool = False  # `match` only where this field speaks for it (weight > 0)
+    # `match` only where this field speaks for it (weight > 0); "strict": a missing value
+    # does not either (the link is at most `possible`)
+    required: bool | str = False
     remove: str | None = None  # a regular expression removed from both sides' values first
 
     @property
@@ -1146,8 +1148,8 @@ def decide(cfg: MatchConfig, model: Model, right_rows: np.ndarray,
     ambiguous = (b_sc >= w_match) & (b_sc - b_runner < cfg.margin)
     blocked = np.zeros(len(b_sc), bool)
     for j, (f, wj) in enumerate(zip(cfg.fields, model.weights(), strict=True)):
-        if f.required:  # a level that speaks against a match, however weakly (null: no)
-            blocked |= ~np.append(wj > 0, True)[b_lv[:, j]]
+        if f.required:  # a level that speaks against a match, however weakly (null: strict)
+            blocked |= ~np.append(wj > 0, f.required != "strict")[b_lv[:, j]]
     decision_fuzzy = np.where((b_sc >= w_match) & ~ambiguous & ~blocked, 0, 1).astype(np.int8)
     r_left = np.where(second >= 0, li[np.maximum(second, 0)], -1).astype(np.int64)
     r_score = np.where(second >= 0, b_runner, np.nan)
