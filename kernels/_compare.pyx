@@ -195,6 +195,23 @@ cdef double _levenshtein(const int32_t* a, int64_t la, const int32_t* b, int64_t
     return 1.0 - <double>row[lb] / (la if la > lb else lb)
 
 
+cdef inline double _similarity(int method, const int32_t* a, int64_t la, const int32_t* b,
+                               int64_t lb, uint8_t* fa, uint8_t* fb, int64_t* row,
+                               double prefix_weight) noexcept nogil:
+    """The similarity of two code-point strings: 0 exact, 1 Jaro-Winkler, else Levenshtein."""
+    cdef int64_t j
+    if method == 0:
+        if la != lb:
+            return 0.0
+        for j in range(la):
+            if a[j] != b[j]:
+                return 0.0
+        return 1.0
+    if method == 1:
+        return _jaro_winkler(a, la, b, lb, fa, fb, prefix_weight)
+    return _levenshtein(a, la, b, lb, row)
+
+
 cdef inline int8_t _level(double sim, const double* thresholds, Py_ssize_t k) noexcept nogil:
     """Level of a similarity (a pointer, not a memoryview: no reference counting per call)."""
     cdef Py_ssize_t i
@@ -232,9 +249,8 @@ def string_levels(left, right, const int64_t[::1] li, const int64_t[::1] ri, int
     cdef uint8_t[::1] fa = fa_np
     cdef uint8_t[::1] fb = fb_np
     cdef int64_t[::1] row = row_np
-    cdef int64_t a, b, la, lb, j
+    cdef int64_t a, b, la, lb
     cdef double s
-    cdef bint same
     # Base pointers (acp/bcp are never empty): an empty last string starts one past the end,
     # where indexing the memoryview would be out of bounds but pointer arithmetic is valid C.
     cdef const int32_t *ap = &acp[0]
@@ -249,18 +265,8 @@ def string_levels(left, right, const int64_t[::1] li, const int64_t[::1] ri, int
                 continue
             la = aoff[a + 1] - aoff[a]
             lb = boff[b + 1] - boff[b]
-            if method == 0:
-                same = la == lb
-                j = 0
-                while same and j < la:
-                    same = acp[aoff[a] + j] == bcp[boff[b] + j]
-                    j += 1
-                s = 1.0 if same else 0.0
-            elif method == 1:
-                s = _jaro_winkler(ap + aoff[a], la, bp + boff[b], lb, &fa[0], &fb[0],
-                                  prefix_weight)
-            else:
-                s = _levenshtein(ap + aoff[a], la, bp + boff[b], lb, &row[0])
+            s = _similarity(method, ap + aoff[a], la, bp + boff[b], lb, &fa[0], &fb[0],
+                            &row[0], prefix_weight)
             sim[k] = s
             lvl[k] = _level(s, &thresholds[0], thresholds.shape[0])
     return sim_np, lvl_np
@@ -339,9 +345,8 @@ def coded_levels(dictionary, const int32_t[::1] left_codes, const int32_t[::1] r
     cdef uint8_t[::1] fb = fb_np
     cdef int64_t[::1] row = row_np
     cdef int32_t x, y
-    cdef int64_t la, lb, j, sa, ga, sb, gb, pa_, pb_
+    cdef int64_t la, lb, sa, ga, sb, gb, pa_, pb_
     cdef double s
-    cdef bint same
     cdef const int32_t *base = &cp[0]
     with nogil:
         for k in range(n):
@@ -373,18 +378,8 @@ def coded_levels(dictionary, const int32_t[::1] left_codes, const int32_t[::1] r
             elif x == y:
                 lvl[k] = _level(1.0, &thresholds[0], thresholds.shape[0])
                 continue
-            if method == 0:
-                same = la == lb
-                j = 0
-                while same and j < la:
-                    same = base[pa_ + j] == base[pb_ + j]
-                    j += 1
-                s = 1.0 if same else 0.0
-            elif method == 1:
-                s = _jaro_winkler(base + pa_, la, base + pb_, lb, &fa[0], &fb[0],
-                                  prefix_weight)
-            else:
-                s = _levenshtein(base + pa_, la, base + pb_, lb, &row[0])
+            s = _similarity(method, base + pa_, la, base + pb_, lb, &fa[0], &fb[0], &row[0],
+                            prefix_weight)
             lvl[k] = _level(s, &thresholds[0], thresholds.shape[0])
     return lvl_np
 

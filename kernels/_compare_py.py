@@ -113,6 +113,15 @@ def _level(sim: float, thresholds) -> int:
     return 0
 
 
+def _similarity(method: int, x, y, prefix_weight: float) -> float:
+    """The similarity of two code-point sequences by ``method``."""
+    if method == M_EXACT:
+        return 1.0 if x == y else 0.0
+    if method == M_JARO_WINKLER:
+        return jaro_winkler(x, y, prefix_weight)
+    return levenshtein(x, y)
+
+
 def string_levels(left, right, li, ri, method: int, thresholds, prefix_weight: float = 0.1):
     """Similarity (float64) and level (int8) of every pair (columns from :func:`utf32_column`)."""
     li = np.asarray(li, dtype=np.int64)
@@ -134,12 +143,7 @@ def string_levels(left, right, li, ri, method: int, thresholds, prefix_weight: f
             continue
         x = acp[aoff[a] : aoff[a + 1]]
         y = bcp[boff[b] : boff[b + 1]]
-        if method == M_EXACT:
-            s = 1.0 if x == y else 0.0
-        elif method == M_JARO_WINKLER:
-            s = jaro_winkler(x, y, prefix_weight)
-        else:
-            s = levenshtein(x, y)
+        s = _similarity(method, x, y, prefix_weight)
         sim[k] = s
         lvl[k] = _level(s, thresholds)
     return sim, lvl
@@ -200,14 +204,7 @@ def coded_levels(dictionary, left_codes, right_codes, li, ri, method: int, thres
                 sx, sy = sx[: cut_x[0]], sy[: cut_y[0]]
             else:
                 sx, sy = sx[cut_x[1] :], sy[cut_y[1] :]
-        if x == y:
-            s = 1.0
-        elif method == M_EXACT:
-            s = 1.0 if sx == sy else 0.0
-        elif method == M_JARO_WINKLER:
-            s = jaro_winkler(sx, sy, prefix_weight)
-        else:
-            s = levenshtein(sx, sy)
+        s = 1.0 if x == y else _similarity(method, sx, sy, prefix_weight)
         out[k] = _level(s, thresholds)
     return out
 
