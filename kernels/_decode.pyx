@@ -1982,14 +1982,48 @@ cdef int k_wareki(const uint8_t *buf, const int64_t *starts, Py_ssize_t r0, Py_s
 
 # -- compiled plan ---------------------------------------------------------------------------
 cdef uint32_t _entry(str s, list longs, dict long_index) except? 0:
+    """A table entry: flags | UTF-8 length << 24 | up to 3 UTF-8 bytes, or F_LONG | index of a
+    longer string in ``longs`` (added there once)."""
+    cdef uint32_t c, flags
+    if len(s) == 1:  # one character of the BMP (not a surrogate): encoded here
+        c = ord(s)
+        flags = F_SPACE if c == 0x20 or c == 0x3000 else 0
+        if c < 0x80:
+            return flags | (1u << 24) | c
+        if c < 0x800:
+            return flags | (2u << 24) | (0xC0 | (c >> 6)) | ((0x80 | (c & 0x3F)) << 8)
+        if c < 0xD800 or 0xE000 <= c < 0x10000:
+            return (flags | (3u << 24) | (0xE0 | (c >> 12)) | ((0x80 | ((c >> 6) & 0x3F)) << 8)
+                    | ((0x80 | (c & 0x3F)) << 16))
     cdef bytes u = s.encode("utf-8")
-    cdef uint32_t flags = F_SPACE if is_space_string(s) else 0
+    flags = F_SPACE if is_space_string(s) else 0
     if len(u) <= 3:
         return flags | (<uint32_t>len(u) << 24) | <uint32_t>int.from_bytes(u.ljust(3, b"\0"), "little")
     if u not in long_index:
         long_index[u] = len(longs)
         longs.append(u)
     return flags | F_LONG | <uint32_t>long_index[u]
+
+
+cdef tuple _base_entries(double, leads):
+    """(entries of ``double[lead << 8 | trail]`` for ``leads`` × 256 trails, long strings, their
+    index): the 外字-free part of a table, shared by every plan of the process."""
+    cdef Py_ssize_t li, trail
+    cdef uint32_t[::1] out
+    bl, bi, cache = [], {}, {}
+    arr = np.zeros(len(leads) * 256, np.uint32)
+    out = arr
+    for li, lead in enumerate(leads):
+        for trail in range(256):
+            s = double[lead << 8 | trail]
+            if isinstance(s, ErrorCode):
+                out[li * 256 + trail] = F_ERROR | int(s)
+            else:
+                v = cache.get(s)
+                if v is None:
+                    v = cache[s] = _entry(s, bl, bi)
+                out[li * 256 + trail] = v
+    return arr, bl, bi
 
 
 cdef class _CPlan:
@@ -2127,28 +2161,23 @@ cdef class _CPlan:
         if mixed:
             lead_idx = np.arange(256, dtype=np.uint8)
             leads = list(range(256))
-            base = _MIXED_C.get(table.base_key)
+            base = _BASE_C.get(table.base_key)
             if base is None:
-                cache = {}
-                bl, bi = [], {}
-                bdbl = np.zeros(65536, np.uint32)
-                for code, s in enumerate(table.base_double):
-                    if isinstance(s, ErrorCode):
-                        bdbl[code] = F_ERROR | int(s)
-                    else:
-                        v = cache.get(s)
-                        if v is None:
-                            v = cache[s] = _entry(s, bl, bi)
-                        bdbl[code] = v
+                bdbl, bl, bi = _base_entries(table.base_double, leads)
                 for lead in table.shift_first:
                     bdbl[lead << 8:(lead + 1) << 8] |= F_SHIFT
-                base = _MIXED_C[table.base_key] = (bdbl, bl, bi)
-            # the shared double-byte entries first (their long strings keep their indexes)
-            longs.extend(base[1])
-            long_index.update(base[2])
-
+                base = _BASE_C[table.base_key] = (bdbl, bl, bi, tuple(leads))
         else:
             leads = [b for b in range(256) if table.single[b] is None]
+            base = _BASE_C.get(table.base_key)
+            if base is None:
+                bdbl, bl, bi = _base_entries(table.base_double, leads)
+                base = _BASE_C[table.base_key] = (bdbl, bl, bi, tuple(leads))
+        if base[3] != tuple(leads):
+            raise AssertionError(f"table {table.base_key}: lead bytes differ from its base")
+        # the shared double-byte entries first (their long strings keep their indexes)
+        longs.extend(base[1])
+        long_index.update(base[2])
         for b in range(256):
             s = table.single[b]
             if s is None:
@@ -2204,14 +2233,9 @@ cdef class _CPlan:
                 kana, mark = key >> 8, key & 0xFF
                 merge[(kana - 0xA0) * 2 + (mark - 0xDE)] = _entry(s, longs, long_index)
                 single[kana] |= F_MERGE
-            dbl = np.zeros(len(leads) * 256, np.uint32)
-            for li, lead in enumerate(leads):
-                for trail in range(256):
-                    s = table.double[lead << 8 | trail]
-                    if isinstance(s, ErrorCode):
-                        dbl[li * 256 + trail] = F_ERROR | int(s)
-                    else:
-                        dbl[li * 256 + trail] = _entry(s, longs, long_index)
+            dbl = base[0].copy() if table.gaiji else base[0]
+            for code, s in table.gaiji.items():
+                dbl[int(lead_idx[code >> 8]) * 256 + (code & 0xFF)] = _entry(s, longs, long_index)
         blob = b"".join(longs) + b"\0"
         long_off = np.zeros(len(longs) + 1, np.uint32)
         long_len = np.zeros(len(longs) + 1, np.uint32)
@@ -2237,9 +2261,10 @@ cdef class _CPlan:
         t.max_exp = max([3] + [len(u) for u in longs])
 
 
-# encoding name, narrowing, widening -> (double-byte entries, long strings, their index):
-# the 64K-entry table of an encoding is built once per process, 外字 rows patched per plan
-_MIXED_C = {}
+# encoding name, narrowing, widening -> (double-byte entries, long strings, their index, lead
+# bytes): the double-byte table of an encoding is built once per process, 外字 rows patched
+# per plan
+_BASE_C = {}
 
 
 cdef _CPlan _get_cplan(plan):

@@ -7,6 +7,7 @@ containers, the CP932 text tables (built once from CPython's own ``cp932`` codec
 
 from __future__ import annotations
 
+import codecs
 import datetime as _dt
 import functools
 import re
@@ -857,6 +858,30 @@ class DecodePlan:
 
 
 # -- CP932 tables ----------------------------------------------------------------------------
+_NUMPY_ARROW = {np.dtype(t): pa.from_numpy_dtype(np.dtype(t)) for t in (
+    np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
+    np.float32, np.float64)}
+
+
+def numpy_to_arrow(values: Any, type: pa.DataType | None = None) -> pa.Array:
+    """``pa.array(values, type)`` for a 1-D numpy array of numbers or booleans, built from its
+    buffer: ``pa.array`` asks every numpy array whether it is a masked array, and the first
+    question imports ``numpy.ma`` (30 ms or more of a command's time).  Anything else goes to
+    ``pa.array``; a ``type`` other than the array's is a safe cast, as there."""
+    if not isinstance(values, np.ndarray) or values.ndim != 1:
+        return pa.array(values, type)
+    if values.dtype == np.bool_:
+        bits = np.packbits(values, bitorder="little")
+        out = pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+    else:
+        t = _NUMPY_ARROW.get(values.dtype)
+        if t is None:
+            return pa.array(values, type)
+        values = np.ascontiguousarray(values)
+        out = pa.Array.from_buffers(t, len(values), [None, pa.py_buffer(values)])
+    return out if type is None or out.type == type else out.cast(type)
+
+
 # Table strings are built from CPython's codec; both implementations consume them.
 LEAD_BYTES = bytes(b for b in range(256) if b in range(0x81, 0xA0) or b in range(0xE0, 0xFD))
 SPACE_CHARS = frozenset(" \u3000")
@@ -874,8 +899,9 @@ def _cp932_single() -> list[str | None]:
     return out
 
 
-def _cp932_double() -> dict[int, str]:
-    """Every valid 2-byte CP932 code outside the user-defined area -> its character."""
+def _cp932_double_each() -> dict[int, str]:
+    """:func:`_cp932_double` one code at a time (one codec call each): the reference that the
+    bulk decoding is checked against."""
     out = {}
     for lead in LEAD_BYTES:
         for trail in range(256):
@@ -888,6 +914,45 @@ def _cp932_double() -> dict[int, str]:
                 continue
             out[code] = s
     return out
+
+
+_NO_CHAR = "\uffff"  # a noncharacter: no CP932 code decodes to it
+
+
+def _skip_pair(exc: UnicodeDecodeError) -> tuple[str, int]:
+    """Codec error handler for a string of 2-byte codes: an invalid code becomes ``_NO_CHAR``
+    and decoding resumes at the next code (the codec would resume at its second byte)."""
+    if exc.start % 2:
+        raise exc
+    return _NO_CHAR, exc.start + 2
+
+
+codecs.register_error("ikou-cp932-pairs", _skip_pair)
+
+
+# second bytes of 2-byte CP932 codes; the user-defined area (lead F0-F9) is left out: 外字
+_TRAIL_BYTES = bytes(list(range(0x40, 0x7F)) + list(range(0x80, 0xFD)))
+_NON_USER_LEADS = bytes(b for b in LEAD_BYTES if not 0xF0 <= b <= 0xF9)
+
+
+def _cp932_double() -> dict[int, str]:
+    """Every valid 2-byte CP932 code outside the user-defined area -> its character.
+
+    One codec call for all codes of lead and trail bytes (CP932 is stateless: a code decodes
+    alike alone or among others; codes with other bytes are invalid, which the tests check
+    against :func:`_cp932_double_each`); if the codec does not give one character per code,
+    they are decoded one by one."""
+    pairs = np.empty((len(_NON_USER_LEADS), len(_TRAIL_BYTES), 2), np.uint8)
+    pairs[:, :, 0] = np.frombuffer(_NON_USER_LEADS, np.uint8)[:, None]
+    pairs[:, :, 1] = np.frombuffer(_TRAIL_BYTES, np.uint8)[None, :]
+    try:
+        text = pairs.tobytes().decode("cp932", "ikou-cp932-pairs")
+    except UnicodeDecodeError:
+        return _cp932_double_each()
+    codes = (pairs[:, :, 0].astype(np.int64) << 8 | pairs[:, :, 1]).reshape(-1).tolist()
+    if len(text) != len(codes):
+        return _cp932_double_each()
+    return {c: ch for c, ch in zip(codes, text) if ch != _NO_CHAR}
 
 
 _BASE: dict[str, Any] = {}
@@ -924,6 +989,36 @@ def _widen_tables() -> tuple[dict[int, str], dict[int, str]]:
     return widen, merge
 
 
+_TEXT_BASE: dict[tuple, tuple] = {}
+_USER_CODES = tuple(lead << 8 | trail for lead in range(0xF0, 0xFA) for trail in _TRAIL_BYTES)
+
+
+def _text_base(narrow: bool, widen: bool) -> tuple:
+    """(single, double, merge) of CP932 without 外字 rows (every user-defined code
+    UNMAPPED_GAIJI), built once per process for each variant."""
+    key = (narrow, widen)
+    with _BUILD_LOCK:
+        if key in _TEXT_BASE:
+            return _TEXT_BASE[key]
+        base_single, base_double = cp932_base()
+        tr = (lambda s: s.translate(_NARROW)) if narrow else (lambda s: s)
+        single = list(base_single)
+        merge: dict[int, str] = {}
+        if widen:
+            wide, merge = _widen_tables()
+            for b, s in wide.items():
+                single[b] = s
+        double: dict[int, Any] = dict.fromkeys(
+            (lead << 8 | trail for lead in LEAD_BYTES for trail in range(256)),
+            ErrorCode.INVALID_BYTES)
+        double.update(base_double if not narrow else
+                      {c: tr(s) for c, s in base_double.items()})
+        double.update(dict.fromkeys(_USER_CODES, ErrorCode.UNMAPPED_GAIJI))
+        out = ([None if s is None else tr(s) for s in single], double, merge)
+        _TEXT_BASE[key] = out
+        return out
+
+
 class TextTable:
     """Decoding table for one text variant (外字 primary/fallback, narrowing, widening).
 
@@ -931,31 +1026,20 @@ class TextTable:
     ``double[(lead<<8)|trail]``: string, or an ``ErrorCode`` (INVALID_BYTES → the lead byte
     is an error and decoding resumes at the next byte; UNMAPPED_GAIJI → both bytes consumed).
     ``merge[(b<<8)|mark]``: widened kana with 濁点/半濁点 merged (empty unless widening).
-    ``space``: strings that count as spaces for trimming/blank detection.
+    ``base_key`` names the shared table without 外字 rows (``base_double``); ``gaiji`` holds
+    this table's rows (user-defined code → string), which ``double`` has on top of it.
     """
 
     def __init__(self, gaiji: dict[int, tuple[str, str]], fallback: bool, narrow: bool,
                  widen: bool):
-        base_single, base_double = cp932_base()
         tr = (lambda s: s.translate(_NARROW)) if narrow else (lambda s: s)
-        single = list(base_single)
-        self.merge: dict[int, str] = {}
-        if widen:
-            wide, merge = _widen_tables()
-            for b, s in wide.items():
-                single[b] = s
-            self.merge = merge
-        self.single = [None if s is None else tr(s) for s in single]
-        double: dict[int, Any] = {}
-        for lead in LEAD_BYTES:
-            for trail in range(256):
-                code = lead << 8 | trail
-                if is_user_defined(code):
-                    g = gaiji.get(code)
-                    double[code] = ErrorCode.UNMAPPED_GAIJI if g is None else tr(g[1 if fallback else 0])
-                else:
-                    s = base_double.get(code)
-                    double[code] = ErrorCode.INVALID_BYTES if s is None else tr(s)
+        self.single, base_double, self.merge = _text_base(narrow, widen)
+        self.base_key = ("cp932", narrow, widen)
+        self.base_double = base_double
+        self.gaiji = {code: tr(g[1 if fallback else 0]) for code, g in gaiji.items()
+                      if isinstance(code, int) and is_user_defined(code)}
+        double = dict(base_double) if self.gaiji else base_double
+        double.update(self.gaiji)
         self.double = double
 
 
@@ -1209,7 +1293,7 @@ def join_columns(parts: list, n: int | None = None, string: bool = False) -> pa.
         order = (np.arange(k, dtype=np.int64)[None, :] * n
                  + np.arange(n, dtype=np.int64)[:, None]).ravel()
         # the items in row order: row i is items k*i .. k*i+k-1, one after the other
-        out = concat_runs(flat.take(pa.array(order)), np.arange(0, n * k + 1, k))
+        out = concat_runs(flat.take(numpy_to_arrow(order)), np.arange(0, n * k + 1, k))
     return out.view(pa.string()) if string else out
 
 
@@ -1271,15 +1355,15 @@ def format_errors(plan: DecodePlan, field: Any, code: Any, pos: Any, value: Any)
             heads.append(f"field {f.name} ({f.type}): unknown error code {c_i} at byte ")
         else:
             heads.append(f"field {f.name} ({f.type}): {c.name}: {_CODE_TEXT[c]} at byte ")
-    head = pa.array(heads, pa.string()).take(pa.array(np.asarray(inverse).reshape(-1)))
-    at = pa.array(pos).cast(pa.string())
+    head = pa.array(heads, pa.string()).take(numpy_to_arrow(np.asarray(inverse).reshape(-1)))
+    at = numpy_to_arrow(pos).cast(pa.string())
     empty = pa.array([""] * n, pa.string()) if not (code_hex.any() or byte_hex.any()) else None
     if empty is not None:
         tail = empty
     else:
-        tail = pc.if_else(pa.array(code_hex),
+        tail = pc.if_else(numpy_to_arrow(code_hex),
                           fixed_width_strings(b" (code 0x", value, 4, b")"),
-                          pc.if_else(pa.array(byte_hex),
+                          pc.if_else(numpy_to_arrow(byte_hex),
                                      fixed_width_strings(b" (byte 0x", value & 0xFF, 2, b")"),
                                      pa.scalar("", pa.string())))
     return join_columns([head, at, tail], string=True)

@@ -105,3 +105,21 @@ def test_every_two_byte_sequence_compiled():
 
 def test_every_two_byte_sequence_twin():
     _check(ALL_2, _decode_py.decode_block)
+
+
+def test_bulk_table_equals_one_code_at_a_time(monkeypatch):
+    """The 2-byte table is built with one codec call for all codes; it must hold exactly what
+    decoding every code of a lead byte alone gives (outside the user-defined area), and must
+    not have fallen back to that slow path."""
+    from ikou.kernels import _decode_common as common
+
+    reference = common._cp932_double_each()
+    assert len(reference) > 7000
+
+    def refuse():
+        raise AssertionError("fell back to decoding one code at a time")
+
+    monkeypatch.setattr(common, "_cp932_double_each", refuse)
+    bulk = common._cp932_double()
+    assert bulk == reference
+    assert list(bulk) == list(reference)  # same order

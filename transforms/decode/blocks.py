@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from ikou.kernels import ErrorCode, format_errors
 from ikou.kernels import decode_block as kernel_decode_block
-from ikou.kernels._decode_common import join_columns, small_unique
+from ikou.kernels._decode_common import join_columns, numpy_to_arrow, small_unique
 from ikou.transforms import arrowio, fileio
 from ikou.transforms.decode.gaiji_count import count_gaiji
 from ikou.transforms.decode.protocols import LayoutLike
@@ -369,7 +369,7 @@ def _code_names(codes: np.ndarray) -> pa.Array:
     """:func:`_code_name` of every kernel error code, as a string array."""
     uniq, inverse = small_unique(codes)
     return pa.array([_code_name(c) for c in uniq.tolist()], pa.string()).take(
-        pa.array(inverse))
+        numpy_to_arrow(inverse))
 
 
 def _count_codes(codes: np.ndarray) -> dict[str, int]:
@@ -383,7 +383,7 @@ def _count_codes(codes: np.ndarray) -> dict[str, int]:
 
 
 def _repeat_str(value: str, n: int) -> pa.Array:
-    return pa.array([value], pa.string()).take(pa.array(np.zeros(n, dtype=np.int64)))
+    return pa.array([value], pa.string()).take(numpy_to_arrow(np.zeros(n, dtype=np.int64)))
 
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
@@ -566,11 +566,11 @@ class BlockDecoder:
                                 f", expected {expected}"], string=True)
             kinds = pa.array([kind_names[k] if k >= 0 else None
                               for k in range(-1, len(kind_names))], pa.string()).take(
-                pa.array(kind_idx[sel] + 1))
+                numpy_to_arrow(kind_idx[sel] + 1))
             n = len(sel)
             q.add_rows(arr, starts, sel, length, kinds, np.ones(n, dtype=np.int64),
                        pa.nulls(n, pa.string()), _repeat_str(SEPARATOR_MISMATCH, n),
-                       pa.array(np.full(n, rl, dtype=np.int32)), msg)
+                       numpy_to_arrow(np.full(n, rl, dtype=np.int32)), msg)
 
     def _quarantine_unknown(self, q: QuarantineBuilder, arr: np.ndarray, starts: np.ndarray,
                             sel: np.ndarray) -> None:
@@ -585,7 +585,7 @@ class BlockDecoder:
                             " matches no kind of the layout"], string=True)
         q.add_rows(arr, starts, sel, self.layout.record_length, None, np.ones(n, dtype=np.int64),
                    pa.nulls(n, pa.string()), _repeat_str(UNKNOWN_RECORD_TYPE, n),
-                   pa.array(np.full(n, off, dtype=np.int32)), msg)
+                   numpy_to_arrow(np.full(n, off, dtype=np.int32)), msg)
 
     def _separator_mismatches(self, arr: np.ndarray, starts: np.ndarray, size: int) -> np.ndarray:
         """True for records not followed by the separator (a missing one at EOF is fine)."""
@@ -631,8 +631,8 @@ class BlockDecoder:
                 names = pa.array([f.name for f in plan.fields], pa.string())
                 q.add_rows(np.frombuffer(buf, dtype=np.uint8), starts, sel[bad], rl, kind,
                            np.bincount(np.searchsorted(bad, rows), minlength=len(bad)),
-                           names.take(pa.array(field_i)), _code_names(codes),
-                           pa.array(pos, pa.int32()),
+                           names.take(numpy_to_arrow(field_i)), _code_names(codes),
+                           numpy_to_arrow(pos, pa.int32()),
                            format_errors(plan, field_i, codes, pos, value))
         self.emit_kept(block, buf, starts, kind, dec.batch, sel, keep, res, q, compacted=True)
 
@@ -648,7 +648,7 @@ class BlockDecoder:
         good = sel[keep]
         mask = keep if present is None else keep[present]
         if not mask.all():
-            batch = batch.filter(pa.array(mask))
+            batch = batch.filter(numpy_to_arrow(mask))
         if kind in self.schemas:
             self._emit_rows(block, buf, starts, kind, batch, good, res, q.put)
         else:
@@ -695,8 +695,8 @@ class BlockDecoder:
         schema = self.flat_schemas[kind]
         lineage = [
             _repeat_str(source, n),
-            pa.array(block.first_record + good + 1, pa.int64()),
-            pa.array(block.start_offset + starts[good] - self.header_len, pa.int64()),
+            numpy_to_arrow(block.first_record + good + 1, pa.int64()),
+            numpy_to_arrow(block.start_offset + starts[good] - self.header_len, pa.int64()),
         ]
         columns = list(batch.columns)
         names = [f.name for f in LINEAGE_FIELDS]

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ikou.kernels._decode_common import concat_runs, join_columns
+from ikou.kernels._decode_common import concat_runs, join_columns, numpy_to_arrow
 from ikou.transforms import arrowio
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ def encode_records(source: str, input_index: int, record: np.ndarray, offset: np
     elif not counts.any():
         end = b""
     else:
-        end = pc.if_else(pa.array(counts > 0), pa.scalar(b"\x00", pa.binary()), _EMPTY)
+        end = pc.if_else(numpy_to_arrow(counts > 0), pa.scalar(b"\x00", pa.binary()), _EMPTY)
     return join_columns([head, varints(record), varints(offset), *_nullable_string(kind),
                          *_string(raw), _long_or_varints(counts), items, end], n=n)
 
@@ -280,8 +280,8 @@ class QuarantineBuilder:
             rank[order] = np.arange(len(order))
             owner = np.repeat(np.arange(len(local)), counts)
             r_order = np.argsort(rank[owner], kind="stable")
-            take = pa.array(order)
-            r_take = pa.array(r_order)
+            take = numpy_to_arrow(order)
+            r_take = numpy_to_arrow(r_order)
             local, counts = local[order], counts[order]
             kind, raw = kind.take(take), raw.take(take)
             cols = {k: v.take(r_take) for k, v in cols.items()}
@@ -292,8 +292,8 @@ class QuarantineBuilder:
                                counts, cols["field"], cols["code"], cols["position"],
                                cols["message"])
         table = pa.Table.from_arrays(
-            [pa.array(np.full(len(record), self.input_index, dtype=np.int32)),
-             pa.array(record), datum], schema=QUARANTINE_PART_SCHEMA)
+            [numpy_to_arrow(np.full(len(record), self.input_index, dtype=np.int32)),
+             numpy_to_arrow(record), datum], schema=QUARANTINE_PART_SCHEMA)
         by_kind = _value_counts(pc.fill_null(kind, ""))
         # a record counted once per distinct code among its reasons
         owner_sorted = np.repeat(np.arange(len(local)), counts)
