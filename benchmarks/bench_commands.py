@@ -19,6 +19,8 @@ Measured in the same run, each against its baseline:
   ``clean``: MB/s and their ratio (the target: all-bad at no less than 1/3 of clean);
 * the start-up of ``ikou decode --help`` (no Beam, no GX, no pyarrow).
 
+The commands run as installed ones do, with a bytecode cache (written by the untimed first run).
+
     python -m benchmarks.bench_commands            # 24 MB files (IKOU_BENCH_COMMANDS_MB)
     python -m benchmarks.bench_commands --mb 100   # about the size of a real 住民記録 export
 """
@@ -41,6 +43,7 @@ import fastavro
 import numpy as np
 import pyarrow as pa
 
+from benchmarks import command_env
 from benchmarks.bench_decode import PurePython, _best
 from ikou.pipeline.cli import main as ikou_main
 from ikou.pipeline.config.gaiji import load_gaiji
@@ -253,7 +256,7 @@ def _in_process(args):
 
 
 def _subprocess(args):
-    env = dict(os.environ)
+    env = command_env()
     out = subprocess.run([sys.executable, "-m", "ikou.pipeline.cli", *args], env=env,
                          capture_output=True, text=True, timeout=600)
     if out.returncode != 0:

@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import command_env
+
 SEED = 20261127
 IKOU = os.path.join(os.path.dirname(sys.executable), "ikou")
 
@@ -45,7 +47,8 @@ def _impl(workers: int) -> str:
 def _rss_probe(cmd: list[str]) -> tuple[float, float, int, str]:
     """Run ``cmd``; returns (wall s, peak RSS MB of the process tree, return code, stderr)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=command_env())
     peak = 0
     while proc.poll() is None:  # sum the RSS of the command and all its descendants
         try:

@@ -952,7 +952,7 @@ def _cp932_double() -> dict[int, str]:
     codes = (pairs[:, :, 0].astype(np.int64) << 8 | pairs[:, :, 1]).reshape(-1).tolist()
     if len(text) != len(codes):
         return _cp932_double_each()
-    return {c: ch for c, ch in zip(codes, text) if ch != _NO_CHAR}
+    return {c: ch for c, ch in zip(codes, text, strict=True) if ch != _NO_CHAR}
 
 
 _BASE: dict[str, Any] = {}

@@ -28,6 +28,16 @@ def file_digest(path: str, chunk: int = 4 * 1024 * 1024) -> tuple[str, int]:
     h = hashlib.sha256()
     size = 0
     with fileio.open_read(path) as f:
+        if hasattr(f, "readinto"):  # one buffer, read into again and again
+            buf = bytearray(chunk)
+            view = memoryview(buf)
+            while True:
+                n = f.readinto(buf)
+                if not n:
+                    break
+                h.update(view[:n])
+                size += n
+            return h.hexdigest(), size
         while True:
             b = f.read(chunk)
             if not b:

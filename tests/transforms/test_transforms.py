@@ -454,3 +454,37 @@ def test_errors_a_field_tolerates_keep_the_row_and_are_counted(tmp_path):
     rows = _rows(results)
     assert [(x["_record"], x["amount"]) for x in rows] == [
         (2, 0), (4, None), (5, 3), (6, 4), (7, 5)]
+
+
+@pytest.mark.parametrize("block_size", [42 * 3, 42 * 10 + 5])
+def test_decode_blocks_reusing_read_buffers_gives_each_blocks_own_result(tmp_path, block_size):
+    """``decode_blocks`` reads a local file's blocks into a few buffers it uses again; every
+    result (rows, quarantined records with their raw bytes, the cut last record) must be what
+    decoding the block from bytes of its own gives, although later blocks overwrote the buffer
+    it was decoded from."""
+    from ikou.transforms.decode.blocks import decode_blocks
+
+    layout = write_layout(tmp_path)
+    corrupt = {3: "invalid", 10: "digits", 11: "unmapped", 12: "gaiji", 20: "type", 33: "digits"}
+    recs, _ = make_export(40, corrupt=corrupt)
+    path = tmp_path / "juki.dat"
+    content = join(recs) + b"2" + b"9" * 17  # a cut last record
+    path.write_bytes(content)
+    blocks = plan_blocks(0, str(path), len(content), layout, block_size)
+    assert len(blocks) > 4  # more blocks than buffers: every buffer is used again
+    dec = BlockDecoder(layout, GAIJI, None)
+    dec.quarantine_parts = dec.row_parts = False
+    got, digest = decode_blocks(dec, blocks, workers=2, ahead=2)
+    want = [dec.decode(b) for b in blocks]
+    assert digest == hashlib.sha256(content).hexdigest()
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g.tables.keys() == w.tables.keys()
+        for kind in w.tables:
+            assert g.tables[kind].equals(w.tables[kind])
+        assert (g.quarantine is None) == (w.quarantine is None)
+        if w.quarantine is not None:
+            assert g.quarantine.equals(w.quarantine)
+        assert g.quarantined == w.quarantined
+    raws = [q["raw"] for r in got for q in r.quarantined]
+    assert raws[-1] == b"2" + b"9" * 17 and all(isinstance(r, bytes) for r in raws)

@@ -125,7 +125,7 @@ class MappingBlockDecoder(BlockDecoder):
             local = int(good[row])
             s = int(starts[local])
             # V / VB: the record's bytes with its RDW, from the block's geometry
-            put(local, kind, None if self.variable else buf[s:s + rl], list(reasons))
+            put(local, kind, None if self.variable else bytes(buf[s:s + rl]), list(reasons))
         res.rows[kind] = int(mapped.num_rows)
         if mapped.num_rows:
             res.parts[kind] = self.write_part(block, kind, mapped)
