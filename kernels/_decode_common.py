@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from . import _compute as _ac
 from ._encodings import EncodingError, canonical_encoding, get_encoding
 
 __all__ = [
@@ -879,7 +879,7 @@ def numpy_to_arrow(values: Any, type: pa.DataType | None = None) -> pa.Array:
             return pa.array(values, type)
         values = np.ascontiguousarray(values)
         out = pa.Array.from_buffers(t, len(values), [None, pa.py_buffer(values)])
-    return out if type is None or out.type == type else out.cast(type)
+    return out if type is None or out.type == type else _ac.cast(out, type)
 
 
 # Table strings are built from CPython's codec; both implementations consume them.
@@ -1283,7 +1283,7 @@ def join_columns(parts: list, n: int | None = None, string: bool = False) -> pa.
                 None, pa.py_buffer(np.arange(n + 1, dtype=np.int32) * len(p)),
                 pa.py_buffer(p * n)])
         elif p.type != pa.binary():
-            p = p.view(pa.binary()) if p.type == pa.string() else p.cast(pa.binary())
+            p = p.view(pa.binary()) if p.type == pa.string() else _ac.cast(p, pa.binary())
         arrays.append(p)
     k = len(arrays)
     if k == 1:
@@ -1293,7 +1293,7 @@ def join_columns(parts: list, n: int | None = None, string: bool = False) -> pa.
         order = (np.arange(k, dtype=np.int64)[None, :] * n
                  + np.arange(n, dtype=np.int64)[:, None]).ravel()
         # the items in row order: row i is items k*i .. k*i+k-1, one after the other
-        out = concat_runs(flat.take(numpy_to_arrow(order)), np.arange(0, n * k + 1, k))
+        out = concat_runs(_ac.take(flat, numpy_to_arrow(order)), np.arange(0, n * k + 1, k))
     return out.view(pa.string()) if string else out
 
 
@@ -1355,15 +1355,16 @@ def format_errors(plan: DecodePlan, field: Any, code: Any, pos: Any, value: Any)
             heads.append(f"field {f.name} ({f.type}): unknown error code {c_i} at byte ")
         else:
             heads.append(f"field {f.name} ({f.type}): {c.name}: {_CODE_TEXT[c]} at byte ")
-    head = pa.array(heads, pa.string()).take(numpy_to_arrow(np.asarray(inverse).reshape(-1)))
-    at = numpy_to_arrow(pos).cast(pa.string())
+    head = _ac.take(pa.array(heads, pa.string()),
+                    numpy_to_arrow(np.asarray(inverse).reshape(-1)))
+    at = _ac.cast(numpy_to_arrow(pos), pa.string())
     empty = pa.array([""] * n, pa.string()) if not (code_hex.any() or byte_hex.any()) else None
     if empty is not None:
         tail = empty
     else:
-        tail = pc.if_else(numpy_to_arrow(code_hex),
+        tail = _ac.if_else(numpy_to_arrow(code_hex),
                           fixed_width_strings(b" (code 0x", value, 4, b")"),
-                          pc.if_else(numpy_to_arrow(byte_hex),
+                          _ac.if_else(numpy_to_arrow(byte_hex),
                                      fixed_width_strings(b" (byte 0x", value & 0xFF, 2, b")"),
                                      pa.scalar("", pa.string())))
     return join_columns([head, at, tail], string=True)

@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 
 from ikou.kernels import ErrorCode, format_errors
+from ikou.kernels import _compute as ac
 from ikou.kernels import decode_block as kernel_decode_block
 from ikou.kernels._decode_common import join_columns, numpy_to_arrow, small_unique
 from ikou.transforms import arrowio, fileio
@@ -397,8 +398,8 @@ def _code_name(code) -> str:
 def _code_names(codes: np.ndarray) -> pa.Array:
     """:func:`_code_name` of every kernel error code, as a string array."""
     uniq, inverse = small_unique(codes)
-    return pa.array([_code_name(c) for c in uniq.tolist()], pa.string()).take(
-        numpy_to_arrow(inverse))
+    return ac.take(pa.array([_code_name(c) for c in uniq.tolist()], pa.string()),
+                   numpy_to_arrow(inverse))
 
 
 def _count_codes(codes: np.ndarray) -> dict[str, int]:
@@ -416,7 +417,8 @@ def _repeat_str(value: str, n: int) -> pa.Array:
     value n times costs milliseconds a block)."""
     u = value.encode("utf-8")
     if n and len(u) * n >= 2**31:
-        return pa.array([value], pa.string()).take(numpy_to_arrow(np.zeros(n, dtype=np.int64)))
+        return ac.take(pa.array([value], pa.string()),
+                       numpy_to_arrow(np.zeros(n, dtype=np.int64)))
     offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(u))
     return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets),
                                                   pa.py_buffer(u * n)])
@@ -600,9 +602,9 @@ class BlockDecoder:
                      else _repeat_str("none", len(sel)))
             msg = join_columns([f"record separator at byte {rl}: found ", found,
                                 f", expected {expected}"], string=True)
-            kinds = pa.array([kind_names[k] if k >= 0 else None
-                              for k in range(-1, len(kind_names))], pa.string()).take(
-                numpy_to_arrow(kind_idx[sel] + 1))
+            kinds = ac.take(pa.array([kind_names[k] if k >= 0 else None
+                                      for k in range(-1, len(kind_names))], pa.string()),
+                            numpy_to_arrow(kind_idx[sel] + 1))
             n = len(sel)
             q.add_rows(arr, starts, sel, length, kinds, np.ones(n, dtype=np.int64),
                        pa.nulls(n, pa.string()), _repeat_str(SEPARATOR_MISMATCH, n),
@@ -667,7 +669,7 @@ class BlockDecoder:
                 names = pa.array([f.name for f in plan.fields], pa.string())
                 q.add_rows(np.frombuffer(buf, dtype=np.uint8), starts, sel[bad], rl, kind,
                            np.bincount(np.searchsorted(bad, rows), minlength=len(bad)),
-                           names.take(numpy_to_arrow(field_i)), _code_names(codes),
+                           ac.take(names, numpy_to_arrow(field_i)), _code_names(codes),
                            numpy_to_arrow(pos, pa.int32()),
                            format_errors(plan, field_i, codes, pos, value))
         self.emit_kept(block, buf, starts, kind, dec.batch, sel, keep, res, q, compacted=True)
@@ -684,7 +686,7 @@ class BlockDecoder:
         good = sel[keep]
         mask = keep if present is None else keep[present]
         if not mask.all():
-            batch = batch.filter(numpy_to_arrow(mask))
+            batch = ac.filter_(batch, numpy_to_arrow(mask))
         if kind in self.schemas:
             self._emit_rows(block, buf, starts, kind, batch, good, res, q.put)
         else:

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any, cast
 import fastavro
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from ikou.kernels import _compute as ac
 from ikou.kernels._decode_common import concat_runs, join_columns, numpy_to_arrow
 from ikou.transforms import arrowio
 
@@ -83,7 +83,7 @@ def varints(values) -> pa.Array:
 def _as_binary(a: pa.Array) -> pa.Array:
     if a.type == pa.binary():
         return a
-    return a.view(pa.binary()) if a.type == pa.string() else a.cast(pa.binary())
+    return a.view(pa.binary()) if a.type == pa.string() else ac.cast(a, pa.binary())
 
 
 def _long_or_varints(values: np.ndarray):
@@ -97,7 +97,7 @@ def _long_or_varints(values: np.ndarray):
 def _string(a: pa.Array) -> list:
     """Avro ``string`` / ``bytes`` (no nulls): the length, then the bytes."""
     b = _as_binary(a)
-    return [_long_or_varints(pc.binary_length(b).to_numpy(zero_copy_only=False)), b]
+    return [_long_or_varints(ac.binary_length(b).to_numpy(zero_copy_only=False)), b]
 
 
 def _constant(a: pa.Array):
@@ -105,7 +105,7 @@ def _constant(a: pa.Array):
     if not len(a) or a.null_count:
         return None
     first = a[0]
-    return first.as_py() if pc.all(pc.equal(a, first)).as_py() else None
+    return first.as_py() if ac.all_(ac.equal(a, first)).as_py() else None
 
 
 def _nullable_string(a: pa.Array) -> list:
@@ -116,20 +116,20 @@ def _nullable_string(a: pa.Array) -> list:
             raw = value.encode() if isinstance(value, str) else bytes(value)
             return [b"\x02" + _long(len(raw)) + raw]
         return [b"\x02", *_string(a)]
-    null = pc.is_null(a)
-    length, value = _string(pc.fill_null(_as_binary(a), _EMPTY))
-    return [pc.if_else(null, pa.scalar(b"\x00", pa.binary()), pa.scalar(b"\x02", pa.binary())),
-            pc.if_else(null, _EMPTY, length), value]
+    null = ac.is_null(a)
+    length, value = _string(ac.fill_null(_as_binary(a), _EMPTY))
+    return [ac.if_else(null, pa.scalar(b"\x00", pa.binary()), pa.scalar(b"\x02", pa.binary())),
+            ac.if_else(null, _EMPTY, length), value]
 
 
 def _nullable_int(a: pa.Array) -> list:
     """Avro ``["null", "int"]``."""
-    values = varints(pc.fill_null(a, 0).to_numpy(zero_copy_only=False).astype(np.int64))
+    values = varints(ac.fill_null(a, 0).to_numpy(zero_copy_only=False).astype(np.int64))
     if not a.null_count:
         return [b"\x02", values]
-    null = pc.is_null(a)
-    return [pc.if_else(null, pa.scalar(b"\x00", pa.binary()), pa.scalar(b"\x02", pa.binary())),
-            pc.if_else(null, _EMPTY, values)]
+    null = ac.is_null(a)
+    return [ac.if_else(null, pa.scalar(b"\x00", pa.binary()), pa.scalar(b"\x02", pa.binary())),
+            ac.if_else(null, _EMPTY, values)]
 
 
 def encode_records(source: str, input_index: int, record: np.ndarray, offset: np.ndarray,
@@ -160,7 +160,7 @@ def encode_records(source: str, input_index: int, record: np.ndarray, offset: np
     elif not counts.any():
         end = b""
     else:
-        end = pc.if_else(numpy_to_arrow(counts > 0), pa.scalar(b"\x00", pa.binary()), _EMPTY)
+        end = ac.if_else(numpy_to_arrow(counts > 0), pa.scalar(b"\x00", pa.binary()), _EMPTY)
     return join_columns([head, varints(record), varints(offset), *_nullable_string(kind),
                          *_string(raw), _long_or_varints(counts), items, end], n=n)
 
@@ -268,7 +268,7 @@ class QuarantineBuilder:
         counts = np.concatenate([c["counts"] for c in chunks])
         kind = pa.concat_arrays([c["kind"] for c in chunks])
         raw = pa.concat_arrays([c["raw"] for c in chunks])
-        cols = {k: pa.concat_arrays([c[k].cast(t) for c in chunks]) for k, t in (
+        cols = {k: pa.concat_arrays([ac.cast(c[k], t) for c in chunks]) for k, t in (
             ("field", pa.string()), ("code", pa.string()), ("position", pa.int32()),
             ("message", pa.string()))}
         # records in record order; each record's reasons stay together, in their order
@@ -283,8 +283,8 @@ class QuarantineBuilder:
             take = numpy_to_arrow(order)
             r_take = numpy_to_arrow(r_order)
             local, counts = local[order], counts[order]
-            kind, raw = kind.take(take), raw.take(take)
-            cols = {k: v.take(r_take) for k, v in cols.items()}
+            kind, raw = ac.take(kind, take), ac.take(raw, take)
+            cols = {k: ac.take(v, r_take) for k, v in cols.items()}
         record = self.first_record + local + 1
         offset = (self.geometry.file_offset[local] if self.geometry is not None
                   else self.start_offset + local * self.stride)
@@ -294,10 +294,10 @@ class QuarantineBuilder:
         table = pa.Table.from_arrays(
             [numpy_to_arrow(np.full(len(record), self.input_index, dtype=np.int32)),
              numpy_to_arrow(record), datum], schema=QUARANTINE_PART_SCHEMA)
-        by_kind = _value_counts(pc.fill_null(kind, ""))
+        by_kind = _value_counts(ac.fill_null(kind, ""))
         # a record counted once per distinct code among its reasons
         owner_sorted = np.repeat(np.arange(len(local)), counts)
-        code_idx = pc.dictionary_encode(cols["code"])
+        code_idx = ac.dictionary_encode(cols["code"])
         names = code_idx.dictionary.to_pylist()
         ids = code_idx.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         seen = np.zeros((len(local), max(1, len(names))), dtype=bool)
@@ -308,9 +308,9 @@ class QuarantineBuilder:
 
 
 def _value_counts(a: pa.Array) -> dict[str, int]:
-    if len(a) and a.null_count == 0 and pc.all(pc.equal(a, a[0])).as_py():
+    if len(a) and a.null_count == 0 and ac.all_(ac.equal(a, a[0])).as_py():
         return {a[0].as_py(): len(a)}
-    vc = pc.value_counts(a)
+    vc = ac.value_counts(a)
     out = dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True))
     return {k: int(out[k]) for k in sorted(out)}
 
@@ -348,7 +348,7 @@ def _binary_parts(arr: pa.Array) -> tuple[np.ndarray, memoryview]:
     """(sizes, the bytes of every value one after the other) of a binary array without nulls."""
     arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
     if arr.type == pa.large_binary():
-        arr = arr.cast(pa.binary())
+        arr = ac.cast(arr, pa.binary())
     n = len(arr)
     if n == 0:
         return np.zeros(0, dtype=np.int64), memoryview(b"")
