@@ -324,10 +324,10 @@ def decode_blocks(decoder: BlockDecoder, blocks: Sequence[Block], workers: int =
     if workers <= 1:
         for b in blocks:
             t0 = time.perf_counter()
-            buf = read_block(b)
+            data = read_block(b)
             if h is not None:
-                h.update(buf)
-            done(decoder.decode_read(b, buf, time.perf_counter() - t0))
+                h.update(data)
+            done(decoder.decode_read(b, data, time.perf_counter() - t0))
         return results, h.hexdigest() if h is not None else None
     # fixed-length records of a local file: read into a few buffers used again and again
     # (a fresh 8 MB buffer per block costs its 2,048 page faults); a block's decoding keeps
