@@ -358,7 +358,12 @@ def decode_blocks(decoder: BlockDecoder, blocks: Sequence[Block], workers: int =
                     used = bytearray(b.length)
                 buf: Any = memoryview(used)[:b.length]
                 f.seek(b.start_offset)
-                got = f.readinto(buf)
+                got = 0
+                while got < b.length:  # a read may return less than asked
+                    n = f.readinto(buf[got:])
+                    if not n:
+                        break
+                    got += n
                 if got != b.length:
                     raise OSError(f"{b.path}: read {got} bytes at offset {b.start_offset}, "
                                   f"expected {b.length} (file changed while reading?)")
