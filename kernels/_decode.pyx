@@ -2166,15 +2166,12 @@ cdef class _CPlan:
                 bdbl, bl, bi = _base_entries(table.base_double, leads)
                 for lead in table.shift_first:
                     bdbl[lead << 8:(lead + 1) << 8] |= F_SHIFT
-                base = _BASE_C[table.base_key] = (bdbl, bl, bi, tuple(leads))
+                base = _BASE_C[table.base_key] = (bdbl, bl, bi)
         else:
             leads = [b for b in range(256) if table.single[b] is None]
             base = _BASE_C.get(table.base_key)
             if base is None:
-                bdbl, bl, bi = _base_entries(table.base_double, leads)
-                base = _BASE_C[table.base_key] = (bdbl, bl, bi, tuple(leads))
-        if base[3] != tuple(leads):
-            raise AssertionError(f"table {table.base_key}: lead bytes differ from its base")
+                base = _BASE_C[table.base_key] = _base_entries(table.base_double, leads)
         # the shared double-byte entries first (their long strings keep their indexes)
         longs.extend(base[1])
         long_index.update(base[2])
@@ -2261,9 +2258,8 @@ cdef class _CPlan:
         t.max_exp = max([3] + [len(u) for u in longs])
 
 
-# encoding name, narrowing, widening -> (double-byte entries, long strings, their index, lead
-# bytes): the double-byte table of an encoding is built once per process, 外字 rows patched
-# per plan
+# encoding name, narrowing, widening -> (double-byte entries, long strings, their index):
+# the double-byte table of an encoding is built once per process, 外字 rows patched per plan
 _BASE_C = {}
 
 

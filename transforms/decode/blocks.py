@@ -19,7 +19,6 @@ through Beam's ``FileSystems`` (:mod:`ikou.transforms.fileio`).
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import datetime
 import hashlib
@@ -36,7 +35,12 @@ import pyarrow as pa
 from ikou.kernels import ErrorCode, format_errors
 from ikou.kernels import _compute as ac
 from ikou.kernels import decode_block as kernel_decode_block
-from ikou.kernels._decode_common import join_columns, numpy_to_arrow, small_unique
+from ikou.kernels._decode_common import (
+    join_columns,
+    numpy_to_arrow,
+    repeat_binary,
+    small_unique,
+)
 from ikou.transforms import arrowio, fileio
 from ikou.transforms.decode.gaiji_count import count_gaiji
 from ikou.transforms.decode.protocols import LayoutLike
@@ -289,13 +293,29 @@ def plan_blocks(input_index: int, path: str, size: int, layout: LayoutLike,
     return blocks
 
 
-def read_block(block: Block) -> bytes:
-    """The bytes of a block (local, or through Beam's ``FileSystems`` for a URL)."""
+#: a block's bytes: read whole, or a view of a buffer that later blocks are read into
+BlockBytes = bytes | memoryview
+
+
+def read_block(block: Block, into: bytearray | None = None) -> BlockBytes:
+    """The bytes of a block (local, or through Beam's ``FileSystems`` for a URL).  With
+    ``into`` (at least ``block.length`` bytes) and a local file, they are read into it and a
+    view of them is returned."""
     with fileio.open_read(block.path) as f:
         f.seek(block.start_offset)
-        data = f.read(block.length)
-    if len(data) != block.length:
-        raise OSError(f"{block.path}: read {len(data)} bytes at offset {block.start_offset}, "
+        if into is None or fileio.is_url(block.path):
+            data: BlockBytes = f.read(block.length)
+            got = len(data)
+        else:
+            data = memoryview(into)[:block.length]
+            got = 0
+            while got < block.length:  # a read may return less than asked
+                n = f.readinto(data[got:])
+                if not n:
+                    break
+                got += n
+    if got != block.length:
+        raise OSError(f"{block.path}: read {got} bytes at offset {block.start_offset}, "
                       f"expected {block.length} (file changed while reading?)")
     return data
 
@@ -342,33 +362,17 @@ def decode_blocks(decoder: BlockDecoder, blocks: Sequence[Block], workers: int =
         if used is not None:
             free.append(used)
 
-    with contextlib.ExitStack() as stack, ThreadPoolExecutor(workers) as pool:
-        files: dict[str, Any] = {}
+    with ThreadPoolExecutor(workers) as pool:
         for b in blocks:
             while len(pending) >= ahead:
                 finish_first()
             t0 = time.perf_counter()
             used = None
             if recycle:
-                f = files.get(b.path)
-                if f is None:
-                    f = files[b.path] = stack.enter_context(open(b.path, "rb"))
                 used = free.pop() if free else bytearray(b.length)
                 if len(used) < b.length:
                     used = bytearray(b.length)
-                buf: Any = memoryview(used)[:b.length]
-                f.seek(b.start_offset)
-                got = 0
-                while got < b.length:  # a read may return less than asked
-                    n = f.readinto(buf[got:])
-                    if not n:
-                        break
-                    got += n
-                if got != b.length:
-                    raise OSError(f"{b.path}: read {got} bytes at offset {b.start_offset}, "
-                                  f"expected {b.length} (file changed while reading?)")
-            else:
-                buf = read_block(b)
+            buf = read_block(b, used)
             seconds = time.perf_counter() - t0
             if h is not None:
                 h.update(buf)  # hashlib releases the GIL: overlaps the workers' decoding
@@ -418,15 +422,7 @@ def _count_codes(codes: np.ndarray) -> dict[str, int]:
 
 
 def _repeat_str(value: str, n: int) -> pa.Array:
-    """A string column of ``n`` times ``value`` (its buffers made directly: a ``take`` of one
-    value n times costs milliseconds a block)."""
-    u = value.encode("utf-8")
-    if n and len(u) * n >= 2**31:
-        return ac.take(pa.array([value], pa.string()),
-                       numpy_to_arrow(np.zeros(n, dtype=np.int64)))
-    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(u))
-    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets),
-                                                  pa.py_buffer(u * n)])
+    return repeat_binary(value.encode("utf-8"), n).view(pa.string())
 
 
 _HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
@@ -523,7 +519,7 @@ class BlockDecoder:
         buf = read_block(block)
         return self.decode_read(block, buf, time.perf_counter() - t0)
 
-    def decode_read(self, block: Block, buf: bytes, read_seconds: float) -> BlockResult:
+    def decode_read(self, block: Block, buf: BlockBytes, read_seconds: float) -> BlockResult:
         """:meth:`decode_bytes` of a block already read (in ``read_seconds``), timed."""
         t1 = time.perf_counter()
         res = self.decode_bytes(block, buf)
@@ -533,12 +529,14 @@ class BlockDecoder:
             v for k, v in res.seconds.items() if k != "read")
         return res
 
-    def decode_bytes(self, block: Block, buf: bytes) -> BlockResult:
+    def decode_bytes(self, block: Block, buf: BlockBytes) -> BlockResult:
         """Decode a block given its bytes (``buf`` starts at ``block.start_offset``)."""
         if self.variable:
             from ikou.transforms.decode.records import decode_variable_block
 
-            res, q = decode_variable_block(self, block, buf, BlockResult, QuarantineBuilder)
+            # whole bytes (decode_blocks reads variable-length records without a shared buffer)
+            res, q = decode_variable_block(self, block, bytes(buf), BlockResult,
+                                           QuarantineBuilder)
             return self._finish(block, res, q)
         res = BlockResult(block.input_index, block.block_index, block.path,
                           source_name(block.path), block.n_records + (1 if block.tail else 0),
@@ -643,7 +641,7 @@ class BlockDecoder:
             bad[-1] = size > int(starts[-1]) + rl  # missing entirely: accepted
         return bad
 
-    def _decode_kind(self, block: Block, buf: bytes, starts: np.ndarray, kind: str,
+    def _decode_kind(self, block: Block, buf: BlockBytes, starts: np.ndarray, kind: str,
                      sel: np.ndarray, res: BlockResult, q: QuarantineBuilder) -> None:
         """Decode the records ``sel`` (local indexes) of one kind; rows, values or quarantine."""
         if not len(sel):
@@ -679,7 +677,7 @@ class BlockDecoder:
                            format_errors(plan, field_i, codes, pos, value))
         self.emit_kept(block, buf, starts, kind, dec.batch, sel, keep, res, q, compacted=True)
 
-    def emit_kept(self, block: Block, buf: bytes, starts: np.ndarray, kind: str,
+    def emit_kept(self, block: Block, buf: BlockBytes, starts: np.ndarray, kind: str,
                   batch: pa.RecordBatch, sel: np.ndarray, keep: np.ndarray, res: BlockResult,
                   q: QuarantineBuilder, compacted: bool = False) -> None:
         """The decoded records ``sel`` of ``kind`` whose ``keep`` is set (OCCURS counters
@@ -700,7 +698,7 @@ class BlockDecoder:
                 target.append({"record": block.first_record + local + 1,
                                "values": {k: _jsonable(v) for k, v in row.items()}})
 
-    def _check_counters(self, buf: bytes, starts: np.ndarray, sel: np.ndarray, keep: np.ndarray,
+    def _check_counters(self, buf: BlockBytes, starts: np.ndarray, sel: np.ndarray, keep: np.ndarray,
                         batch: pa.RecordBatch, present: np.ndarray | None, kind: str,
                         put) -> None:
         """Quarantine (and drop from ``keep``) the kept records whose OCCURS … DEPENDING ON
@@ -720,7 +718,7 @@ class BlockDecoder:
             s = int(starts[local])
             put(local, kind, None if self.variable else bytes(buf[s:s + rl]), reasons)
 
-    def _emit_rows(self, block: Block, buf: bytes, starts: np.ndarray, kind: str,
+    def _emit_rows(self, block: Block, buf: BlockBytes, starts: np.ndarray, kind: str,
                    batch: pa.RecordBatch, good: np.ndarray, res: BlockResult, put) -> None:
         """The good decoded rows of a row kind (``good``: their local record indexes): written
         as the block's part file. Subclasses may transform them first (e.g. map them to a

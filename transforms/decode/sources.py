@@ -48,6 +48,7 @@ from ikou.transforms.decode.beam import (
 from ikou.transforms.decode.blocks import (
     DEFAULT_BLOCK_SIZE,
     Block,
+    BlockBytes,
     BlockDecoder,
     BlockResult,
     row_schema,
@@ -110,7 +111,7 @@ class MappingBlockDecoder(BlockDecoder):
         super().__init__(layout, gaiji, staging_dir, gaiji_fallback)
         self.mapper = mapper
 
-    def _emit_rows(self, block: Block, buf: bytes, starts: np.ndarray, kind: str,
+    def _emit_rows(self, block: Block, buf: BlockBytes, starts: np.ndarray, kind: str,
                    batch: pa.RecordBatch, good: np.ndarray, res: BlockResult, put) -> None:
         if self.mapper is None or not len(good):
             super()._emit_rows(block, buf, starts, kind, batch, good, res, put)
